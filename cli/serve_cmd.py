@@ -1,0 +1,9 @@
+"""`llmimc serve` commands (placeholder: filled in by the serve work)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this module's commands to the root app."""

@@ -1,0 +1,1 @@
+"""Built-in hardware specs shipped as package data (see llmimc.hw.registry)."""

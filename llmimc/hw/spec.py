@@ -1,0 +1,239 @@
+"""Hardware spec models (DESIGN.md §3): pydantic v2, frozen, extra="forbid", SI units in field names.
+
+Every spec section carries ``sources``: a map from each numeric field it sets to the paper, datasheet
+or standard the number comes from (with a confidence tag, see shared/hw_reference.md). A numeric
+field without a source is rejected, so no number enters a spec unexplained.
+
+Two top-level kinds:
+- ``ImcSystemSpec`` (kind "imc"): homogeneous IMC chiplets (crossbar arrays with ADCs/DACs grouped in
+  tiles, digital units, SRAM, NoC) on a package (topology, die-to-die links, off-package memory).
+- ``DigitalBaselineSpec`` (kind "digital"): a GPU-like machine for side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Sourced(_Frozen):
+    """A spec section whose numeric fields each need an entry in ``sources``."""
+
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_number_has_a_source(self) -> Sourced:
+        numeric = [
+            name
+            for name, info in type(self).model_fields.items()
+            if name != "sources"
+            and getattr(self, name) is not None
+            and isinstance(getattr(self, name), (int, float))
+            and not isinstance(getattr(self, name), bool)
+        ]
+        missing = [n for n in numeric if not str(self.sources.get(n, "")).strip()]
+        if missing:
+            raise ValueError(
+                f"numbers without a source: {', '.join(missing)}; add sources.{missing[0]}: '<paper/datasheet/standard>'"
+            )
+        unknown = sorted(set(self.sources) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"sources names unknown field(s): {', '.join(unknown)}")
+        return self
+
+
+class CellTechnology(str, Enum):
+    RRAM = "rram"
+    PCM = "pcm"
+    SRAM = "sram"
+    FEFET = "fefet"
+    MRAM = "mram"
+
+
+class Adc(Sourced):
+    bits: Annotated[int, Field(ge=1, le=16)]
+    columns_per_adc: PosInt  # columns multiplexed onto one ADC (converted in sequence)
+    energy_per_conversion_j: PosFloat
+    conversion_time_s: PosFloat
+    area_m2: NonNegFloat | None = None
+
+
+class Dac(Sourced):
+    bits_per_cycle: Annotated[int, Field(ge=1, le=16)]  # input bits applied per cycle; 1 = bit-serial
+    energy_per_row_drive_j: NonNegFloat  # one row driven for one cycle
+
+
+class CrossbarArray(Sourced):
+    cell_technology: CellTechnology
+    rows: PosInt
+    cols: PosInt
+    bits_per_cell: Annotated[int, Field(ge=1, le=8)]
+    differential: bool  # two cells (columns) per signed weight slice
+    read_time_per_cycle_s: PosFloat  # one analog read/integration of all active rows, one input bit-slice
+    read_energy_per_cell_j: NonNegFloat  # per active cell per read cycle
+    adc: Adc
+    dac: Dac
+    program_energy_per_cell_j: NonNegFloat
+    program_time_per_row_s: NonNegFloat  # rows are programmed one at a time, all cells of a row together
+    endurance_cycles: PosFloat | None = None  # None = effectively unlimited (e.g. SRAM)
+    area_m2: NonNegFloat | None = None
+
+
+class Sram(Sourced):
+    capacity_bytes: NonNegInt
+    read_energy_per_bit_j: NonNegFloat
+    write_energy_per_bit_j: NonNegFloat
+    bw_bytes_per_s: PosFloat
+
+
+class DigitalUnit(Sourced):
+    """A digital vector / processing unit (partial-sum accumulation, attention, softmax, norms, outliers)."""
+
+    macs_per_cycle: PosInt
+    frequency_hz: PosFloat
+    energy_per_mac_j: NonNegFloat  # at the unit's native format (see ``formats``)
+    energy_per_op_j: NonNegFloat  # one non-MAC element op (add, compare, exp, ...)
+    formats: list[str] = Field(default_factory=lambda: ["int8", "fp16"])
+
+
+class Tile(Sourced):
+    arrays_per_tile: PosInt
+    local_sram: Sram
+    vector_unit: DigitalUnit
+    accumulate_energy_j: NonNegFloat  # one shift-and-add of a partial sum
+
+
+class NocTopology(str, Enum):
+    MESH2D = "mesh2d"
+    BUS = "bus"
+    CROSSBAR = "crossbar"
+
+
+class Noc(Sourced):
+    topology: NocTopology = NocTopology.MESH2D
+    link_bw_bytes_per_s: PosFloat
+    energy_per_bit_per_hop_j: NonNegFloat
+    hop_latency_s: NonNegFloat
+
+
+class Chiplet(Sourced):
+    name: str
+    array: CrossbarArray
+    tiles: PosInt
+    tile: Tile
+    noc: Noc
+    global_sram: Sram  # activations and KV cache
+    dpu: DigitalUnit  # attention, softmax, norms, outlier MACs
+    clock_hz: PosFloat
+    static_power_w: NonNegFloat
+    area_m2: NonNegFloat | None = None
+
+
+class PackageTopology(str, Enum):
+    RING = "ring"
+    MESH2D = "mesh2d"
+    TORUS2D = "torus2d"
+    ALL_TO_ALL = "all_to_all"
+    EXPLICIT = "explicit"
+
+
+class D2dLink(Sourced):
+    name: str  # e.g. "UCIe 1.1 advanced package x64 @ 16 GT/s"
+    bw_bytes_per_s: PosFloat  # per direction, per link
+    latency_s: NonNegFloat
+    energy_per_bit_j: NonNegFloat
+
+
+class OffPackageMemory(Sourced):
+    kind: str  # "HBM3", "LPDDR5", ...
+    capacity_bytes: NonNegInt
+    bw_bytes_per_s: PosFloat  # aggregate
+    energy_per_bit_j: NonNegFloat
+    latency_s: NonNegFloat
+    attached_chiplets: list[NonNegInt] = Field(default_factory=lambda: [0])  # where controllers sit
+
+
+class Package(Sourced):
+    num_chiplets: PosInt  # overridden by --chiplets
+    topology: PackageTopology
+    mesh_cols: PosInt | None = None  # mesh/torus width; default: near-square
+    explicit_links: list[tuple[NonNegInt, NonNegInt]] = Field(default_factory=list)
+    d2d: D2dLink
+    memory: OffPackageMemory
+
+    @model_validator(mode="after")
+    def _links_valid(self) -> Package:
+        if self.topology == PackageTopology.EXPLICIT and not self.explicit_links:
+            raise ValueError("topology 'explicit' needs explicit_links: [[a, b], ...]")
+        for a, b in self.explicit_links:
+            if a >= self.num_chiplets or b >= self.num_chiplets or a == b:
+                raise ValueError(f"explicit link [{a}, {b}] is not between two chiplets of 0..{self.num_chiplets - 1}")
+        return self
+
+
+class ImcSystemSpec(_Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["imc"] = "imc"
+    name: str
+    description: str
+    chiplet: Chiplet
+    package: Package
+
+    def with_chiplets(self, num_chiplets: int) -> ImcSystemSpec:
+        """A copy with a different chiplet count (the --chiplets override); the spec is never mutated."""
+        pkg = self.package.model_copy(update={"num_chiplets": num_chiplets})
+        Package.model_validate(pkg.model_dump())  # re-check explicit links against the new count
+        return self.model_copy(update={"package": pkg})
+
+
+class DigitalBaselineSpec(_Frozen):
+    """GPU-like digital machine: roofline with achievable fractions; energy from board power."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["digital"] = "digital"
+    name: str
+    description: str
+    peak_flops_per_s: dict[str, PosFloat]  # dense, by format: {"fp16": ..., "int8": ...}
+    memory_capacity_bytes: PosInt
+    memory_bw_bytes_per_s: PosFloat
+    achievable_compute_fraction: Fraction
+    achievable_bw_fraction: Fraction
+    board_power_w: PosFloat  # maximum board power (TDP)
+    idle_power_w: NonNegFloat
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sourced(self) -> DigitalBaselineSpec:
+        for name in (
+            "peak_flops_per_s",
+            "memory_capacity_bytes",
+            "memory_bw_bytes_per_s",
+            "achievable_compute_fraction",
+            "achievable_bw_fraction",
+            "board_power_w",
+            "idle_power_w",
+        ):
+            if not str(self.sources.get(name, "")).strip():
+                raise ValueError(f"numbers without a source: {name}; add sources.{name}")
+        for fmt, v in self.peak_flops_per_s.items():
+            if not math.isfinite(v):
+                raise ValueError(f"peak_flops_per_s.{fmt} must be finite")
+        return self
+
+
+HwSpec = Annotated[ImcSystemSpec | DigitalBaselineSpec, Field(discriminator="kind")]

@@ -1,0 +1,1 @@
+"""Bundled published config.json files of popular causal LMs (offline use)."""

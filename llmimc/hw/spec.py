@@ -182,7 +182,17 @@ class Package(Sourced):
             raise ValueError("topology 'explicit' needs explicit_links: [[a, b], ...]")
         for a, b in self.explicit_links:
             if a >= self.num_chiplets or b >= self.num_chiplets or a == b:
-                raise ValueError(f"explicit link [{a}, {b}] is not between two chiplets of 0..{self.num_chiplets - 1}")
+                raise ValueError(
+                    f"explicit link [{a}, {b}] is not between two chiplets of 0..{self.num_chiplets - 1}"
+                )
+        beyond = [c for c in self.memory.attached_chiplets if c >= self.num_chiplets]
+        if beyond:
+            raise ValueError(
+                f"memory.attached_chiplets names chiplet {beyond[0]} but chiplets are 0..{self.num_chiplets - 1}; "
+                "attach the memory to existing chiplets or use more chiplets"
+            )
+        if len(set(self.memory.attached_chiplets)) != len(self.memory.attached_chiplets):
+            raise ValueError("memory.attached_chiplets lists a chiplet twice")
         return self
 
 

@@ -1,0 +1,134 @@
+"""Serving emulation: replay a request trace through continuous batching on a costed system.
+
+``run_serve`` is pure: it takes an iteration cost model (``llmimc.cost.iteration``), the requests and
+a ServeConfig, and returns a ServeResult. Requests that can never be served are rejected up front with
+a reason (prompt longer than the model context, prompt plus output beyond it, or peak KV tokens
+P + D - 1 beyond the KV capacity); every other request runs to completion through
+``llmimc.sim.scheduler`` (the scheduling policy and its references are described there), so every
+input request ends finished or rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from llmimc.cost.iteration import IterationCostModel
+from llmimc.errors import LlmimcError
+from llmimc.sim.scheduler import ReqState, SchedulerParams, simulate
+from llmimc.sim.serve_metrics import build_result
+from llmimc.sim.serve_models import (
+    REJECT_EXCEEDS_KV_CAPACITY,
+    REJECT_PROMPT_EXCEEDS_CONTEXT,
+    REJECT_TOTAL_EXCEEDS_CONTEXT,
+    RequestRecord,
+    ServeConfig,
+    ServeResult,
+)
+from llmimc.traces.request import Request
+
+__all__ = ["ServeConfig", "ServeResult", "ServeConfigError", "run_serve"]
+
+
+class ServeConfigError(LlmimcError):
+    """Scheduler settings that cannot work with these requests or this system."""
+
+
+def _rejection(req: Request, config: ServeConfig, capacity_tokens: int) -> str | None:
+    ctx = config.max_context_tokens
+    if ctx is not None and req.num_prefill_tokens > ctx:
+        return REJECT_PROMPT_EXCEEDS_CONTEXT
+    if ctx is not None and req.num_prefill_tokens + req.num_decode_tokens > ctx:
+        return REJECT_TOTAL_EXCEEDS_CONTEXT
+    peak_tokens = req.num_prefill_tokens + req.num_decode_tokens - 1
+    if -(-peak_tokens // config.block_tokens) * config.block_tokens > capacity_tokens:
+        return REJECT_EXCEEDS_KV_CAPACITY
+    return None
+
+
+def _prefix_block_tokens(requests: list[Request], config: ServeConfig) -> int:
+    """The prefix-block size shared by all requests that carry prefix ids (0: caching off or unused)."""
+    if not config.enable_prefix_caching:
+        return 0
+    sizes = {r.prefix_block_tokens for r in requests if r.prefix_block_ids}
+    if not sizes:
+        return 0
+    if None in sizes or len(sizes) > 1:
+        raise ServeConfigError(
+            "prefix caching needs one prefix_block_tokens value on every request with prefix ids; "
+            f"found {sorted(str(s) for s in sizes)}"
+        )
+    (size,) = sizes
+    if size % config.block_tokens:
+        raise ServeConfigError(
+            f"prefix blocks of {size} tokens are not a whole number of KV blocks of "
+            f"{config.block_tokens} tokens; choose a block size that divides {size}"
+        )
+    return size
+
+
+def run_serve(
+    cost_model: IterationCostModel,
+    requests: list[Request],
+    config: ServeConfig,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    skipped_rows: Mapping[str, int] | None = None,
+) -> ServeResult:
+    """Simulate serving ``requests``; ``on_progress(done, total)`` is called now and then if given."""
+    capacity_tokens = int(cost_model.kv_capacity_tokens)
+    total_blocks = capacity_tokens // config.block_tokens
+    pbt = _prefix_block_tokens(requests, config)
+
+    rejected: dict[int, RequestRecord] = {}
+    states: list[ReqState] = []
+    for i, req in enumerate(requests):
+        reason = _rejection(req, config, total_blocks * config.block_tokens)
+        if reason is not None:
+            rejected[i] = RequestRecord(
+                request_id=req.request_id,
+                status="rejected",
+                reason=reason,
+                num_prefill_tokens=req.num_prefill_tokens,
+                num_decode_tokens=req.num_decode_tokens,
+                arrived_at_s=req.arrived_at,
+            )
+            continue
+        ids = req.prefix_block_ids
+        full_prefix = ids[: req.num_prefill_tokens // pbt] if pbt and ids else None
+        states.append(
+            ReqState(
+                index=i,
+                arrived_at_s=req.arrived_at,
+                prompt_tokens=req.num_prefill_tokens,
+                decode_tokens=req.num_decode_tokens,
+                prefix_ids=full_prefix or None,
+            )
+        )
+    states.sort(key=lambda s: (s.arrived_at_s, s.index))
+
+    params = SchedulerParams(
+        max_batch=config.max_batch,
+        max_tokens_per_iter=config.max_tokens_per_iter,
+        chunk_tokens=config.chunk_size,
+        block_tokens=config.block_tokens,
+        total_blocks=total_blocks,
+        prefix_block_tokens=pbt,
+        record_timeline=config.record_timeline,
+    )
+    total = len(requests)
+    if on_progress is not None:
+        on_progress(len(rejected), total)
+    raw = simulate(cost_model, states, params, len(states), on_progress, total, len(rejected))
+    if on_progress is not None:
+        on_progress(total, total)
+    return build_result(
+        config=config,
+        request_ids=[r.request_id for r in requests],
+        served=states,
+        rejected=rejected,
+        raw=raw,
+        kv_capacity_tokens=capacity_tokens,
+        kv_on_package_tokens=int(cost_model.kv_on_package_tokens),
+        total_blocks=total_blocks,
+        skipped_rows=dict(skipped_rows or {}),
+    )

@@ -14,3 +14,4 @@ class Request(BaseModel):
     session_id: str | None = None
     prefix_block_ids: list[int] | None = None  # shareable KV prefix blocks (e.g. Mooncake hash_ids)
     prefix_block_tokens: int | None = None  # tokens per prefix block (Mooncake: 512)
+    source_line: int | None = Field(default=None, ge=1)  # 1-based line in the trace file (for errors)

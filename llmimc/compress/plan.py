@@ -27,6 +27,9 @@ class OpCompression(BaseModel):
     outlier_bits: int = Field(ge=1, le=16, default=16)
     sparsity_n: int = Field(ge=1, default=1)
     sparsity_m: int = Field(ge=1, default=1)
+    # Indices (0..K-1) of the input channels kept on the digital outlier path, when they were chosen
+    # from real weights or calibration statistics; empty when only the count is known (default fraction).
+    outlier_channels: list[int] = Field(default_factory=list)
 
     @property
     def density(self) -> float:

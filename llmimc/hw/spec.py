@@ -116,6 +116,7 @@ class Tile(Sourced):
     local_sram: Sram
     vector_unit: DigitalUnit
     accumulate_energy_j: NonNegFloat  # one shift-and-add of a partial sum
+    area_m2: NonNegFloat | None = None  # whole tile/core incl. arrays and periphery, where published
 
 
 class NocTopology(str, Enum):

@@ -1,6 +1,7 @@
 """Request traces: adapters for Vidur, Azure LLM, Mooncake, BurstGPT and SplitwiseSim files,
 synthetic Poisson/Gamma arrivals, and a Vidur CSV writer. See ``formats.py`` for the formats."""
 
+from llmimc.traces._rows import SKIP_REASONS
 from llmimc.traces.formats import TraceFormat, TraceLoad
 from llmimc.traces.loader import load_trace, validate_against_context
 from llmimc.traces.request import Request
@@ -10,6 +11,7 @@ from llmimc.traces.writer import save_vidur_csv, write_vidur_csv
 __all__ = [
     "ARRIVAL_PROCESSES",
     "Request",
+    "SKIP_REASONS",
     "TraceFormat",
     "TraceLoad",
     "load_trace",

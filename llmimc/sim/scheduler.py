@@ -4,14 +4,15 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
 
 1. Requests that have arrived join the waiting queue (FCFS). When nothing is queued or running, the
    clock jumps to the next arrival (event-driven; idle time costs nothing to simulate).
-2. Running requests are visited in admission order (vLLM v1 scheduler): a decoding request takes one
-   token, a request still in prefill takes a chunk of min(remaining prompt, ``chunk_tokens``, budget
-   left) tokens (chunked prefill, Agrawal et al., "Sarathi-Serve", OSDI 2024). The token budget
-   ``max_tokens_per_iter`` bounds the tokens of one iteration.
-3. If a request needs a KV block and none is available, the most recently admitted running request
-   is preempted by *recompute* (vLLM's default policy): its blocks are freed and it goes back to the
-   front of the waiting queue; when re-admitted it prefills its prompt plus the tokens it had already
-   generated, then continues decoding. A request that would have to preempt itself waits.
+2. Stall-free batching (Agrawal et al., "Sarathi-Serve", OSDI 2024): first every decoding request
+   takes one token, then requests part-way through their prefill take a chunk of
+   min(remaining prompt, ``chunk_tokens``, budget left) tokens (chunked prefill), each group in
+   admission order. The token budget ``max_tokens_per_iter`` bounds the tokens of one iteration.
+3. If a request needs a KV block and none is available, the most recently admitted request not yet
+   scheduled in this iteration is preempted by *recompute* (vLLM's default policy): its blocks are
+   freed and it goes back to the front of the waiting queue; when re-admitted it prefills its prompt
+   plus the tokens it had already generated, then continues decoding. If that victim is the request
+   itself, it simply waits.
 4. If nothing was preempted, waiting requests are admitted in order while the batch has fewer than
    ``max_batch`` requests, the budget is not spent and their first chunk's blocks can be allocated
    (head-of-line blocking, as vLLM).
@@ -30,6 +31,7 @@ typed models by ``llmimc.sim.serve_metrics``.
 from __future__ import annotations
 
 from array import array
+from bisect import insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,9 +51,10 @@ class ReqState:
     prompt_tokens: int
     decode_tokens: int
     prefix_ids: list[int] | None  # full prefix blocks only (prefix caching on), else None
+    left: int  # output tokens still to emit
+    seq: int = 0  # admission order of the latest admission (preemption victims: highest first)
     prefill_target: int = 0  # tokens to prefill before the next token can be emitted
     computed: int = 0  # tokens whose KV is in the cache
-    generated: int = 0  # output tokens emitted
     private_blocks: int = 0
     refs: list[int] = field(default_factory=list)  # prefix-cache ids this request references
     energy_j: float = 0.0
@@ -61,7 +64,6 @@ class ReqState:
     finished_at_s: float = -1.0
     preemptions: int = 0
     cache_hit_tokens: int = 0  # prompt tokens skipped thanks to the prefix cache (all admissions)
-    done: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,6 @@ def simulate(
     cost_model: IterationCostModel,
     states: list[ReqState],
     params: SchedulerParams,
-    num_to_serve: int,
     on_progress: Callable[[int, int], None] | None,
     progress_total: int,
     progress_offset: int,
@@ -129,12 +130,16 @@ def simulate(
     kv_u_append = run.kv_used_blocks.append
 
     waiting: deque[ReqState] = deque()
-    running: list[ReqState] = []
+    decoding: list[ReqState] = []  # prefill done; ordered by seq
+    prefilling: list[ReqState] = []  # admitted, prefill not done; ordered by seq
     now = 0.0
     next_arrival = 0
     n = len(states)
     done = 0
     iterations = 0
+    seq = 0
+    energy_j_total = d2d_bytes = offpkg_bytes = busy_time_s = 0.0
+    prefill_tokens_total = decode_tokens_total = 0
 
     def release(r: ReqState) -> None:
         alloc.free(r.private_blocks)
@@ -145,10 +150,11 @@ def simulate(
 
     def preempt(r: ReqState, at_s: float) -> None:
         release(r)
-        r.prefill_target = r.prompt_tokens + r.generated
+        r.prefill_target = r.prompt_tokens + r.decode_tokens - r.left
         r.computed = 0
         r.preemptions += 1
         run.preemptions += 1
+        waiting.appendleft(r)
         if timeline:
             run.preempt_events.append((at_s, r.index))
 
@@ -161,37 +167,73 @@ def simulate(
             r.private_blocks -= bpp
             r.refs.append(ids[i])
 
-    while done < num_to_serve:
+    def finish(r: ReqState, at_s: float) -> None:
+        r.finished_at_s = at_s
+        release(r)
+
+    while done < n:
         while next_arrival < n and states[next_arrival].arrived_at_s <= now:
             waiting.append(states[next_arrival])
             next_arrival += 1
-        if not running and not waiting:
+        if not decoding and not prefilling and not waiting:
             now = states[next_arrival].arrived_at_s
             continue
 
         budget = budget_max
-        prefill_reqs: list[ReqState] = []
-        prefill_tokens: list[int] = []
-        chunks: list[PrefillChunk] = []
-        decode_reqs: list[ReqState] = []
-        decode_past: list[int] = []
         preempted = False
 
+        # Pass 1: one token for every decoding request (blocks fill up every bt tokens).
+        decode_past: list[int] = []
         i = 0
-        while i < len(running) and budget > 0:
-            r = running[i]
-            computed = r.computed
-            remaining = r.prefill_target - computed
-            tokens = (remaining if remaining < chunk_max else chunk_max) if remaining > 0 else 1
+        n_dec = len(decoding) if len(decoding) < budget else budget
+        while i < n_dec:
+            r = decoding[i]
+            c = r.computed
+            if not c % bt:
+                if alloc.free_blocks:
+                    alloc.free_blocks -= 1
+                elif not alloc.allocate(1):
+                    victim = None
+                    while alloc.available() < 1:
+                        tail = decoding[-1]
+                        if prefilling and prefilling[-1].seq > tail.seq:
+                            victim = prefilling.pop()
+                        else:
+                            victim = decoding.pop()
+                        preempt(victim, now)
+                        preempted = True
+                        if victim is r:
+                            break
+                    if victim is r:
+                        break
+                    alloc.allocate(1)
+                    if n_dec > len(decoding):
+                        n_dec = len(decoding)
+                r.private_blocks += 1
+            decode_past.append(c)
+            i += 1
+        dec_sched = decoding[:i]
+        budget -= i
+
+        # Pass 2: prefill chunks of admitted requests, then admit waiting ones (FCFS).
+        pre_sched: list[ReqState] = []
+        pre_tokens: list[int] = []
+        chunks: list[PrefillChunk] = []
+        j = 0
+        while j < len(prefilling) and budget > 0:
+            r = prefilling[j]
+            c = r.computed
+            tokens = r.prefill_target - c
+            if tokens > chunk_max:
+                tokens = chunk_max
             if tokens > budget:
                 tokens = budget
-            need = -(-(computed + tokens) // bt) - r.private_blocks - len(r.refs) * bpp
+            need = -(-(c + tokens) // bt) - r.private_blocks - len(r.refs) * bpp
             if need > 0:
                 victim = None
                 while alloc.available() < need:
-                    victim = running.pop()
+                    victim = prefilling.pop()
                     preempt(victim, now)
-                    waiting.appendleft(victim)
                     preempted = True
                     if victim is r:
                         break
@@ -200,17 +242,13 @@ def simulate(
                 alloc.allocate(need)
                 r.private_blocks += need
             budget -= tokens
-            if remaining > 0:
-                prefill_reqs.append(r)
-                prefill_tokens.append(tokens)
-                chunks.append(PrefillChunk(tokens, computed))
-            else:
-                decode_reqs.append(r)
-                decode_past.append(computed)
-            i += 1
+            pre_sched.append(r)
+            pre_tokens.append(tokens)
+            chunks.append(PrefillChunk(tokens, c))
+            j += 1
 
         if not preempted:
-            while waiting and budget > 0 and len(running) < max_batch:
+            while waiting and budget > 0 and len(decoding) + len(prefilling) < max_batch:
                 r = waiting[0]
                 if r.prefill_target == 0:
                     r.prefill_target = r.prompt_tokens
@@ -221,35 +259,37 @@ def simulate(
                         r.refs.append(prefix_id)
                     hit = len(r.refs) * pbt
                     r.computed = hit if hit < r.prefill_target else r.prefill_target - 1
-                computed = r.computed
-                remaining = r.prefill_target - computed
-                tokens = remaining if remaining < chunk_max else chunk_max
+                c = r.computed
+                tokens = r.prefill_target - c
+                if tokens > chunk_max:
+                    tokens = chunk_max
                 if tokens > budget:
                     tokens = budget
-                need = -(-(computed + tokens) // bt) - len(r.refs) * bpp
+                need = -(-(c + tokens) // bt) - len(r.refs) * bpp
                 if need > 0 and not alloc.allocate(need):
                     release(r)
                     r.computed = 0
                     break
-                if need > 0:
-                    r.private_blocks = need
-                r.cache_hit_tokens += computed
+                r.private_blocks = need if need > 0 else 0
+                r.cache_hit_tokens += c
                 waiting.popleft()
-                running.append(r)
+                r.seq = seq
+                seq += 1
+                prefilling.append(r)
                 if r.first_scheduled_at_s < 0:
                     r.first_scheduled_at_s = now
                 budget -= tokens
-                prefill_reqs.append(r)
-                prefill_tokens.append(tokens)
-                chunks.append(PrefillChunk(tokens, computed))
+                pre_sched.append(r)
+                pre_tokens.append(tokens)
+                chunks.append(PrefillChunk(tokens, c))
 
-        n_decode = len(decode_reqs)
+        n_decode = len(dec_sched)
         if not chunks and not n_decode:
             if preempted:
                 continue  # freed KV; re-admission happens in the next pass at the same time
             raise RuntimeError(
-                f"scheduler made no progress at t={now:.6g}s with {len(running)} running and "
-                f"{len(waiting)} waiting requests (KV blocks available: {alloc.available()})"
+                f"scheduler made no progress at t={now:.6g}s with {len(decoding) + len(prefilling)} "
+                f"running and {len(waiting)} waiting requests (KV blocks available: {alloc.available()})"
             )
 
         kv_t_append(now)
@@ -258,56 +298,64 @@ def simulate(
         latency_s = cost.latency_s
         energy_j = cost.energy_j
         end = now + latency_s
-        n_prefill_tokens = sum(prefill_tokens)
-        energy_per_token_j = energy_j / (n_prefill_tokens + n_decode)
+        n_prefill_tokens = sum(pre_tokens)
+        e_tok = energy_j / (n_prefill_tokens + n_decode)
         finished_any = False
 
-        for r, tokens in zip(prefill_reqs, prefill_tokens, strict=True):
+        for r in dec_sched:
+            r.computed += 1
+            r.energy_j += e_tok
+            tbt_append(end - r.last_token_at_s)
+            r.last_token_at_s = end
+            r.left -= 1
+            if not r.left:
+                finished_any = True
+        if finished_any:
+            keep = []
+            for r in decoding:
+                if r.left:
+                    keep.append(r)
+                else:
+                    finish(r, end)
+                    done += 1
+            decoding = keep
+
+        prefill_done = False
+        for r, tokens in zip(pre_sched, pre_tokens, strict=True):
             r.computed += tokens
-            r.energy_j += energy_per_token_j * tokens
+            r.energy_j += e_tok * tokens
             if bpp and r.prefix_ids is not None and len(r.refs) < len(r.prefix_ids):
                 register_prefix(r)
             if r.computed == r.prefill_target:
-                r.generated += 1
+                prefill_done = True
+                r.left -= 1
                 if r.first_token_at_s < 0:
                     r.first_token_at_s = end
                 else:
                     tbt_append(end - r.last_token_at_s)
                 r.last_token_at_s = end
-                if r.generated == r.decode_tokens:
-                    r.finished_at_s = end
-                    r.done = True
+        if prefill_done:
+            keep = []
+            for r in prefilling:
+                if r.computed < r.prefill_target:
+                    keep.append(r)
+                elif r.left:
+                    insort(decoding, r, key=_by_seq)
+                else:
+                    finish(r, end)
+                    done += 1
                     finished_any = True
-
-        for r in decode_reqs:
-            r.computed += 1
-            r.generated += 1
-            r.energy_j += energy_per_token_j
-            tbt_append(end - r.last_token_at_s)
-            r.last_token_at_s = end
-            if r.generated == r.decode_tokens:
-                r.finished_at_s = end
-                r.done = True
-                finished_any = True
+            prefilling = keep
 
         if finished_any:
-            keep = []
-            for r in running:
-                if r.done:
-                    release(r)
-                    done += 1
-                else:
-                    keep.append(r)
-            running = keep
             kv_t_append(end)
             kv_u_append(alloc.used_blocks)
-
-        run.energy_j += energy_j
-        run.d2d_bytes += cost.d2d_bytes
-        run.offpkg_bytes += cost.offpkg_bytes
-        run.busy_time_s += latency_s
-        run.prefill_tokens_computed += n_prefill_tokens
-        run.decode_tokens_computed += n_decode
+        energy_j_total += energy_j
+        d2d_bytes += cost.d2d_bytes
+        offpkg_bytes += cost.offpkg_bytes
+        busy_time_s += latency_s
+        prefill_tokens_total += n_prefill_tokens
+        decode_tokens_total += n_decode
         if timeline:
             run.it_start_s.append(now)
             run.it_latency_s.append(latency_s)
@@ -317,10 +365,20 @@ def simulate(
             run.it_decode_reqs.append(n_decode)
         now = end
         iterations += 1
-        if on_progress is not None and iterations % PROGRESS_EVERY_ITERATIONS == 0:
+        if on_progress is not None and not iterations % PROGRESS_EVERY_ITERATIONS:
             on_progress(progress_offset + done, progress_total)
 
     run.iterations = iterations
     run.end_time_s = now
+    run.energy_j = energy_j_total
+    run.d2d_bytes = d2d_bytes
+    run.offpkg_bytes = offpkg_bytes
+    run.busy_time_s = busy_time_s
+    run.prefill_tokens_computed = prefill_tokens_total
+    run.decode_tokens_computed = decode_tokens_total
     run.cache_evictions = alloc.evictions
     return run
+
+
+def _by_seq(r: ReqState) -> int:
+    return r.seq

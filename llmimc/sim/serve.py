@@ -101,6 +101,7 @@ def run_serve(
                 arrived_at_s=req.arrived_at,
                 prompt_tokens=req.num_prefill_tokens,
                 decode_tokens=req.num_decode_tokens,
+                left=req.num_decode_tokens,
                 prefix_ids=full_prefix or None,
             )
         )
@@ -118,7 +119,7 @@ def run_serve(
     total = len(requests)
     if on_progress is not None:
         on_progress(len(rejected), total)
-    raw = simulate(cost_model, states, params, len(states), on_progress, total, len(rejected))
+    raw = simulate(cost_model, states, params, on_progress, total, len(rejected))
     if on_progress is not None:
         on_progress(total, total)
     return build_result(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+from llmimc.traces.request import Request
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,18 @@ class FakeCostModel:
     @property
     def kv_on_package_tokens(self) -> int:
         return self.kv_on_package
+
+
+def make_requests(
+    n: int, seed: int, max_prompt: int = 2000, max_decode: int = 200, rate_qps: float = 20.0
+) -> list[Request]:
+    """Poisson arrivals (first at t = 0) with uniform prompt and output lengths."""
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate_qps, n)) - 0.0
+    arrivals -= arrivals[0]
+    prompts = rng.integers(1, max_prompt + 1, n)
+    decodes = rng.integers(1, max_decode + 1, n)
+    return [
+        Request(request_id=i, arrived_at=float(t), num_prefill_tokens=int(p), num_decode_tokens=int(d))
+        for i, (t, p, d) in enumerate(zip(arrivals, prompts, decodes, strict=True))
+    ]

@@ -8,23 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_fakes import FakeCostModel
+from serve_fakes import FakeCostModel, make_requests
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.serve import ServeConfig, ServeConfigError, run_serve
 from llmimc.traces.request import Request
-
-
-def make_requests(n: int, seed: int, max_prompt: int = 2000, max_decode: int = 200, rate_qps: float = 20.0):
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate_qps, n)) - 0.0
-    arrivals -= arrivals[0]
-    prompts = rng.integers(1, max_prompt + 1, n)
-    decodes = rng.integers(1, max_decode + 1, n)
-    return [
-        Request(request_id=i, arrived_at=float(t), num_prefill_tokens=int(p), num_decode_tokens=int(d))
-        for i, (t, p, d) in enumerate(zip(arrivals, prompts, decodes, strict=True))
-    ]
 
 
 def check_invariants(result, requests) -> None:

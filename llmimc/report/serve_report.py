@@ -1,0 +1,138 @@
+"""Rich terminal report of a serving run (``llmimc serve``): latency percentiles, throughput, goodput,
+energy, die-to-die traffic, KV occupancy over time and rejections. Metric definitions are in
+``llmimc.sim.serve_models``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from llmimc.sim.serve_models import Percentiles, ServeResult
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 60, top: float = 1.0) -> str:
+    """One character per bucket of ``values`` (bucket maximum), scaled to [0, top]."""
+    if not values:
+        return ""
+    n = len(values)
+    width = min(width, n)
+    out = []
+    for b in range(width):
+        chunk = values[b * n // width : max((b + 1) * n // width, b * n // width + 1)]
+        level = max(chunk) / top if top > 0 else 0.0
+        out.append(_BARS[min(len(_BARS) - 1, max(0, int(round(level * (len(_BARS) - 1)))))])
+    return "".join(out)
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v * 1e3:,.2f}"
+
+
+def _si(v: float | None, unit: str) -> str:
+    if v is None:
+        return "–"
+    for scale, prefix in (
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+        (1.0, ""),
+        (1e-3, "m"),
+        (1e-6, "µ"),
+    ):
+        if abs(v) >= scale:
+            return f"{v / scale:,.3g} {prefix}{unit}"
+    return f"{v:.3g} {unit}"
+
+
+def _latency_table(result: ServeResult) -> Table:
+    table = Table(title="Latency (ms)", title_justify="left")
+    for col in ("metric", "count", "mean", "p50", "p90", "p99"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+
+    def row(name: str, p: Percentiles) -> None:
+        table.add_row(name, f"{p.count:,}", _ms(p.mean), _ms(p.p50), _ms(p.p90), _ms(p.p99))
+
+    row("time to first token", result.ttft_s)
+    row("time between tokens", result.tbt_s)
+    row("time per output token (per request)", result.tpot_s)
+    row("end-to-end latency", result.e2e_s)
+    return table
+
+
+def _summary_table(result: ServeResult) -> Table:
+    table = Table(title="Serving summary", title_justify="left", show_header=False)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    cfg = result.config
+    add = table.add_row
+    add(
+        "requests: finished / rejected / total",
+        f"{result.num_finished:,} / {result.num_rejected:,} / {result.num_requests:,}",
+    )
+    add("simulated time", f"{result.simulated_time_s:,.2f} s ({result.iterations:,} iterations)")
+    add("busy time", f"{result.busy_time_s:,.2f} s")
+    add(
+        "throughput",
+        f"{result.throughput_output_tokens_per_s:,.1f} output tok/s, {result.throughput_requests_per_s:,.3f} req/s",
+    )
+    if result.goodput_requests_per_s is None:
+        add("goodput", "– (give --slo-ttft-s and/or --slo-tpot-s)")
+    else:
+        slos = []
+        if cfg.slo_ttft_s is not None:
+            slos.append(f"TTFT ≤ {cfg.slo_ttft_s:g} s")
+        if cfg.slo_tpot_s is not None:
+            slos.append(f"TPOT ≤ {cfg.slo_tpot_s:g} s")
+        add(
+            f"goodput ({', '.join(slos)})",
+            f"{result.goodput_requests_per_s:,.3f} req/s ({result.slo_attainment:.1%} of requests)",
+        )
+    add("energy total", _si(result.energy_j, "J"))
+    add(
+        "energy per request / per output token",
+        f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",
+    )
+    per_tok = result.d2d_bytes / result.output_tokens if result.output_tokens else None
+    add("die-to-die traffic", f"{_si(result.d2d_bytes, 'B')} ({_si(per_tok, 'B')} per output token)")
+    add("off-package memory traffic", _si(result.offpkg_bytes, "B"))
+    add(
+        "prompt tokens computed / prefix-cache hits",
+        f"{result.prefill_tokens_computed:,} / {result.prefix_cache_hit_tokens:,}",
+    )
+    add("preemptions (recompute)", f"{result.preemptions:,}")
+    add(
+        "KV capacity",
+        f"{result.kv_capacity_tokens:,} tokens ({result.kv_on_package_tokens:,} on package), "
+        f"{result.kv_total_blocks:,} blocks of {cfg.block_tokens}",
+    )
+    add(
+        "scheduler",
+        f"max batch {cfg.max_batch}, token budget {cfg.max_tokens_per_iter}, chunk {cfg.chunk_size}",
+    )
+    return table
+
+
+def render_serve_report(result: ServeResult, console: Console, title: str) -> None:
+    """Print the serving report for ``result`` under ``title``."""
+    console.rule(f"[bold]{title}")
+    console.print(_summary_table(result))
+    console.print(_latency_table(result))
+    kv = result.kv_occupancy
+    console.print(
+        f"[bold]KV occupancy[/] over {result.simulated_time_s:,.1f} s "
+        f"(peak {kv.peak_used_fraction:.1%}, mean {kv.mean_used_fraction:.1%}):"
+    )
+    console.print(f"  {sparkline(kv.used_fraction)}", highlight=False)
+    if result.rejected_by_reason:
+        table = Table(title="Rejected requests", title_justify="left")
+        table.add_column("reason")
+        table.add_column("requests", justify="right")
+        for reason, count in result.rejected_by_reason.items():
+            table.add_row(reason, f"{count:,}")
+        console.print(table)
+    if result.skipped_rows:
+        skipped = ", ".join(f"{k}: {v:,}" for k, v in result.skipped_rows.items())
+        console.print(f"[yellow]trace rows skipped[/] {skipped}")

@@ -1,0 +1,132 @@
+"""Chrome/Perfetto trace of a serving run (open it in https://ui.perfetto.dev or chrome://tracing).
+
+Uses the Trace Event Format (Google, "Trace Event Format", the JSON Object Format with
+``traceEvents``; timestamps in microseconds):
+- process 1 "scheduler": one complete event ("X") per iteration with its batch composition (prefill
+  requests and tokens, decode requests, energy) in ``args``; preemptions as instant events ("i");
+  KV-cache occupancy as a counter track ("C").
+- process 2 "requests": one span per finished request from arrival to finish, with nested "queued",
+  "prefill" and "decode" spans; requests are packed onto as few lanes (threads) as overlap allows.
+
+The function returns the JSON-serialisable dict; the CLI writes it.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from llmimc.errors import LlmimcError
+from llmimc.sim.serve_models import ServeResult
+
+_US_PER_S = 1e6
+_SCHED_PID = 1
+_REQ_PID = 2
+
+
+def _us(t_s: float) -> float:
+    return round(t_s * _US_PER_S, 3)
+
+
+def _meta(pid: int, tid: int | None, kind: str, name: str) -> dict:
+    event = {"name": kind, "ph": "M", "pid": pid, "args": {"name": name}}
+    if tid is not None:
+        event["tid"] = tid
+    return event
+
+
+def _span(name: str, cat: str, start_s: float, end_s: float, pid: int, tid: int, args: dict) -> dict:
+    return {
+        "name": name,
+        "cat": cat,
+        "ph": "X",
+        "ts": _us(start_s),
+        "dur": _us(end_s) - _us(start_s),
+        "pid": pid,
+        "tid": tid,
+        "args": args,
+    }
+
+
+def serve_timeline(result: ServeResult) -> dict:
+    """Trace Event Format dict for ``result`` (which must have been run with record_timeline)."""
+    tl = result.timeline
+    if tl is None:
+        raise LlmimcError(
+            "the serve result has no timeline; run it with record_timeline=True (--timeline PATH)"
+        )
+    events: list[dict] = [
+        _meta(_SCHED_PID, None, "process_name", "scheduler"),
+        _meta(_SCHED_PID, 1, "thread_name", "iterations"),
+        _meta(_REQ_PID, None, "process_name", "requests"),
+    ]
+    columns = zip(
+        tl.iteration_start_s,
+        tl.iteration_latency_s,
+        tl.iteration_energy_j,
+        tl.prefill_requests,
+        tl.prefill_tokens,
+        tl.decode_requests,
+        strict=True,
+    )
+    for k, (start_s, latency_s, energy_j, n_pre, pre_tokens, n_dec) in enumerate(columns):
+        args = {
+            "iteration": k,
+            "prefill_requests": n_pre,
+            "prefill_tokens": pre_tokens,
+            "decode_requests": n_dec,
+            "energy_j": energy_j,
+        }
+        name = "mixed" if n_pre and n_dec else ("prefill" if n_pre else "decode")
+        events.append(_span(name, "iteration", start_s, start_s + latency_s, _SCHED_PID, 1, args))
+    for t_s, request_id in tl.preemptions:
+        events.append(
+            {
+                "name": "preempt",
+                "cat": "preemption",
+                "ph": "i",
+                "s": "t",
+                "ts": _us(t_s),
+                "pid": _SCHED_PID,
+                "tid": 1,
+                "args": {"request_id": request_id},
+            }
+        )
+    kv = result.kv_occupancy
+    for t_s, frac in zip(kv.time_s, kv.used_fraction, strict=True):
+        events.append(
+            {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
+        )
+
+    lanes_free_at: list[tuple[float, int]] = []  # (time the lane frees up, lane id)
+    n_lanes = 0
+    finished = sorted(
+        (r for r in result.requests if r.status == "finished"), key=lambda r: (r.arrived_at_s, r.request_id)
+    )
+    for r in finished:
+        if lanes_free_at and lanes_free_at[0][0] <= r.arrived_at_s:
+            _, lane = heapq.heappop(lanes_free_at)
+        else:
+            n_lanes += 1
+            lane = n_lanes
+            events.append(_meta(_REQ_PID, lane, "thread_name", f"lane {lane}"))
+        heapq.heappush(lanes_free_at, (r.finished_at_s, lane))
+        args = {
+            "request_id": r.request_id,
+            "prompt_tokens": r.num_prefill_tokens,
+            "output_tokens": r.num_decode_tokens,
+            "ttft_s": r.ttft_s,
+            "energy_j": r.energy_j,
+            "preemptions": r.preemptions,
+        }
+        events.append(
+            _span(f"req {r.request_id}", "request", r.arrived_at_s, r.finished_at_s, _REQ_PID, lane, args)
+        )
+        phases = (
+            ("queued", r.arrived_at_s, r.scheduled_at_s),
+            ("prefill", r.scheduled_at_s, r.first_token_at_s),
+            ("decode", r.first_token_at_s, r.finished_at_s),
+        )
+        for name, start_s, end_s in phases:
+            if end_s > start_s:
+                events.append(_span(name, "request", start_s, end_s, _REQ_PID, lane, {}))
+    return {"traceEvents": events, "displayTimeUnit": "ms"}

@@ -64,13 +64,10 @@ class OpWeights:
 
 
 def _candidates(path: str) -> list[str]:
-    """``a.b.c`` -> names to try: with and without ``.weight``, and with leading prefixes stripped."""
+    """``a.b.c`` -> names to try: with and without ``.weight``, and without one base-model prefix."""
     parts = path.split(".")
-    out = []
-    for i in range(len(parts)):
-        stem = ".".join(parts[i:])
-        out += [f"{stem}.weight", stem]
-    return out
+    stems = [path] + ([".".join(parts[1:])] if len(parts) > 1 else [])
+    return [c for stem in stems for c in (f"{stem}.weight", stem)]
 
 
 def _strip_one_index(name: str) -> list[str]:
@@ -79,11 +76,53 @@ def _strip_one_index(name: str) -> list[str]:
     return [".".join(parts[:i] + parts[i + 1 :]) for i, p in enumerate(parts) if p.isdigit()]
 
 
-def _layout(shape: tuple[int, int], k: int, n: int, conv1d: bool) -> Layout | None:
-    if shape == (n, k) and (n != k or not conv1d):
-        return "out_in"
-    if shape == (k, n):
-        return "in_out"
+# Fused expert parameters (transformers 5 modules: ``mlp.experts.gate_up_proj`` (E, 2I, H) and
+# ``mlp.experts.down_proj`` (E, H, I)) versus per-expert checkpoint tensors, after transformers'
+# conversion_mapping.py: Mixtral ``block_sparse_moe.experts.<e>.w1/w3`` (gate/up) and ``w2`` (down);
+# Qwen2-MoE family ``mlp.experts.<e>.gate_proj/up_proj/down_proj``.
+_EXPERT_PARTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "gate_up_proj": (("w1", "w3"), ("gate_proj", "up_proj")),
+    "down_proj": (("w2",), ("down_proj",)),
+}
+_EXPERT_MODULE_ALIASES = ((".mlp.experts", ".block_sparse_moe.experts"),)
+
+
+def _per_expert_parts(op: Op, index: dict[str, TensorEntry]) -> list[TensorEntry]:
+    """Checkpoint tensors of a fused expert op, expert-major then part order; [] if not all present."""
+    module, _, leaf = op.name.rpartition(".")
+    modules = [module] + [module.replace(a, b) for a, b in _EXPERT_MODULE_ALIASES if a in module]
+    for mod in modules:
+        for parts in _EXPERT_PARTS.get(leaf, ()):
+            names = [f"{mod}.{e}.{part}.weight" for e in range(op.num_experts) for part in parts]
+            if all(nm in index for nm in names):
+                return [index[nm] for nm in names]
+    return []
+
+
+def _find_tensors(
+    op: Op, index: dict[str, TensorEntry], expert_index: dict[str, list[str]]
+) -> list[TensorEntry]:
+    for cand in _candidates(op.name) + _candidates(op.module_path):
+        if cand in index:
+            return [index[cand]]
+        if op.num_experts > 1 and cand in expert_index:
+            return sorted((index[t] for t in expert_index[cand]), key=lambda e: _natural_key(e.name))
+    if op.num_experts > 1:
+        parts = _per_expert_parts(op, index)
+        if parts:
+            return parts
+    suffix = f".{op.name}.weight"
+    hits = [e for name, e in index.items() if name.endswith(suffix)]
+    return hits if len(hits) == 1 else []
+
+
+def _out_dim(shape: tuple[int, ...], k: int, conv1d: bool) -> tuple[Layout, int] | None:
+    """Layout and output width of a 2-D (per-copy) weight shape whose input width is K."""
+    a, b = shape
+    if b == k and (a != k or not conv1d):
+        return "out_in", a
+    if a == k:
+        return "in_out", b
     return None
 
 
@@ -98,39 +137,35 @@ def locate_weights(graph: OpGraph, index: dict[str, TensorEntry]) -> tuple[dict[
     problems: list[str] = []
     for op in graph.linear_ops():
         k, n = op.in_features, op.out_features
-        tensors: list[TensorEntry] = []
+        tensors = _find_tensors(op, index, expert_index)
         note = ""
-        for cand in _candidates(op.module_path or op.name) + _candidates(op.name):
-            if cand in index:
-                tensors = [index[cand]]
-                break
-            if op.num_experts > 1 and cand in expert_index:
-                tensors = sorted((index[t] for t in expert_index[cand]), key=lambda e: _natural_key(e.name))
-                break
         if not tensors and op.layer is None and graph.info.tie_word_embeddings:
             tied = [e for name, e in index.items() if name.endswith(_EMBED_SUFFIXES)]
             if len(tied) == 1:
                 tensors, note = tied, f"tied to embedding {tied[0].name}"
         if not tensors:
-            problems.append(f"{op.name}: no tensor named {op.module_path or op.name}.weight")
+            problems.append(f"{op.name}: no tensor named {op.name}.weight")
             continue
         mats: list[WeightMatrix] = []
+        out_total = 0
         for t in tensors:
-            copies = math.prod(t.shape[:-2]) if len(t.shape) > 2 else 1
-            lay = _layout(t.shape[-2:], k, n, conv1d) if len(t.shape) >= 2 else None
-            if lay is None or not t.is_float:
+            lay = _out_dim(t.shape[-2:], k, conv1d) if len(t.shape) >= 2 and t.is_float else None
+            if lay is None:
                 problems.append(
-                    f"{op.name}: tensor {t.name} {t.dtype}{list(t.shape)} is not a float {k}x{n} weight"
+                    f"{op.name}: tensor {t.name} {t.dtype}{list(t.shape)} is not a float weight with K={k}"
                 )
                 mats = []
                 break
+            copies = math.prod(t.shape[:-2]) if len(t.shape) > 2 else 1
             rows = t.shape[-2]
-            mats += [WeightMatrix(t, lay, c * rows, (c + 1) * rows) for c in range(copies)]
+            mats += [WeightMatrix(t, lay[0], c * rows, (c + 1) * rows) for c in range(copies)]
+            out_total += lay[1] * copies
         if not mats:
             continue
-        if len(mats) != op.num_experts:
+        if out_total != n * op.num_experts:
             problems.append(
-                f"{op.name}: found {len(mats)} weight copies, the graph says {op.num_experts} experts"
+                f"{op.name}: weights found hold {out_total} output channels, the graph says "
+                f"{op.num_experts} x {n}"
             )
             continue
         found[op.name] = OpWeights(op.name, tuple(mats), note)

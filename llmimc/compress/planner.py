@@ -87,7 +87,8 @@ def build_plan(
     if weights_dir is not None:
         located, problems = locate_weights(graph, index_folder(pathlib.Path(weights_dir)))
         if problems:
-            notes.append(f"weights not usable for {len(problems)} linear op(s): " + "; ".join(problems[:5]))
+            more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+            notes.append(f"weights not usable for {len(problems)} linear op(s): " + "; ".join(problems[:5]) + more)
         notes += sorted({f"{w.op_name}: {w.note}" for w in located.values() if w.note})
 
     ops: dict[str, OpCompression] = {}

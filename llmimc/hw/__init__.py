@@ -14,7 +14,14 @@ from llmimc.hw.derive import (
     mvm_figures,
     slices_per_weight,
 )
-from llmimc.hw.loader import SpecT, dump_spec, load_spec_file, parse_spec_data, parse_spec_text
+from llmimc.hw.loader import (
+    SpecT,
+    dump_spec,
+    load_spec_file,
+    parse_spec_data,
+    parse_spec_text,
+    spec_json_schema,
+)
 from llmimc.hw.registry import (
     DEFAULT_BASELINE,
     DEFAULT_IMC_SPEC,
@@ -39,6 +46,7 @@ __all__ = [
     "input_cycles",
     "mvm_figures",
     "slices_per_weight",
+    "spec_json_schema",
     "DEFAULT_BASELINE",
     "DEFAULT_IMC_SPEC",
     "BuiltinSpec",

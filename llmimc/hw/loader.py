@@ -128,6 +128,13 @@ def load_spec_file(path: str | Path) -> SpecT:
     return parse_spec_text(text, str(p), fmt)
 
 
+def spec_json_schema() -> dict:
+    """JSON Schema covering both spec kinds (discriminated by ``kind``)."""
+    schema = _ADAPTER.json_schema()
+    schema.setdefault("title", "llmimc hardware spec")
+    return schema
+
+
 def dump_spec(spec: SpecT, fmt: str = "yaml") -> str:
     """Serialise a spec to YAML or JSON text that ``parse_spec_text`` reads back to an equal spec."""
     data = spec.model_dump(mode="json")

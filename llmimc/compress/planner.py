@@ -88,7 +88,9 @@ def build_plan(
         located, problems = locate_weights(graph, index_folder(pathlib.Path(weights_dir)))
         if problems:
             more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-            notes.append(f"weights not usable for {len(problems)} linear op(s): " + "; ".join(problems[:5]) + more)
+            notes.append(
+                f"weights not usable for {len(problems)} linear op(s): " + "; ".join(problems[:5]) + more
+            )
         notes += sorted({f"{w.op_name}: {w.note}" for w in located.values() if w.note})
 
     ops: dict[str, OpCompression] = {}

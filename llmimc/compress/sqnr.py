@@ -34,9 +34,10 @@ MAX_TRANSPOSE_BYTES = 512 * 2**20  # Conv1D (K, N) copies are read whole (GPT-2 
 
 
 def rtn_per_row(w: np.ndarray, bits: int) -> np.ndarray:
-    """Symmetric round-to-nearest with one absmax scale per row (output channel)."""
+    """Symmetric round-to-nearest with one absmax scale per row (output channel), in float64."""
     if w.size == 0:
-        return w.copy()
+        return w.astype(np.float64)
+    w = w.astype(np.float64)  # float32 scales of tiny (subnormal) rows would underflow to zero
     if bits == 1:
         return np.sign(w) * np.abs(w).mean(axis=1, keepdims=True)
     qmax = 2.0 ** (bits - 1) - 1.0

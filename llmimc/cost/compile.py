@@ -1,0 +1,350 @@
+"""Compile a Mapping into per-item cost coefficients (action counts and resource times).
+
+An *item* is one op placed on one chiplet, one transfer, or one layer's KV-cache traffic. Every item's
+action counts and resource times are linear in the iteration *features*
+
+    f = [1, n_seq, Sum T, Sum L, Sum T*L]     (1 = the iteration has work)
+
+plus, for KV items, the tokens spilled off-package on the item's chiplet s_c = max(0, Sum L - on_c)
+(``llmimc.mapping.kv``). OpGraph Polys are per sequence, so Sum over sequences of Poly(T, L) =
+c0*n_seq + c_t*Sum T + c_l*Sum L + c_tl*Sum T*L exactly. Coefficients are computed once here; an
+iteration is then a few small matrix products (``llmimc.cost.model``).
+
+Per-item resource times (the item's latency is the largest, i.e. its critical resource):
+- analog: t_mvm x expert_load x vectors, vectors = the op's FLOPs / (2 K N E expert_load) as a Poly
+  (one per token; lm_head: one per sequence and step), experts in parallel, and at least one t_mvm
+  when the iteration has work (a top-k expert still runs a whole MVM);
+- shift_add: the shift-and-add units next to each array's ADCs keep pace with the conversions (ISAAC),
+  so only the additions across row blocks ((row_blocks - 1) x N per vector) take time, on the vector
+  units of the tiles used: adds / (tiles used x vector-unit lanes x frequency); every add (in-array
+  and cross-block) is charged energy;
+- dpu: MACs or element ops / (DPU lanes x frequency);
+- local / global SRAM: bytes / bandwidth (local: per tile, tiles used in parallel);
+- noc: bytes / link bandwidth + mean hops x hop latency (mean Manhattan distance between two tiles
+  of a w x w mesh, w = ceil(sqrt(tiles)): 2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+- transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
+- offpkg: bytes / memory bandwidth + memory latency.
+
+Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
+exact width of a K-term integer dot product); the residual stream between stages, non-linear ops and
+embedding rows at the model dtype (OpGraph activation bytes are traced at the model dtype; a linear
+op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM for every
+token vector (no reuse assumed, an upper bound).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmimc.compress.plan import CompressionPlan
+from llmimc.cost import actions as A
+from llmimc.hw.spec import ImcSystemSpec, NocTopology
+from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
+from llmimc.mapping.placement import route_hops
+from llmimc.mapping.tiling import OpTiling, per_vector_actions
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+
+F_ONE, F_SEQ, F_T, F_L, F_TL = range(5)
+NUM_F = 5
+RESOURCES = (
+    "analog",
+    "analog_min",
+    "shift_add",
+    "dpu",
+    "local_sram",
+    "global_sram",
+    "noc",
+    "transfer",
+    "offpkg",
+)
+R = {name: i for i, name in enumerate(RESOURCES)}
+NUM_R = len(RESOURCES)
+TOKEN_ID_BYTES = 4  # int32 token id returned for the next embedding lookup
+
+
+def poly_vec(p: Poly, scale: float = 1.0) -> np.ndarray:
+    return np.array([0.0, p.c0, p.c_t, p.c_l, p.c_tl]) * scale
+
+
+def unit(idx: int, scale: float) -> np.ndarray:
+    v = np.zeros(NUM_F)
+    v[idx] = scale
+    return v
+
+
+@dataclass
+class Item:
+    layer: str  # "layer 3", "embedding", "head", "package"
+    kind: str  # OpKind value or transfer / reduction / kv_cache / reprogram
+    chiplet: int
+    slot: int  # virtual chiplet whose busy time this item adds to
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((A.NUM_ACTIONS, NUM_F)))
+    times: np.ndarray = field(default_factory=lambda: np.zeros((NUM_R, NUM_F)))
+    spill_counts: np.ndarray = field(default_factory=lambda: np.zeros(A.NUM_ACTIONS))
+    spill_time_s: float = 0.0
+    spill_chip: int = -1  # physical chiplet whose spill feature this item uses
+    links: list[tuple[tuple[int, int], np.ndarray]] = field(default_factory=list)
+    spill_links: list[tuple[tuple[int, int], float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """All coefficient arrays of one system (inputs of ``llmimc.cost.model.CompiledCostModel``)."""
+
+    items: list[Item]
+    slot_chiplet: list[int]  # physical chiplet of each virtual chiplet (slot)
+    stage_slots: list[list[int]]
+    links: list[tuple[int, int]]  # directed links
+    kv_chips: list[int]
+    kv_tokens_on: list[int]
+    energy_per_action_j: list[float]
+    reprogram_time_s: float
+    num_chiplets: int
+    static_power_w: float
+    mem_bw_bytes_per_s: float
+
+
+def _noc_mean_hops(spec: ImcSystemSpec) -> float:
+    if spec.chiplet.noc.topology != NocTopology.MESH2D:
+        return 1.0
+    w = math.ceil(math.sqrt(spec.chiplet.tiles))
+    return max(1.0, 2.0 * (w * w - 1) / (3.0 * w))
+
+
+class _Builder:
+    def __init__(self, graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping):
+        self.g, self.spec, self.plan, self.m = graph, spec, plan, mapping
+        ch = spec.chiplet
+        self.dpu_rate = ch.dpu.macs_per_cycle * ch.dpu.frequency_hz
+        self.vu_rate = ch.tile.vector_unit.macs_per_cycle * ch.tile.vector_unit.frequency_hz
+        self.noc_hops = _noc_mean_hops(spec)
+        self.d2d = spec.package.d2d
+        self.mem = spec.package.memory
+        self.items: list[Item] = []
+
+    # -- transfers ---------------------------------------------------------------------------------
+    def transfer(self, item: Item, src: int, dst: int, bytes5: np.ndarray) -> None:
+        """Add a die-to-die transfer of ``bytes5`` (feature coefficients, bytes) from src to dst."""
+        hops = route_hops(self.m.route(src, dst))
+        if not hops:
+            return
+        item.counts[A.D2D] += bytes5 * 8.0 * len(hops)
+        t = bytes5 * len(hops) / self.d2d.bw_bytes_per_s
+        t = t + unit(F_ONE, len(hops) * self.d2d.latency_s)
+        item.times[R["transfer"]] += t
+        for h in hops:
+            item.links.append((h, bytes5.copy()))
+
+    # -- ops ---------------------------------------------------------------------------------------
+    def linear(self, op: Op, t: OpTiling, st: Stage, layer: str) -> None:
+        ch = self.spec.chiplet
+        g = max(op.num_experts, 1) * op.expert_load  # token vectors per token, all experts
+        v = per_vector_actions(t)
+        a, w, k, n = t.act_bits, t.weight_bits, t.in_features, t.out_features
+        acc_bits = a + w + math.ceil(math.log2(max(k, 2)))
+        meta_read = t.metadata_bits / t.num_experts  # one expert's index bits, read once per vector
+        psum = (t.row_blocks - 1) * n * acc_bits if t.row_blocks > 1 else 0.0
+        lsram_r = t.analog_rows * a + meta_read + psum
+        lsram_w = n * a + psum
+        noc_bits = t.analog_rows * a + (t.row_blocks * n * acc_bits if t.row_blocks > 1 else n * a)
+        q = a / (8.0 * self.g.info.dtype_bytes)
+        out_macs = t.outlier_rows * n
+        bias_ops = n if op.bias_params > 0 else 0
+        tiles_used = max(1, math.ceil(t.arrays / ch.tile.arrays_per_tile))
+        kk = len(st.chiplets)
+        # Token vectors per sequence as a Poly: FLOPs / (2 K N E load) (lm_head: one per step).
+        macs = k * n * max(op.num_experts, 1) * op.expert_load
+        vec = poly_vec(op.flops, 1.0 / (2.0 * macs)) if macs > 0 else unit(F_T, 1.0)
+        base = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        c = base.counts
+        per_t = {
+            A.CELL_READ: v["cell_read"],
+            A.CONVERSION: v["conversion"],
+            A.ROW_DRIVE: v["row_drive"],
+            A.SHIFT_ADD: v["shift_add"],
+            A.MUX: v["mux_select"],
+            A.LSRAM_R: lsram_r,
+            A.LSRAM_W: lsram_w,
+            A.NOC: noc_bits * self.noc_hops,
+            A.DPU_MAC: out_macs,
+            A.DPU_OP: bias_ops,
+            A.GSRAM_R: out_macs * t.outlier_bits,
+        }
+        for idx, val in per_t.items():
+            c[idx] += val * g * vec
+        c[A.GSRAM_R] += poly_vec(op.act_bytes_read, 8.0 * q)
+        c[A.GSRAM_W] += poly_vec(op.act_bytes_written, 8.0 * q)
+        tm = base.times
+        tm[R["analog"]] = t.timing.mvm_time_s * op.expert_load * vec
+        tm[R["analog_min"], F_ONE] = t.timing.mvm_time_s if t.rows_stored else 0.0
+        cross_block_adds = (t.row_blocks - 1) * n
+        tm[R["shift_add"]] = cross_block_adds * g * vec / (min(tiles_used, ch.tiles) * self.vu_rate)
+        tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
+        tm[R["local_sram"]] = (
+            (lsram_r + lsram_w) * g * vec / 8.0 / (ch.tile.local_sram.bw_bytes_per_s * tiles_used)
+        )
+        tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
+        tm[R["noc"]] = noc_bits * g * vec / 8.0 / ch.noc.link_bw_bytes_per_s
+        tm[R["noc"], F_ONE] = self.noc_hops * ch.noc.hop_latency_s
+        if kk == 1:
+            self.items.append(base)
+            return
+        # Split (tensor-parallel) unit: each chiplet holds 1/k of the rows; partial sums reduce on the root.
+        root = st.chiplets[0]
+        for j, (chip, slot) in enumerate(zip(st.chiplets, st.virtual_chiplets, strict=True)):
+            it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
+            it.counts = base.counts / kk
+            it.times = base.times / kk
+            it.times[R["analog"]] = base.times[R["analog"]]
+            it.times[R["analog_min"]] = base.times[R["analog_min"]]
+            self.items.append(it)
+            if j == 0:
+                continue
+            scatter = Item(layer=layer, kind="reduction", chiplet=root, slot=st.virtual_chiplets[0])
+            self.transfer(scatter, root, chip, vec * (g * k * a / 8.0 / kk))
+            self.items.append(scatter)
+            gather = Item(layer=layer, kind="reduction", chiplet=chip, slot=slot)
+            self.transfer(gather, chip, root, vec * (g * n * acc_bits / 8.0))
+            gather.counts[A.SHIFT_ADD] += vec * (g * n)
+            self.items.append(gather)
+
+    def digital(self, op: Op, st: Stage, layer: str) -> None:
+        ch = self.spec.chiplet
+        it = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        mac_like = op.kind in ATTENTION_KINDS or op.kind == OpKind.MOE_ROUTER
+        work = poly_vec(op.flops, 0.5 if mac_like else 1.0)
+        it.counts[A.DPU_MAC if mac_like else A.DPU_OP] += work
+        it.counts[A.GSRAM_R] += poly_vec(kv_free(op.act_bytes_read), 8.0)
+        it.counts[A.GSRAM_W] += poly_vec(kv_free(op.act_bytes_written), 8.0)
+        it.times[R["dpu"]] = work / self.dpu_rate
+        it.times[R["global_sram"]] = (
+            (it.counts[A.GSRAM_R] + it.counts[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
+        )
+        self.items.append(it)
+
+    def embedding(self, op: Op, st: Stage) -> None:
+        root = st.chiplets[0]
+        it = Item(layer="embedding", kind=op.kind.value, chiplet=root, slot=st.virtual_chiplets[0])
+        row = poly_vec(op.act_bytes_written)  # one row per token at the model dtype
+        it.counts[A.OFFPKG] += row * 8.0
+        it.counts[A.GSRAM_W] += row * 8.0
+        it.times[R["offpkg"]] = row / self.mem.bw_bytes_per_s + unit(F_ONE, self.mem.latency_s)
+        self.transfer(it, self.m.memory_chiplet, root, row)
+        self.items.append(it)
+
+    def kv(self) -> None:
+        ch = self.spec.chiplet
+        stage_of_chip = {}
+        for st in self.m.stages:
+            stage_of_chip.setdefault(st.chiplets[0], st)
+        for kl in self.m.kv.layers:
+            st = next(s for s in self.m.stages if kl.layer in s.layers)
+            c = st.chiplets[0]
+            b = kl.bytes_per_token
+            it = Item(
+                layer=f"layer {kl.layer}",
+                kind="kv_cache",
+                chiplet=c,
+                slot=st.virtual_chiplets[0],
+                spill_chip=c,
+            )
+            it.counts[A.GSRAM_R, F_L] = 8.0 * b
+            it.counts[A.GSRAM_W, F_T] = 8.0 * b
+            it.times[R["global_sram"], F_L] = b / ch.global_sram.bw_bytes_per_s
+            it.times[R["global_sram"], F_T] = b / ch.global_sram.bw_bytes_per_s
+            hops = route_hops(self.m.route(self.m.memory_chiplet, c))
+            it.spill_counts[A.GSRAM_R] = -8.0 * b
+            it.spill_counts[A.OFFPKG] = 8.0 * b
+            it.spill_counts[A.D2D] = 8.0 * b * len(hops)
+            it.spill_time_s = b / self.mem.bw_bytes_per_s + len(hops) * b / self.d2d.bw_bytes_per_s
+            it.spill_links = [(h, b) for h in hops]
+            self.items.append(it)
+
+    def stage_transfers(self) -> None:
+        hidden_bytes = self.g.info.hidden_size * self.g.info.dtype_bytes
+        stages = self.m.stages
+        for a, b in zip(stages, stages[1:], strict=False):
+            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.virtual_chiplets[0])
+            self.transfer(it, a.chiplets[0], b.chiplets[0], unit(F_T, hidden_bytes))
+            self.items.append(it)
+        last = stages[-1]
+        it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.virtual_chiplets[0])
+        self.transfer(it, last.chiplets[0], self.m.memory_chiplet, unit(F_SEQ, TOKEN_ID_BYTES))
+        self.items.append(it)
+
+    def reprogram(self) -> float:
+        rp = self.m.reprogramming
+        if rp is None:
+            return 0.0
+        cells = [0.0] * self.m.num_chiplets
+        for st in self.m.stages:
+            total = sum(st.arrays_per_chiplet) or 1
+            st_cells = sum(
+                p.tiling.cells_used for p in self.m.ops if p.tiling is not None and p.stage == st.index
+            )
+            for chip, arr in zip(st.chiplets, st.arrays_per_chiplet, strict=True):
+                cells[chip] += st_cells * arr / total
+        total_cells = sum(cells) or 1.0
+        for chip, n_cells in enumerate(cells):
+            if n_cells == 0:
+                continue
+            it = Item(layer="package", kind="reprogram", chiplet=chip, slot=self._slot_of(chip))
+            it.counts[A.PROGRAM, F_ONE] = n_cells
+            nbytes = rp.weight_bytes_streamed_per_iteration * n_cells / total_cells
+            it.counts[A.OFFPKG, F_ONE] = nbytes * 8.0
+            self.transfer(it, self.m.memory_chiplet, chip, unit(F_ONE, nbytes))
+            it.times[:] = 0.0  # reprogramming time is charged once per iteration, below
+            self.items.append(it)
+        per_round_prog = rp.max_rows_per_array * self.spec.chiplet.array.program_time_per_row_s
+        per_round_stream = rp.weight_bytes_streamed_per_iteration / rp.rounds / self.mem.bw_bytes_per_s
+        return rp.rounds * max(per_round_prog, per_round_stream)
+
+    def _slot_of(self, chip: int) -> int:
+        for st in self.m.stages:
+            for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
+                if c == chip:
+                    return s
+        return 0
+
+
+def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping) -> Compiled:
+    """Build every item of ``mapping`` (see module docstring)."""
+    b = _Builder(graph, spec, plan, mapping)
+    for op, pl in zip(graph.ops, mapping.ops, strict=True):
+        st = mapping.stages[pl.stage]
+        layer = (
+            f"layer {op.layer}"
+            if op.layer is not None
+            else ("embedding" if pl.stage == 0 and op.kind == OpKind.EMBEDDING else "head")
+        )
+        if op.kind == OpKind.EMBEDDING:
+            b.embedding(op, st)
+        elif pl.tiling is not None:
+            b.linear(op, pl.tiling, st, layer)
+        else:
+            b.digital(op, st, layer)
+    b.kv()
+    b.stage_transfers()
+    t_reprog = b.reprogram()
+    n_slots = sum(len(s.virtual_chiplets) for s in mapping.stages)
+    slot_chip = [0] * n_slots
+    for st in mapping.stages:
+        for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
+            slot_chip[s] = c
+    directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
+    return Compiled(
+        items=b.items,
+        slot_chiplet=slot_chip,
+        stage_slots=[list(s.virtual_chiplets) for s in mapping.stages],
+        links=directed,
+        kv_chips=[c.chiplet for c in mapping.kv.chiplets],
+        kv_tokens_on=[c.tokens_on_package for c in mapping.kv.chiplets],
+        energy_per_action_j=A.energy_per_action(spec),
+        reprogram_time_s=t_reprog,
+        num_chiplets=mapping.num_chiplets,
+        static_power_w=spec.chiplet.static_power_w,
+        mem_bw_bytes_per_s=spec.package.memory.bw_bytes_per_s,
+    )

@@ -1,0 +1,165 @@
+"""The compiled iteration cost model: cost of one scheduler iteration in a few matrix products.
+
+Latency model (DESIGN.md §4). Each item's time is its critical resource time (``llmimc.cost.compile``);
+a virtual chiplet's time is the sum of its items' times (ops in order, then its outgoing transfers)
+plus its KV spill time; a stage's time t_s is the largest over its chiplets (a split stage's chiplets
+work in parallel). The V = Sum T token vectors of the iteration stream through the S stages one vector
+per micro-batch, so with per-vector stage time t_s / V
+
+    t_pipe = (Sum_s t_s + (V - 1) max_s t_s) / V
+
+(exact for a pipeline of equal micro-batches; V = 1 gives the sequential sum). Off-package memory is
+shared by all stages, so the iteration takes at least its off-package bytes / memory bandwidth:
+
+    latency = max(t_pipe, offpkg_bytes / bw_mem) + t_reprogram      (t_reprogram = 0 when weights fit)
+
+Energy = Sum of action counts x energy per action over all items, plus static power x latency for
+every chiplet of the package (idle chiplets leak too).
+
+Features (``features``): prefill chunk (T tokens, p past) contributes n_seq 1, T, L = p + T, T*L; a
+decoding request with c past tokens contributes (T = 1, L = c + 1); spill tokens of KV chiplet c are
+max(0, Sum L - on_c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llmimc.cost import actions as A
+from llmimc.cost.compile import F_L, F_ONE, F_T, NUM_F, NUM_R, Compiled
+from llmimc.cost.iteration import IterationCost, PrefillChunk
+
+
+def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.ndarray:
+    n = len(prefill) + len(decode_past_tokens)
+    if n == 0:
+        return np.zeros(NUM_F)
+    st = sl = stl = 0.0
+    for ch in prefill:
+        length = ch.past_tokens + ch.tokens
+        st += ch.tokens
+        sl += length
+        stl += ch.tokens * length
+    for c in decode_past_tokens:
+        st += 1
+        sl += c + 1
+        stl += c + 1
+    return np.array([1.0 if st > 0 else 0.0, float(n), st, sl, stl])
+
+
+class CompiledCostModel:
+    """Implements ``llmimc.cost.iteration.IterationCostModel`` from a :class:`Compiled` system."""
+
+    def __init__(self, compiled: Compiled, *, kv_capacity_tokens: int, kv_on_package_tokens: int):
+        self.compiled = compiled
+        self._kv_capacity = int(kv_capacity_tokens)
+        self._kv_on = int(kv_on_package_tokens)
+        items = compiled.items
+        n = len(items)
+        n_kv = len(compiled.kv_chips)
+        kv_index = {c: i for i, c in enumerate(compiled.kv_chips)}
+        self.n_kv = n_kv
+        self.e = np.array(compiled.energy_per_action_j)
+        self.C5 = np.stack([it.counts for it in items]) if n else np.zeros((0, A.NUM_ACTIONS, NUM_F))
+        self.CS = np.stack([it.spill_counts for it in items]) if n else np.zeros((0, A.NUM_ACTIONS))
+        self.spill_idx = np.array([kv_index.get(it.spill_chip, -1) for it in items], dtype=int)
+        self.kv_on = np.array(compiled.kv_tokens_on, dtype=float)
+        self.spill_mask = self.spill_idx >= 0
+
+        # Energy, off-package and die-to-die byte coefficients (fast path).
+        self.E5 = np.einsum("naf,a->f", self.C5, self.e)
+        self.ES = np.zeros(n_kv)
+        self.O5 = np.zeros(NUM_F)  # off-package bytes for the bandwidth bound (no reprogram stream)
+        self.O5_all = self.C5[:, A.OFFPKG, :].sum(axis=0) / 8.0
+        self.OS = np.zeros(n_kv)
+        link_index = {lk: i for i, lk in enumerate(compiled.links)}
+        self.link_index = link_index
+        self.LB5 = np.zeros((len(compiled.links), NUM_F))
+        self.LS = np.zeros((len(compiled.links), n_kv))
+        for i, it in enumerate(items):
+            if it.kind != "reprogram":
+                self.O5 += self.C5[i, A.OFFPKG] / 8.0
+            if it.spill_chip >= 0:
+                k = kv_index[it.spill_chip]
+                self.ES[k] += float(self.CS[i] @ self.e)
+                self.OS[k] += self.CS[i, A.OFFPKG] / 8.0
+                for lk, b in it.spill_links:
+                    self.LS[link_index[lk], k] += b
+            for lk, b5 in it.links:
+                self.LB5[link_index[lk]] += b5
+        self.D5 = self.LB5.sum(axis=0)
+        self.DS = self.LS.sum(axis=0)
+
+        # Latency: unique item time blocks, slot x unique incidence, per-slot spill time.
+        times = np.stack([it.times for it in items]) if n else np.zeros((0, NUM_R, NUM_F))
+        flat = times.reshape(n, NUM_R * NUM_F)
+        uniq, inv = np.unique(flat, axis=0, return_inverse=True)
+        inv = np.asarray(inv).reshape(-1)
+        self.n_unique = uniq.shape[0]
+        self.TU = uniq.reshape(self.n_unique * NUM_R, NUM_F)
+        self.item_unique = inv
+        n_slots = len(compiled.slot_chiplet)
+        self.item_slot = np.array([it.slot for it in items], dtype=int)
+        self.SA = np.zeros((n_slots, self.n_unique))
+        np.add.at(self.SA, (self.item_slot, inv), 1.0)
+        self.SS = np.zeros((n_slots, n_kv))
+        for i, it in enumerate(items):
+            if it.spill_chip >= 0:
+                self.SS[it.slot, kv_index[it.spill_chip]] += it.spill_time_s
+        self.stage_starts = np.array([s[0] for s in compiled.stage_slots], dtype=int)
+        self.static_w = compiled.static_power_w * compiled.num_chiplets
+        self.mem_bw = compiled.mem_bw_bytes_per_s
+        self.t_reprog = compiled.reprogram_time_s
+
+    # -- protocol ----------------------------------------------------------------------------------
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self._kv_capacity
+
+    @property
+    def kv_on_package_tokens(self) -> int:
+        return self._kv_on
+
+    def spill(self, f: np.ndarray) -> np.ndarray:
+        return np.maximum(0.0, f[F_L] - self.kv_on)
+
+    def slot_times(self, f: np.ndarray, s: np.ndarray) -> np.ndarray:
+        tu = (self.TU @ f).reshape(self.n_unique, NUM_R).max(axis=1)
+        return self.SA @ tu + self.SS @ s
+
+    def latency(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str]:
+        """Iteration latency (s), per-stage times and the binding bound ('pipeline' / 'offpkg_bw')."""
+        v = f[F_T]
+        if v <= 0:
+            return 0.0, np.zeros(len(self.stage_starts)), "idle"
+        stage_t = np.maximum.reduceat(self.slot_times(f, s), self.stage_starts)
+        pipe = (stage_t.sum() + (v - 1.0) * stage_t.max()) / v
+        mem = (self.O5 @ f + self.OS @ s) / self.mem_bw
+        bound = "pipeline" if pipe >= mem else "offpkg_bw"
+        return max(pipe, mem) + self.t_reprog * f[F_ONE], stage_t, bound
+
+    def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
+        f = features(prefill, decode_past_tokens)
+        if f[F_T] <= 0:
+            return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
+        s = self.spill(f)
+        lat, _, _ = self.latency(f, s)
+        energy = float(self.E5 @ f + self.ES @ s) + self.static_w * lat
+        return IterationCost(
+            latency_s=float(lat),
+            energy_j=energy,
+            d2d_bytes=float(self.D5 @ f + self.DS @ s),
+            offpkg_bytes=float(self.O5_all @ f + self.OS @ s),
+        )
+
+    # -- detail (profile) --------------------------------------------------------------------------
+    def item_counts(self, f_sum: np.ndarray, s_sum: np.ndarray) -> np.ndarray:
+        """Action counts per item (n_items x NUM_ACTIONS) for summed features and summed spill."""
+        counts = self.C5 @ f_sum
+        if self.n_kv:
+            sp = np.where(self.spill_mask, s_sum[np.clip(self.spill_idx, 0, None)], 0.0)
+            counts = counts + self.CS * sp[:, None]
+        return counts
+
+    def link_bytes(self, f_sum: np.ndarray, s_sum: np.ndarray) -> np.ndarray:
+        return self.LB5 @ f_sum + self.LS @ s_sum

@@ -1,0 +1,60 @@
+"""Placement of pipeline stages on the package topology and routing of transfers (DESIGN.md §4).
+
+Stage order: a greedy nearest-neighbour walk over the package graph starting at the first chiplet
+with an off-package memory controller (embeddings and spilled KV come from there); at each step the
+walk moves to the closest unvisited chiplet by hop count, ties broken by the lowest index. On a ring
+this is the ring order; on a row-major 2-D mesh or torus it is the snake (boustrophedon) order, so
+consecutive stages are one hop apart wherever the topology allows.
+
+Routes: deterministic shortest paths from ``llmimc.hw.shortest_path`` (BFS, lowest-index tie-break),
+computed only for the chiplet pairs that exchange data (consecutive stages, split-stage groups,
+memory-attached chiplet to every chiplet), so placement stays linear in the chiplet count.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+def hop_distances(num_chiplets: int, links: list[tuple[int, int]], src: int) -> list[int]:
+    """BFS hop counts from ``src`` (-1 where unreachable)."""
+    adj: list[list[int]] = [[] for _ in range(num_chiplets)]
+    for a, b in links:
+        adj[a].append(b)
+        adj[b].append(a)
+    dist = [-1] * num_chiplets
+    dist[src] = 0
+    q = deque([src])
+    while q:
+        u = q.popleft()
+        for v in adj[u]:
+            if dist[v] < 0:
+                dist[v] = dist[u] + 1
+                q.append(v)
+    return dist
+
+
+def stage_order(num_chiplets: int, links: list[tuple[int, int]], start: int) -> list[int]:
+    """Greedy nearest-neighbour walk over all chiplets from ``start`` (see module docstring)."""
+    order = [start]
+    seen = {start}
+    cur = start
+    while len(order) < num_chiplets:
+        dist = hop_distances(num_chiplets, links, cur)
+        best = min(
+            (v for v in range(num_chiplets) if v not in seen),
+            key=lambda v: (dist[v] if dist[v] >= 0 else num_chiplets + 1, v),
+        )
+        order.append(best)
+        seen.add(best)
+        cur = best
+    return order
+
+
+def route_key(src: int, dst: int) -> str:
+    return f"{src}->{dst}"
+
+
+def route_hops(route: list[int]) -> list[tuple[int, int]]:
+    """Directed links (u, v) traversed by a route given as a chiplet sequence."""
+    return [(route[i], route[i + 1]) for i in range(len(route) - 1)]

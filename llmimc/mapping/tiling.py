@@ -1,0 +1,151 @@
+"""Crossbar tiling of static-weight ops and the matrix-vector-product (MVM) timing (DESIGN.md §4).
+
+Tiling of a linear op with a K x N weight (K = in_features, the reduction dimension), stored
+``num_experts`` times, compressed by an :class:`~llmimc.compress.plan.OpCompression` (w = weight_bits,
+a = act_bits) onto arrays of R rows x C columns with c-bit cells:
+
+- slices      s = ceil(w / c), x2 when cells are differential (one column per polarity);
+- outliers    K_analog = K - outlier_rows; the outlier rows' MACs run on the chiplet DPU at outlier_bits;
+- N:M         rows stored K_rows = ceil(K_analog * n / m) (dense: K_rows = K_analog). The pruning pattern
+              is shared by the columns of one array (a row group's kept inputs are chosen once per
+              array by an m:1 input mux), so the index metadata is K_rows x col_blocks x
+              metadata_bits_per_kept bits per expert;
+- arrays      = ceil(K_rows / R) x ceil(N * s / C) x num_experts   (row blocks x column blocks x experts).
+
+MVM of one token vector through one expert copy (same equations as ``llmimc.hw.derive``):
+
+- input cycles        n_in = ceil(a / dac_bits_per_cycle) (bit-serial for a 1-bit DAC);
+- cycle time          t_cyc = max(read_time_per_cycle_s, columns_per_adc x conversion_time_s);
+- MVM time            t_mvm = n_in x t_cyc; every array of the op reads in parallel, and token
+                      vectors stream through the arrays one vector per t_mvm;
+- action counts per vector (one expert):
+    cell reads        n_in x K_rows x N x s     (used cells only)
+    ADC conversions   n_in x row_blocks x N x s (the used columns of every row block)
+    DAC row drives    n_in x K_rows x col_blocks
+    shift-adds        n_in x row_blocks x N x s - N  (every converted partial folded into one accumulator
+                      per output; the first needs no add)
+    mux selections    K_rows x col_blocks when N:M is on (one m:1 input selection per kept row per array)
+
+References: Shafiee et al., ISAAC (ISCA 2016) for bit slicing and bit-serial inputs; Peng et al.,
+DNN+NeuroSim (IEDM 2019) for the columns-per-ADC multiplexing; Mishra et al., "Accelerating Sparse
+Deep Neural Networks" (arXiv:2104.08378, 2021) for N:M metadata.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict
+
+from llmimc.compress.plan import OpCompression
+from llmimc.hw.spec import CrossbarArray
+from llmimc.model.opgraph import Op
+
+
+class MvmTiming(BaseModel):
+    """Timing of one MVM on one array at a given input precision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input_cycles: int
+    cycle_time_s: float
+    mvm_time_s: float
+
+
+class OpTiling(BaseModel):
+    """How one static-weight linear op sits on crossbars (all experts included)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op_name: str
+    in_features: int  # K
+    out_features: int  # N
+    num_experts: int
+    weight_bits: int
+    act_bits: int
+    outlier_rows: int
+    outlier_bits: int
+    analog_rows: int  # K_analog = K - outlier_rows
+    rows_stored: int  # K_rows after N:M
+    slices: int  # columns per weight (bit slices x differential)
+    row_blocks: int
+    col_blocks: int
+    arrays: int  # row_blocks x col_blocks x num_experts
+    cells_used: int  # rows_stored x N x slices x num_experts
+    metadata_bits: float  # N:M index metadata, all experts
+    sparsity_n: int
+    sparsity_m: int
+    timing: MvmTiming
+
+    @property
+    def arrays_per_expert(self) -> int:
+        return self.row_blocks * self.col_blocks
+
+    @property
+    def weights_on_crossbar(self) -> int:
+        """Dense weight elements represented on crossbars (before pruning), all experts."""
+        return self.analog_rows * self.out_features * self.num_experts
+
+    @property
+    def weights_on_dpu(self) -> int:
+        """Outlier weight elements kept digital, all experts."""
+        return self.outlier_rows * self.out_features * self.num_experts
+
+
+def mvm_timing(array: CrossbarArray, act_bits: int) -> MvmTiming:
+    """n_in = ceil(a / dac_bits), t_cyc = max(read, columns_per_adc x conversion), t_mvm = n_in x t_cyc."""
+    cycles = math.ceil(act_bits / array.dac.bits_per_cycle)
+    cycle_s = max(array.read_time_per_cycle_s, array.adc.columns_per_adc * array.adc.conversion_time_s)
+    return MvmTiming(input_cycles=cycles, cycle_time_s=cycle_s, mvm_time_s=cycles * cycle_s)
+
+
+def weight_slices(array: CrossbarArray, weight_bits: int) -> int:
+    """Columns per weight: ceil(w / bits_per_cell), doubled for differential cells."""
+    return math.ceil(weight_bits / array.bits_per_cell) * (2 if array.differential else 1)
+
+
+def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
+    """Tile one linear op onto crossbars following the module docstring's equations."""
+    k, n, e = op.in_features, op.out_features, max(op.num_experts, 1)
+    outlier_rows = min(comp.outlier_rows, k)
+    analog_rows = k - outlier_rows
+    rows_stored = math.ceil(analog_rows * comp.sparsity_n / comp.sparsity_m) if analog_rows else 0
+    s = weight_slices(array, comp.weight_bits)
+    row_blocks = math.ceil(rows_stored / array.rows)
+    col_blocks = math.ceil(n * s / array.cols) if rows_stored else 0
+    meta = rows_stored * col_blocks * e * comp.metadata_bits_per_kept
+    return OpTiling(
+        op_name=op.name,
+        in_features=k,
+        out_features=n,
+        num_experts=e,
+        weight_bits=comp.weight_bits,
+        act_bits=comp.act_bits,
+        outlier_rows=outlier_rows,
+        outlier_bits=comp.outlier_bits,
+        analog_rows=analog_rows,
+        rows_stored=rows_stored,
+        slices=s,
+        row_blocks=row_blocks,
+        col_blocks=col_blocks,
+        arrays=row_blocks * col_blocks * e,
+        cells_used=rows_stored * n * s * e,
+        metadata_bits=meta,
+        sparsity_n=comp.sparsity_n,
+        sparsity_m=comp.sparsity_m,
+        timing=mvm_timing(array, comp.act_bits),
+    )
+
+
+def per_vector_actions(t: OpTiling) -> dict[str, float]:
+    """Action counts for one token vector through ONE expert copy (see module docstring)."""
+    n_in = t.timing.input_cycles
+    if t.rows_stored == 0:
+        return {"cell_read": 0.0, "conversion": 0.0, "row_drive": 0.0, "shift_add": 0.0, "mux_select": 0.0}
+    conversions = n_in * t.row_blocks * t.out_features * t.slices
+    sparse = t.sparsity_n < t.sparsity_m
+    return {
+        "cell_read": float(n_in * t.rows_stored * t.out_features * t.slices),
+        "conversion": float(conversions),
+        "row_drive": float(n_in * t.rows_stored * t.col_blocks),
+        "shift_add": float(conversions - t.out_features),
+        "mux_select": float(t.rows_stored * t.col_blocks) if sparse else 0.0,
+    }

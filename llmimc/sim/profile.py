@@ -1,0 +1,546 @@
+"""run_profile: one batch of identical requests through prefill and every decode step (DESIGN.md §4).
+
+Phases: one prefill iteration of B sequences of S prompt tokens (T = S, L = S) yields the first output
+token (TTFT); then G - 1 decode iterations, step k (k = 1..G-1) with S + k - 1 past tokens per sequence
+(T = 1, L = S + k), each yielding one more token per sequence. Every iteration is costed by the same
+compiled model the serving simulator uses (``CompiledCostModel``), so a request served alone has
+exactly these latencies. Action counts are linear in the iteration features, so a phase's breakdown is
+evaluated once on the features summed over its iterations; latency (a max over stages and resources)
+is evaluated per iteration.
+
+Derived figures: time per output token (TPOT) = the decode step latencies (mean, p99 by the
+'higher' rule: the smallest step latency >= 99 % of steps); tokens/s = B x G / (TTFT + Sum decode);
+energy per output token = total energy / (B x G).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from llmimc.compress.plan import CompressionPlan, OpCompression
+from llmimc.cost import actions as A
+from llmimc.cost.baseline import BaselineStep, baseline_model
+from llmimc.cost.breakdown import ChipletRow, GroupRow, LinkRow, group_energy
+from llmimc.cost.iteration import PrefillChunk
+from llmimc.cost.model import features
+from llmimc.errors import LlmimcError, MappingError
+from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
+from llmimc.mapping.kv import KvResidency
+from llmimc.model.opgraph import OpGraph
+from llmimc.sim.system import System, build_system
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ttft_s: float
+    mean_tpot_s: float
+    p99_tpot_s: float
+    total_latency_s: float
+    output_tokens: int
+    tokens_per_s: float
+    energy_j: float
+    energy_per_output_token_j: float
+    prefill_energy_per_prompt_token_j: float
+    decode_energy_per_token_j: float
+    analog_mac_ratio: float
+    arrays_used: int
+    arrays_capacity: int
+    chiplets_used: int
+    d2d_bytes_per_output_token: float
+    offpkg_bytes: float
+
+
+class PhaseRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    phase: str
+    iterations: int
+    tokens: int  # tokens processed (prefill: prompt tokens; decode: generated tokens)
+    latency_s: float
+    energy_j: float
+    energy_per_token_j: float
+    d2d_bytes: float
+    offpkg_bytes: float
+    bound: str
+
+
+class StageRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    index: int
+    label: str
+    chiplets: list[int]
+    prefill_time_s: float
+    first_decode_time_s: float
+
+
+class PrecisionRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: str
+    ops: int
+    weight_bits: str
+    act_bits: str
+    outlier_fraction: float
+    sparsity: str
+    arrays: int
+    weight_params: int
+
+
+class Comparison(BaseModel):
+    """Savings of this profile against a reference (dense uniform w8a8) profile."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reference: str
+    arrays_ref: int
+    energy_per_output_token_ref_j: float
+    mean_tpot_ref_s: float
+    ttft_ref_s: float
+    arrays_saving: float  # 1 - this / reference
+    energy_saving: float
+    tpot_saving: float
+    note: str = ""
+
+
+class BaselineResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    format: str
+    ttft_s: float
+    mean_tpot_s: float
+    tokens_per_s: float
+    energy_per_output_token_j: float
+    prefill_bound: str
+    decode_bound: str
+    fits_in_memory: bool
+    speedup_tpot: float  # baseline TPOT / IMC TPOT
+    energy_ratio: float  # baseline energy per token / IMC energy per token
+
+
+class ProfileResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_id: str
+    spec_name: str
+    policy_name: str
+    num_chiplets: int
+    batch: int
+    prompt_len: int
+    gen_len: int
+    summary: Summary
+    phases: list[PhaseRow]
+    stages: list[StageRow]
+    layers: list[GroupRow]
+    op_kinds: list[GroupRow]
+    chiplets: list[ChipletRow]
+    links: list[LinkRow]
+    energy_table: list[A.EnergyRow]
+    energy_table_prefill: list[A.EnergyRow]
+    energy_table_decode: list[A.EnergyRow]
+    kv: KvResidency
+    kv_peak_tokens: int
+    kv_spilled_tokens_at_end: int
+    per_token_latency_s: list[float]
+    precision: list[PrecisionRow]
+    comparison: Comparison | None = None
+    baseline: BaselineResult | None = None
+    reprogramming_endurance_iterations: float | None = None
+    notes: list[str]
+
+
+def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> CompressionPlan:
+    """Dense uniform ``bits``-bit weights and activations, no outliers, same KV bits (the reference)."""
+    ops = {
+        op.name: OpCompression(op_name=op.name, weight_bits=bits, act_bits=bits, outlier_bits=16)
+        for op in graph.linear_ops()
+    }
+    return CompressionPlan(
+        policy_name=f"uniform-w{bits}a{bits}", kv_bits=plan.kv_bits, ops=ops, outlier_source="none"
+    )
+
+
+def _p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    return float(np.percentile(np.array(values), 99, method="higher"))
+
+
+def _check_inputs(graph: OpGraph, batch: int, prompt_len: int, gen_len: int) -> None:
+    if batch < 1:
+        raise LlmimcError(f"--batch must be >= 1 (got {batch})")
+    if prompt_len < 1:
+        raise LlmimcError(f"--prompt-len must be >= 1 (got {prompt_len})")
+    if gen_len < 1:
+        raise LlmimcError(f"--gen-len must be >= 1 (got {gen_len})")
+    ctx = graph.info.max_position_embeddings
+    if prompt_len + gen_len > ctx:
+        raise LlmimcError(
+            f"prompt ({prompt_len}) + generated ({gen_len}) tokens exceed {graph.info.model_id}'s context of "
+            f"{ctx} tokens; lower --prompt-len or --gen-len"
+        )
+
+
+def _precision_rows(system: System) -> list[PrecisionRow]:
+    from llmimc.compress import op_roles
+
+    groups: dict[str, list] = {}
+    tiling = {p.op_name: p.tiling for p in system.mapping.ops if p.tiling is not None}
+    for op in system.graph.linear_ops():
+        roles = op_roles(op) - {"decoder"}
+        role = (
+            "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
+        )
+        groups.setdefault(role, []).append(op)
+    rows = []
+    for role, ops in groups.items():
+        comps = [system.plan.ops[op.name] for op in ops]
+        k_total = sum(op.in_features for op in ops)
+        rows.append(
+            PrecisionRow(
+                role=role,
+                ops=len(ops),
+                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
+                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
+                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
+                sparsity="/".join(sorted({f"{c.sparsity_n}:{c.sparsity_m}" for c in comps})),
+                arrays=sum(tiling[op.name].arrays for op in ops),
+                weight_params=sum(op.weight_params for op in ops),
+            )
+        )
+    return rows
+
+
+def run_profile(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    *,
+    batch: int = 1,
+    prompt_len: int = 128,
+    gen_len: int = 128,
+    allow_reprogramming: bool = False,
+    baseline: DigitalBaselineSpec | None = None,
+    reference_plan: CompressionPlan | None = None,
+) -> ProfileResult:
+    """Profile ``batch`` identical requests (see module docstring); ``reference_plan`` adds savings."""
+    from llmimc.compress import analog_mac_ratio
+
+    _check_inputs(graph, batch, prompt_len, gen_len)
+    system = build_system(
+        graph,
+        spec,
+        plan,
+        batch=batch,
+        max_context_tokens=prompt_len + gen_len,
+        allow_reprogramming=allow_reprogramming,
+    )
+    m, cm, comp = system.mapping, system.cost_model, system.compiled
+    need_tokens = batch * (prompt_len + gen_len)
+    if need_tokens > m.kv.capacity_tokens:
+        raise MappingError(
+            f"KV cache of {batch} x {prompt_len + gen_len} tokens ({need_tokens * m.kv.bytes_per_token:.3g} bytes) "
+            f"exceeds the package's {m.kv.capacity_tokens} tokens (SRAM + off-package memory); "
+            "lower --batch or the lengths, or use more chiplets"
+        )
+    n_slots = len(comp.slot_chiplet)
+    # Prefill.
+    f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
+    s_p = cm.spill(f_p)
+    lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
+    slot_p = cm.slot_times(f_p, s_p)
+    # Decode steps.
+    f_d = np.zeros_like(f_p)
+    s_d = np.zeros(cm.n_kv)
+    slot_d = np.zeros(n_slots)
+    step_lat: list[float] = []
+    bounds: set[str] = set()
+    stage_d1 = np.zeros(len(m.stages))
+    for k in range(1, gen_len):
+        f = features([], [prompt_len + k - 1] * batch)
+        s = cm.spill(f)
+        lat, stage_t, bound = cm.latency(f, s)
+        if k == 1:
+            stage_d1 = stage_t
+        bounds.add(bound)
+        step_lat.append(float(lat))
+        f_d += f
+        s_d += s
+        slot_d += cm.slot_times(f, s)
+    lat_d = float(sum(step_lat))
+    e = cm.e
+    cnt_p = cm.item_counts(f_p, s_p)
+    cnt_d = cm.item_counts(f_d, s_d) if gen_len > 1 else np.zeros_like(cnt_p)
+    item_p = cnt_p @ e
+    item_d = cnt_d @ e
+    n_chip = m.num_chiplets
+    static_p = comp.static_power_w * n_chip * lat_p
+    static_d = comp.static_power_w * n_chip * lat_d
+    tot_cnt_p = cnt_p.sum(axis=0)
+    tot_cnt_d = cnt_d.sum(axis=0)
+    tot_cnt_p[A.STATIC] += n_chip * lat_p
+    tot_cnt_d[A.STATIC] += n_chip * lat_d
+    table_p = A.energy_table(tot_cnt_p.tolist(), e.tolist())
+    table_d = A.energy_table(tot_cnt_d.tolist(), e.tolist())
+    table = A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist())
+    energy_p = float(item_p.sum() + static_p)
+    energy_d = float(item_d.sum() + static_d)
+    energy = energy_p + energy_d
+    total_lat = float(lat_p + lat_d)
+    out_tokens = batch * gen_len
+
+    items = comp.items
+    layers = group_energy([it.layer for it in items], item_p, item_d, static_p, static_d)
+    kinds = group_energy([it.kind for it in items], item_p, item_d, static_p, static_d)
+
+    # Links.
+    lb_p = cm.link_bytes(f_p, s_p)
+    lb_d = cm.link_bytes(f_d, s_d)
+    d2d = spec.package.d2d
+    links = []
+    for (a, b), bp, bd in zip(comp.links, lb_p.tolist(), lb_d.tolist(), strict=True):
+        busy = (bp + bd) / d2d.bw_bytes_per_s
+        links.append(
+            LinkRow(
+                src=a,
+                dst=b,
+                prefill_bytes=bp,
+                decode_bytes=bd,
+                bytes_per_output_token=(bp + bd) / out_tokens,
+                busy_s=busy,
+                utilisation=busy / total_lat if total_lat > 0 else 0.0,
+                energy_j=(bp + bd) * 8.0 * d2d.energy_per_bit_j,
+            )
+        )
+
+    # Chiplets.
+    chip_e = np.zeros(n_chip)
+    np.add.at(chip_e, np.array([it.chiplet for it in items], dtype=int), item_p + item_d)
+    busy_p = np.zeros(n_chip)
+    busy_d = np.zeros(n_chip)
+    np.add.at(busy_p, np.array(comp.slot_chiplet, dtype=int), slot_p)
+    np.add.at(busy_d, np.array(comp.slot_chiplet, dtype=int), slot_d)
+    kv_by_chip = {c.chiplet: c for c in m.kv.chiplets}
+    chiplets = []
+    for c in range(n_chip):
+        labels = [st.label for st in m.stages if c in st.chiplets]
+        kvc = kv_by_chip.get(c)
+        chiplets.append(
+            ChipletRow(
+                chiplet=c,
+                stages=labels,
+                arrays_used=m.arrays_per_chiplet[c],
+                arrays_capacity=m.arrays_capacity_per_chiplet,
+                kv_layers=kvc.layers if kvc else [],
+                kv_tokens_on_package=kvc.tokens_on_package if kvc else None,
+                prefill_busy_s=float(busy_p[c]),
+                decode_busy_s=float(busy_d[c]),
+                prefill_utilisation=float(busy_p[c] / lat_p) if lat_p > 0 else 0.0,
+                decode_utilisation=float(busy_d[c] / lat_d) if lat_d > 0 else 0.0,
+                energy_j=float(chip_e[c] + comp.static_power_w * total_lat),
+            )
+        )
+
+    d2d_p = float(lb_p.sum())
+    d2d_d = float(lb_d.sum())
+    off_p = float(cm.O5_all @ f_p + cm.OS @ s_p)
+    off_d = float(cm.O5_all @ f_d + cm.OS @ s_d)
+    phases = [
+        PhaseRow(
+            phase="prefill",
+            iterations=1,
+            tokens=batch * prompt_len,
+            latency_s=float(lat_p),
+            energy_j=energy_p,
+            energy_per_token_j=energy_p / (batch * prompt_len),
+            d2d_bytes=d2d_p,
+            offpkg_bytes=off_p,
+            bound=bound_p,
+        ),
+        PhaseRow(
+            phase="decode",
+            iterations=gen_len - 1,
+            tokens=batch * (gen_len - 1),
+            latency_s=lat_d,
+            energy_j=energy_d,
+            energy_per_token_j=energy_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
+            d2d_bytes=d2d_d,
+            offpkg_bytes=off_d,
+            bound="/".join(sorted(bounds)) if bounds else "-",
+        ),
+    ]
+    stages = [
+        StageRow(
+            index=st.index,
+            label=st.label,
+            chiplets=st.chiplets,
+            prefill_time_s=float(stage_p[i]),
+            first_decode_time_s=float(stage_d1[i]),
+        )
+        for i, st in enumerate(m.stages)
+    ]
+    mean_tpot = float(np.mean(step_lat)) if step_lat else 0.0
+    summary = Summary(
+        ttft_s=float(lat_p),
+        mean_tpot_s=mean_tpot,
+        p99_tpot_s=_p99(step_lat),
+        total_latency_s=total_lat,
+        output_tokens=out_tokens,
+        tokens_per_s=out_tokens / total_lat if total_lat > 0 else 0.0,
+        energy_j=energy,
+        energy_per_output_token_j=energy / out_tokens,
+        prefill_energy_per_prompt_token_j=energy_p / (batch * prompt_len),
+        decode_energy_per_token_j=phases[1].energy_per_token_j,
+        analog_mac_ratio=float(analog_mac_ratio(graph, plan)),
+        arrays_used=m.total_arrays,
+        arrays_capacity=m.arrays_capacity_per_chiplet * n_chip,
+        chiplets_used=sum(1 for c in m.arrays_per_chiplet if c > 0),
+        d2d_bytes_per_output_token=(d2d_p + d2d_d) / out_tokens,
+        offpkg_bytes=off_p + off_d,
+    )
+    peak_tokens = batch * (prompt_len + gen_len - 1)
+    spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
+    notes = list(m.notes)
+    if spilled:
+        notes.append(
+            f"KV cache spills: {m.kv.on_package_tokens} tokens fit in chiplet SRAM, {spilled} tokens per "
+            "layer are read from off-package memory at the last step"
+        )
+    endurance = None
+    if m.reprogramming is not None and m.reprogramming.endurance_cycles is not None:
+        endurance = m.reprogramming.endurance_cycles
+        notes.append(
+            f"reprogramming writes every cell once per iteration: endurance ({endurance:.3g} writes) lasts "
+            f"{endurance:.3g} iterations = {endurance / (gen_len):.3g} requests like this one"
+        )
+    comparison = (
+        _compare(
+            graph,
+            spec,
+            plan,
+            reference_plan,
+            batch,
+            prompt_len,
+            gen_len,
+            m.total_arrays,
+            energy / out_tokens,
+            mean_tpot,
+            allow_reprogramming,
+        )
+        if reference_plan
+        else None
+    )
+    base = (
+        _baseline(graph, plan, baseline, batch, prompt_len, gen_len, mean_tpot, energy / out_tokens)
+        if baseline
+        else None
+    )
+    return ProfileResult(
+        model_id=graph.info.model_id,
+        spec_name=spec.name,
+        policy_name=plan.policy_name,
+        num_chiplets=n_chip,
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        summary=summary,
+        phases=phases,
+        stages=stages,
+        layers=layers,
+        op_kinds=kinds,
+        chiplets=chiplets,
+        links=links,
+        energy_table=table,
+        energy_table_prefill=table_p,
+        energy_table_decode=table_d,
+        kv=m.kv,
+        kv_peak_tokens=peak_tokens,
+        kv_spilled_tokens_at_end=spilled,
+        per_token_latency_s=step_lat,
+        precision=_precision_rows(system),
+        comparison=comparison,
+        baseline=base,
+        reprogramming_endurance_iterations=endurance,
+        notes=notes,
+    )
+
+
+def _compare(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    ref_plan: CompressionPlan,
+    batch: int,
+    prompt_len: int,
+    gen_len: int,
+    arrays: int,
+    e_tok: float,
+    tpot: float,
+    allow_reprogramming: bool,
+) -> Comparison | None:
+    try:
+        ref = run_profile(
+            graph,
+            spec,
+            ref_plan,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            allow_reprogramming=True,
+        )
+    except LlmimcError as err:  # the reference may not fit: say so instead of failing the profile
+        return Comparison(
+            reference=ref_plan.policy_name,
+            arrays_ref=0,
+            energy_per_output_token_ref_j=0.0,
+            mean_tpot_ref_s=0.0,
+            ttft_ref_s=0.0,
+            arrays_saving=0.0,
+            energy_saving=0.0,
+            tpot_saving=0.0,
+            note=f"reference not profiled: {err}",
+        )
+    r = ref.summary
+    return Comparison(
+        reference=ref_plan.policy_name,
+        arrays_ref=r.arrays_used,
+        energy_per_output_token_ref_j=r.energy_per_output_token_j,
+        mean_tpot_ref_s=r.mean_tpot_s,
+        ttft_ref_s=r.ttft_s,
+        arrays_saving=1.0 - arrays / r.arrays_used if r.arrays_used else 0.0,
+        energy_saving=1.0 - e_tok / r.energy_per_output_token_j if r.energy_per_output_token_j else 0.0,
+        tpot_saving=1.0 - tpot / r.mean_tpot_s if r.mean_tpot_s else 0.0,
+        note="reference weights reprogrammed every iteration (they do not fit)"
+        if ref.reprogramming_endurance_iterations is not None
+        else "",
+    )
+
+
+def _baseline(
+    graph: OpGraph,
+    plan: CompressionPlan,
+    spec: DigitalBaselineSpec,
+    batch: int,
+    prompt_len: int,
+    gen_len: int,
+    imc_tpot: float,
+    imc_e_tok: float,
+) -> BaselineResult:
+    bm = baseline_model(graph, plan, spec)
+    pre = bm.step(prompt_len, prompt_len, batch)
+    steps: list[BaselineStep] = [bm.step(1, prompt_len + k, batch) for k in range(1, gen_len)]
+    dec_t = sum(s.latency_s for s in steps)
+    energy = pre.energy_j + sum(s.energy_j for s in steps)
+    tpot = dec_t / len(steps) if steps else 0.0
+    out = batch * gen_len
+    need = bm.weight_bytes + batch * (prompt_len + gen_len) * bm.kv_bytes_per_token
+    e_tok = energy / out
+    return BaselineResult(
+        name=bm.name,
+        format=bm.format,
+        ttft_s=pre.latency_s,
+        mean_tpot_s=tpot,
+        tokens_per_s=out / (pre.latency_s + dec_t),
+        energy_per_output_token_j=e_tok,
+        prefill_bound=pre.bound,
+        decode_bound="/".join(sorted({s.bound for s in steps})) if steps else "-",
+        fits_in_memory=need <= bm.memory_capacity_bytes,
+        speedup_tpot=tpot / imc_tpot if imc_tpot > 0 else 0.0,
+        energy_ratio=e_tok / imc_e_tok if imc_e_tok > 0 else 0.0,
+    )

@@ -1,0 +1,71 @@
+"""Public entry points of model ingestion: resolve → (disk cache | trace) → OpGraph.
+
+`load_opgraph` never imports torch when the graph is already cached; tracing (and with it torch and
+transformers) is imported only on a cache miss or for `opgraph_from_config`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import TYPE_CHECKING, Any
+
+from llmimc import __version__
+from llmimc.errors import ModelResolutionError
+from llmimc.model.cache import cache_path, config_hash, default_cache_dir, read_cached, write_cached
+from llmimc.model.opgraph import OpGraph
+from llmimc.model.resolve import resolve_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    import transformers
+
+
+def config_from_dict(config_dict: dict[str, Any], where: str) -> transformers.PretrainedConfig:
+    """Build the transformers config class named by ``model_type`` (never remote code)."""
+    from transformers import CONFIG_MAPPING
+
+    model_type = config_dict.get("model_type")
+    try:
+        cls = CONFIG_MAPPING[model_type]
+    except KeyError:
+        raise ModelResolutionError(
+            f"{where}: model_type {model_type!r} is not known to this transformers version "
+            f"(llmimc never runs remote code); use a supported decoder-only model"
+        ) from None
+    try:
+        return cls.from_dict(dict(config_dict))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ModelResolutionError(f"{where}: invalid config for {model_type}: {e}") from None
+
+
+def opgraph_from_config(config: transformers.PretrainedConfig, model_id: str, source: str) -> OpGraph:
+    """Trace a transformers config object directly (no resolution, no cache)."""
+    from llmimc.model.graph import build_opgraph
+
+    return build_opgraph(config, model_id, source, config_hash(config.to_dict()))
+
+
+def load_opgraph(model_ref: str, *, use_cache: bool = True, cache_dir: pathlib.Path | None = None) -> OpGraph:
+    """Resolve `model_ref` (bundled alias / id, local folder, HF cache) and return its OpGraph.
+
+    A graph traced before for the same config (hash of config.json + llmimc version) is read from
+    the disk cache without importing torch; ``use_cache=False`` always traces and writes nothing.
+    """
+    resolved = resolve_model(model_ref)
+    cfg_hash = config_hash(resolved.config)
+    path = cache_path(cache_dir or default_cache_dir(), resolved.model_id, cfg_hash)
+    if use_cache:
+        cached = read_cached(path)
+        if cached is not None and cached.config_hash == cfg_hash and cached.llmimc_version == __version__:
+            info = cached.info.model_copy(update={"model_id": resolved.model_id, "source": resolved.source})
+            return cached.model_copy(update={"info": info})
+    from llmimc.model.graph import build_opgraph
+
+    where = resolved.source if resolved.source != "bundled" else f"bundled config of {resolved.model_id}"
+    config = config_from_dict(resolved.config, where)
+    graph = build_opgraph(config, resolved.model_id, resolved.source, cfg_hash)
+    if use_cache:
+        try:
+            write_cached(path, graph)
+        except OSError:
+            pass  # the cache is only an optimisation: an unwritable cache dir still returns the graph
+    return graph

@@ -1,0 +1,134 @@
+"""Resolve a model reference to a config dict, the way transformers looks for config.json.
+
+Order: a local folder (or a config.json path) → the Hugging Face hub cache (``HF_HUB_CACHE`` /
+``HF_HOME`` honoured) → a config bundled with llmimc (id or short alias) → a download of
+config.json from the hub, only for ``owner/name`` ids and only when ``HF_HUB_OFFLINE`` is not set.
+Unknown references raise `ModelResolutionError` with close matches (difflib). No torch import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmimc.errors import ModelResolutionError
+from llmimc.model.bundled import bundled_names, find_bundled, load_bundled_config
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model's config came from, and the config itself (plain JSON dict)."""
+
+    model_id: str  # canonical: HF id for bundled/hub models, the folder path for local ones
+    source: str  # "bundled", "local:<path>", "hub-cache:<path>" or "hub:<path>"
+    config: dict[str, Any]
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a config.json, naming the file and position on error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ModelResolutionError(f"{path}: cannot read config.json ({e.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelResolutionError(
+            f"{path}: malformed config.json (line {e.lineno}, column {e.colno}: {e.msg}); fix the JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelResolutionError(f"{path}: config.json must hold a JSON object, got {type(data).__name__}")
+    if "model_type" not in data:
+        raise ModelResolutionError(
+            f"{path}: config.json has no 'model_type'; it is not a transformers model config"
+        )
+    return data
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.startswith((".", "/", "~")) or (os.sep in ref and Path(ref).expanduser().exists())
+
+
+def _from_local(ref: str) -> ResolvedModel | None:
+    path = Path(ref).expanduser()
+    if path.is_file() and path.name.endswith(".json"):
+        return ResolvedModel(model_id=str(path.parent), source=f"local:{path}", config=read_config_file(path))
+    if path.is_dir():
+        cfg = path / "config.json"
+        if not cfg.is_file():
+            raise ModelResolutionError(
+                f"{path}: folder has no config.json; point to a Hugging Face model folder"
+            )
+        return ResolvedModel(model_id=str(path), source=f"local:{cfg}", config=read_config_file(cfg))
+    if _looks_like_path(ref):
+        raise ModelResolutionError(f"{ref}: no such folder")
+    return None
+
+
+def _from_hub_cache(ref: str) -> ResolvedModel | None:
+    if "/" not in ref or ref.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
+        return None
+    try:
+        found = try_to_load_from_cache(ref, "config.json")
+    except (ValueError, OSError):
+        return None
+    if isinstance(found, str) and Path(found).is_file():
+        return ResolvedModel(model_id=ref, source=f"hub-cache:{found}", config=read_config_file(Path(found)))
+    return None
+
+
+def _from_hub(ref: str) -> ResolvedModel | None:
+    if _offline() or ref.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        path = hf_hub_download(ref, "config.json")
+    except Exception:  # noqa: BLE001 - any hub failure means "not found"; reported below on one line
+        return None
+    return ResolvedModel(model_id=ref, source=f"hub:{path}", config=read_config_file(Path(path)))
+
+
+def resolve_model(model_ref: str) -> ResolvedModel:
+    """Find the config of `model_ref` (see module docstring)."""
+    ref = model_ref.strip()
+    if not ref:
+        raise ModelResolutionError("empty model name; try `llmimc models` for the bundled ones")
+    local = _from_local(ref)
+    if local is not None:
+        return local
+    cached = _from_hub_cache(ref)
+    if cached is not None:
+        return cached
+    bundled = find_bundled(ref)
+    if bundled is not None:
+        return ResolvedModel(model_id=bundled.id, source="bundled", config=load_bundled_config(bundled))
+    hub = _from_hub(ref)
+    if hub is not None:
+        return hub
+    names = bundled_names()
+    lower = {n.lower(): n for n in names}
+    close = [lower[c] for c in difflib.get_close_matches(ref.lower(), list(lower), n=3, cutoff=0.5)]
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    where = "offline (HF_HUB_OFFLINE set)" if _offline() else "locally or on the hub"
+    raise ModelResolutionError(
+        f"unknown model {ref!r}: not a folder with config.json, not in the Hugging Face cache, not bundled, "
+        f"not found {where}; {hint}run `llmimc models` to list bundled models"
+    )

@@ -126,6 +126,7 @@ def simulate(
     timeline = params.record_timeline
     iteration_cost = cost_model.iteration_cost
     tbt_append = run.tbt_s.append
+    tbt_extend = run.tbt_s.extend
     kv_t_append = run.kv_time_s.append
     kv_u_append = run.kv_used_blocks.append
 
@@ -182,38 +183,37 @@ def simulate(
         budget = budget_max
         preempted = False
 
-        # Pass 1: one token for every decoding request (blocks fill up every bt tokens).
-        decode_past: list[int] = []
-        i = 0
+        # Pass 1: one token for every decoding request; a new KV block every bt tokens.
         n_dec = len(decoding) if len(decoding) < budget else budget
-        while i < n_dec:
-            r = decoding[i]
-            c = r.computed
-            if not c % bt:
-                if alloc.free_blocks:
-                    alloc.free_blocks -= 1
-                elif not alloc.allocate(1):
-                    victim = None
-                    while alloc.available() < 1:
-                        tail = decoding[-1]
-                        if prefilling and prefilling[-1].seq > tail.seq:
-                            victim = prefilling.pop()
-                        else:
-                            victim = decoding.pop()
-                        preempt(victim, now)
-                        preempted = True
-                        if victim is r:
-                            break
+        dec_sched = decoding[:n_dec]
+        decode_past = [r.computed for r in dec_sched]
+        for k in [k for k, c in enumerate(decode_past) if not c % bt]:
+            if k >= n_dec:
+                break
+            r = dec_sched[k]
+            if alloc.free_blocks:
+                alloc.free_blocks -= 1
+            elif not alloc.allocate(1):
+                victim = None
+                while alloc.available() < 1:
+                    if prefilling and prefilling[-1].seq > decoding[-1].seq:
+                        victim = prefilling.pop()
+                    else:
+                        victim = decoding.pop()
+                    preempt(victim, now)
+                    preempted = True
                     if victim is r:
                         break
-                    alloc.allocate(1)
-                    if n_dec > len(decoding):
-                        n_dec = len(decoding)
-                r.private_blocks += 1
-            decode_past.append(c)
-            i += 1
-        dec_sched = decoding[:i]
-        budget -= i
+                if len(decoding) < n_dec:
+                    n_dec = len(decoding)
+                if victim is r:
+                    break
+                alloc.allocate(1)
+            r.private_blocks += 1
+        if n_dec < len(dec_sched):
+            del dec_sched[n_dec:]
+            del decode_past[n_dec:]
+        budget -= n_dec
 
         # Pass 2: prefill chunks of admitted requests, then admit waiting ones (FCFS).
         pre_sched: list[ReqState] = []
@@ -295,17 +295,17 @@ def simulate(
         kv_t_append(now)
         kv_u_append(alloc.used_blocks)
         cost = iteration_cost(chunks, decode_past)
-        latency_s = cost.latency_s
-        energy_j = cost.energy_j
+        latency_s = float(cost.latency_s)
+        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
         end = now + latency_s
         n_prefill_tokens = sum(pre_tokens)
         e_tok = energy_j / (n_prefill_tokens + n_decode)
         finished_any = False
 
+        tbt_extend([end - r.last_token_at_s for r in dec_sched])
         for r in dec_sched:
             r.computed += 1
             r.energy_j += e_tok
-            tbt_append(end - r.last_token_at_s)
             r.last_token_at_s = end
             r.left -= 1
             if not r.left:

@@ -1,0 +1,96 @@
+"""Benchmark `run_serve`: the Azure LLM 2023 conversation trace (19,366 requests, ~1 hour) replayed on
+Llama-2-7b across 64 IMC chiplets.
+
+Prints the median wall time of ``run_serve`` over ``--repeats`` runs (loading the trace, the model and
+building the system are timed separately), the simulated-time / wall-time ratio and the peak RSS of the
+process. Usage:
+
+    python benchmarks/bench_serve.py [--trace PATH] [--model ID] [--chiplets 64] [--precision P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
+from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+from llmimc.model import load_opgraph
+from llmimc.sim.serve import ServeConfig, run_serve
+from llmimc.sim.system import build_system
+from llmimc.traces import load_trace
+
+AZURE_CONV = Path("/work/shared/traces_ref/azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
+
+
+def _peak_rss_mib() -> float:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib / 1024.0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trace", type=Path, default=AZURE_CONV)
+    parser.add_argument("--model", default="meta-llama/Llama-2-7b-hf")
+    parser.add_argument("--hw", default=DEFAULT_IMC_SPEC)
+    parser.add_argument("--chiplets", type=int, default=64)
+    parser.add_argument("--precision", default=DEFAULT_POLICY)
+    parser.add_argument("--max-batch", type=int, default=256)
+    parser.add_argument("--token-budget", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of one run here")
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    load = load_trace(args.trace)
+    t_trace = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    graph = load_opgraph(args.model)
+    spec = load_spec(args.hw).with_chiplets(args.chiplets)
+    plan = build_plan(graph, load_policy(args.precision))
+    cost_model = build_system(graph, spec, plan, batch=args.max_batch).cost_model
+    t_system = time.perf_counter() - t0
+    config = ServeConfig(
+        max_batch=args.max_batch,
+        max_tokens_per_iter=args.token_budget,
+        chunk_size=args.token_budget,
+        max_context_tokens=graph.info.max_position_embeddings,
+    )
+
+    if args.profile is not None:
+        import cProfile
+
+        cProfile.runctx(
+            "run_serve(cost_model, load.requests, config)", globals(), locals(), str(args.profile)
+        )
+
+    walls: list[float] = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        result = run_serve(cost_model, load.requests, config, skipped_rows=load.skipped)
+        walls.append(time.perf_counter() - t0)
+    wall = statistics.median(walls)
+
+    print(
+        f"trace      {load.source}: {len(load.requests):,} requests over {load.duration_s:,.1f} s (load {t_trace:.2f} s)"
+    )
+    print(
+        f"system     {graph.info.model_id} on {args.chiplets} x {args.hw}, {args.precision} (build {t_system:.2f} s)"
+    )
+    print(
+        f"kv         {result.kv_capacity_tokens:,} tokens ({result.kv_on_package_tokens:,} on package); "
+        f"finished {result.num_finished:,}, rejected {result.rejected_by_reason}, preemptions {result.preemptions:,}"
+    )
+    print(f"simulated  {result.simulated_time_s:,.1f} s in {result.iterations:,} iterations")
+    print(f"wall       median {wall:.2f} s over {len(walls)} runs ({', '.join(f'{w:.2f}' for w in walls)})")
+    print(f"speed      {result.simulated_time_s / wall:,.0f}x real time")
+    print(f"peak RSS   {_peak_rss_mib():,.0f} MiB (whole process, incl. model loading)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

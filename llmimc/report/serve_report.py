@@ -69,7 +69,7 @@ def _summary_table(result: ServeResult) -> Table:
     cfg = result.config
     add = table.add_row
     add(
-        "requests: finished / rejected / total",
+        "requests finished / rejected / all",
         f"{result.num_finished:,} / {result.num_rejected:,} / {result.num_requests:,}",
     )
     add("simulated time", f"{result.simulated_time_s:,.2f} s ({result.iterations:,} iterations)")
@@ -92,14 +92,14 @@ def _summary_table(result: ServeResult) -> Table:
         )
     add("energy total", _si(result.energy_j, "J"))
     add(
-        "energy per request / per output token",
+        "energy per request / output token",
         f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",
     )
     per_tok = result.d2d_bytes / result.output_tokens if result.output_tokens else None
     add("die-to-die traffic", f"{_si(result.d2d_bytes, 'B')} ({_si(per_tok, 'B')} per output token)")
-    add("off-package memory traffic", _si(result.offpkg_bytes, "B"))
+    add("off-package traffic", _si(result.offpkg_bytes, "B"))
     add(
-        "prompt tokens computed / prefix-cache hits",
+        "prompt tokens computed / cached",
         f"{result.prefill_tokens_computed:,} / {result.prefix_cache_hit_tokens:,}",
     )
     add("preemptions (recompute)", f"{result.preemptions:,}")
@@ -125,7 +125,8 @@ def render_serve_report(result: ServeResult, console: Console, title: str) -> No
         f"[bold]KV occupancy[/] over {result.simulated_time_s:,.1f} s "
         f"(peak {kv.peak_used_fraction:.1%}, mean {kv.mean_used_fraction:.1%}):"
     )
-    console.print(f"  {sparkline(kv.used_fraction)}", highlight=False)
+    top = kv.peak_used_fraction if kv.peak_used_fraction > 0 else 1.0
+    console.print(f"  {sparkline(kv.used_fraction, top=top)}  (█ = peak)", highlight=False)
     if result.rejected_by_reason:
         table = Table(title="Rejected requests", title_justify="left")
         table.add_column("reason")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from llmimc_cli.main import app
 from typer.testing import CliRunner
@@ -68,3 +70,51 @@ def test_workload_must_be_given_once(tmp_path):
 def test_synthetic_workload_needs_lengths():
     result = runner.invoke(app, ["serve", "gpt2", "--rate", "1", "--num-requests", "3"])
     assert "lengths" in one_line_error(result)
+
+
+def test_synthetic_run_writes_json_and_timeline(tmp_path):
+    out, tl = tmp_path / "r.json", tmp_path / "tl.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "20", "--num-requests", "12", "--prompt-len", "64"]
+    args += ["--gen-len", "6", "--slo-ttft-s", "1", "--json", str(out), "--timeline", str(tl), "--seed", "3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "time to first token" in result.output
+    data = json.loads(out.read_text())
+    assert data["num_finished"] == 12 and data["output_tokens"] == 72
+    assert data["config"]["max_context_tokens"] == 1024  # GPT-2's n_positions
+    events = json.loads(tl.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("cat") == "iteration") == data["iterations"]
+    again = tmp_path / "again.json"
+    args[args.index(str(out))] = str(again)
+    assert runner.invoke(app, args).exit_code == 0
+    assert again.read_text() == out.read_text()
+
+
+def test_mooncake_trace_with_prefix_caching_and_rejections(tmp_path):
+    trace = tmp_path / "mc.jsonl"
+    rows = [  # Mooncake: 512 tokens per hash id; block 0 is shared by the first two requests
+        {"timestamp": 0, "input_length": 1000, "output_length": 4, "hash_ids": [0, 1]},
+        {"timestamp": 100, "input_length": 900, "output_length": 3, "hash_ids": [0, 7]},
+        {"timestamp": 200, "input_length": 2000, "output_length": 3, "hash_ids": [20, 21, 22, 23]},
+    ]
+    trace.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "r.json"
+    args = [
+        "serve",
+        "gpt2",
+        "--trace",
+        str(trace),
+        "--prefix-caching",
+        "--block-tokens",
+        "16",
+        "--json",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["rejected_by_reason"] == {"prompt_exceeds_context": 1}
+    assert data["num_finished"] == 2
+    assert data["prefix_cache_hit_tokens"] == 512
+    assert data["prefill_tokens_computed"] == 1000 + 900 - 512
+    assert "prompt_exceeds_context" in result.output

@@ -13,6 +13,10 @@ shared by all stages, so the iteration takes at least its off-package bytes / me
 
     latency = max(t_pipe, offpkg_bytes / bw_mem) + t_reprogram      (t_reprogram = 0 when weights fit)
 
+With weight reprogramming the virtual chiplets of different rounds share physical chiplets and each
+round's weights must be written before it computes, so t_pipe is then the plain sum of all virtual
+chiplets' times (no overlap: a conservative bound).
+
 Energy = Sum of action counts x energy per action over all items, plus static power x latency for
 every chiplet of the package (idle chiplets leak too).
 
@@ -103,13 +107,14 @@ class CompiledCostModel:
         self.SA = np.zeros((n_slots, self.n_unique))
         np.add.at(self.SA, (self.item_slot, inv), 1.0)
         self.SS = np.zeros((n_slots, n_kv))
-        for i, it in enumerate(items):
+        for it in items:
             if it.spill_chip >= 0:
                 self.SS[it.slot, kv_index[it.spill_chip]] += it.spill_time_s
         self.stage_starts = np.array([s[0] for s in compiled.stage_slots], dtype=int)
         self.static_w = compiled.static_power_w * compiled.num_chiplets
         self.mem_bw = compiled.mem_bw_bytes_per_s
         self.t_reprog = compiled.reprogram_time_s
+        self.sequential = compiled.reprogram_time_s > 0 or n_slots > compiled.num_chiplets
 
     # -- protocol ----------------------------------------------------------------------------------
     @property
@@ -132,8 +137,12 @@ class CompiledCostModel:
         v = f[F_T]
         if v <= 0:
             return 0.0, np.zeros(len(self.stage_starts)), "idle"
-        stage_t = np.maximum.reduceat(self.slot_times(f, s), self.stage_starts)
-        pipe = (stage_t.sum() + (v - 1.0) * stage_t.max()) / v
+        slot_t = self.slot_times(f, s)
+        stage_t = np.maximum.reduceat(slot_t, self.stage_starts)
+        if self.sequential:  # reprogramming: rounds share chiplets, every virtual chiplet runs in turn
+            pipe = float(slot_t.sum())
+        else:
+            pipe = (stage_t.sum() + (v - 1.0) * stage_t.max()) / v
         mem = (self.O5 @ f + self.OS @ s) / self.mem_bw
         bound = "pipeline" if pipe >= mem else "offpkg_bw"
         return max(pipe, mem) + self.t_reprog * f[F_ONE], stage_t, bound

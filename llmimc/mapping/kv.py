@@ -72,9 +72,9 @@ def plan_kv(
     offpkg_free_bytes: float,
 ) -> KvResidency:
     layers = [
-        KvLayer(layer=l, chiplet=layer_chiplet[l], bytes_per_token=layer_elements[l] * kv_bits / 8.0)
-        for l in sorted(layer_chiplet)
-        if layer_elements[l] > 0
+        KvLayer(layer=li, chiplet=layer_chiplet[li], bytes_per_token=layer_elements[li] * kv_bits / 8.0)
+        for li in sorted(layer_chiplet)
+        if layer_elements[li] > 0
     ]
     chips: list[KvChiplet] = []
     for c in sorted({k.chiplet for k in layers}):

@@ -209,7 +209,7 @@ def map_model(
         per = [sp.arrays // k + (1 if j < sp.arrays % k else 0) for j in range(k)]
         for c, a in zip(phys, per, strict=True):
             arrays_phys[c] = max(arrays_phys[c], a) if need > n_chip else arrays_phys[c] + a
-        layers = [l for u in sp.units for l in unit_layers[u]]
+        layers = [li for u in sp.units for li in unit_layers[u]]
         names = [unit_labels[u] for u in sp.units]
         label = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
         if k > 1:
@@ -286,12 +286,12 @@ def map_model(
             outl[root] = outl.get(root, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0
         work = (kv_free(op.act_bytes_read) + kv_free(op.act_bytes_written)).at(1, ctx) * batch
         act[root] = max(act.get(root, 0.0), work)
-    for l in range(graph.info.num_layers):
-        if l not in layer_chip and l < len(graph.kv_elements_per_token_per_layer):
+    for li in range(graph.info.num_layers):
+        if li not in layer_chip and li < len(graph.kv_elements_per_token_per_layer):
             # a layer without traced attention ops keeps its KV with the layer's stage root
             for i, op in enumerate(graph.ops):
-                if op.layer == l:
-                    layer_chip[l] = stages[stage_of_unit[unit_of[i]]].chiplets[0]
+                if op.layer == li:
+                    layer_chip[li] = stages[stage_of_unit[unit_of[i]]].chiplets[0]
                     break
     kv = plan_kv(
         kv_bits=plan.kv_bits,

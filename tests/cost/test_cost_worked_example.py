@@ -1,0 +1,113 @@
+"""A worked 1-layer example on a 2-chiplet ring, every number computed by hand below.
+
+Spec (imc_testkit.HAND_SPEC): 128x128 arrays of 1-bit cells, read 100 ns, 8 columns per ADC at 10 ns
+-> cycle = max(100, 8 x 10) = 100 ns; 1-bit DAC and 8-bit activations -> 8 cycles -> t_mvm = 800 ns.
+16 arrays per chiplet. Graph: embedding (256 B row/token) -> layer 0: fc 256x128 and one attention
+score op (64 MACs per T x L) -> lm_head 128x256 (one vector per sequence per step). w8a8, KV 16-bit.
+
+fc: 8 slices, 2 row blocks x 8 column blocks = 16 arrays; lm_head: 1 x 16 = 16 arrays, so each unit
+fills one chiplet: stage 0 = embedding + layer 0 on chiplet 0 (memory attached), stage 1 = head on 1.
+"""
+
+from __future__ import annotations
+
+import pytest
+from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+
+from llmimc.cost.iteration import PrefillChunk
+from llmimc.sim.profile import run_profile
+from llmimc.sim.system import build_system
+
+NS = 1e-9
+# per-vector action counts, by hand
+FC = dict(cells=8 * 256 * 128 * 8, conv=8 * 2 * 1024, drives=8 * 256 * 8, adds=8 * 2 * 1024 - 128)
+LM = dict(cells=8 * 128 * 256 * 8, conv=8 * 1 * 2048, drives=8 * 128 * 16, adds=8 * 1 * 2048 - 256)
+
+
+def _e_vec(c: dict) -> float:
+    return c["cells"] * 1e-15 + c["conv"] * 1e-12 + c["drives"] * 2e-15 + c["adds"] * 5e-14
+
+
+def _system():
+    g = hand_graph()
+    return g, build_system(g, make_spec(HAND_SPEC), plan_for(g))
+
+
+def test_hand_mapping():
+    _, s = _system()
+    m = s.mapping
+    assert [st.chiplets for st in m.stages] == [[0], [1]]
+    tiles = {p.op_name: p.tiling for p in m.ops if p.tiling is not None}
+    assert (
+        tiles["layers.0.fc"].row_blocks,
+        tiles["layers.0.fc"].col_blocks,
+        tiles["layers.0.fc"].arrays,
+    ) == (2, 8, 16)
+    assert (tiles["lm_head"].row_blocks, tiles["lm_head"].col_blocks, tiles["lm_head"].arrays) == (1, 16, 16)
+    assert tiles["lm_head"].timing.mvm_time_s == pytest.approx(800 * NS)
+    # KV: 128 elements x 2 B = 256 B/token; SRAM 1 MiB minus the largest activation working set on chiplet 0
+    # (attention: 128 B read + 2 B x L=4096 written = 8320 B) -> floor((1048576 - 8320) / 256) = 4063 tokens.
+    assert m.kv.bytes_per_token == 256
+    assert m.kv.on_package_tokens == 4063
+    assert m.kv.offpkg_tokens == (2**30 - 256 * 128 * 2) // 256
+
+
+@pytest.mark.parametrize("past", [0, 100, 1000])
+def test_hand_decode_step(past):
+    _, s = _system()
+    L = past + 1
+    stage0 = 0.256 * NS + 800 * NS + L * NS + (2 + 256 / 128) * NS  # embed DRAM, fc, attention, link 0->1
+    stage1 = 800 * NS + (2 + 4 / 128) * NS  # lm_head, token id back to chiplet 0
+    latency = stage0 + stage1
+    energy = (
+        _e_vec(FC)
+        + _e_vec(LM)
+        + 64 * L * 1e-12  # crossbars, attention MACs on the DPU
+        + 256 * 8 * 4e-12  # embedding row from HBM
+        + (256 + 4) * 8 * 1e-12  # die-to-die: hidden state 0->1, token id 1->0
+        + 2 * 1.0 * latency  # static: 2 chiplets x 1 W
+    )
+    c = s.cost_model.iteration_cost([], [past])
+    assert c.latency_s == pytest.approx(latency, rel=1e-6)
+    assert c.energy_j == pytest.approx(energy, rel=1e-6)
+    assert c.d2d_bytes == pytest.approx(256 + 4)
+    assert c.offpkg_bytes == pytest.approx(256)
+
+
+def test_hand_prefill_pipeline():
+    _, s = _system()
+    S = 16
+    t0 = S * 0.256 * NS + S * 800 * NS + S * S * NS + (2 + 2 * S) * NS
+    t1 = 800 * NS + (2 + 4 / 128) * NS
+    latency = (t0 + t1 + (S - 1) * max(t0, t1)) / S
+    energy = S * _e_vec(FC) + _e_vec(LM) + 64 * S * S * 1e-12 + S * 2048 * 4e-12 + (256 * S + 4) * 8e-12
+    energy += 2 * latency
+    c = s.cost_model.iteration_cost([PrefillChunk(S, 0)], [])
+    assert c.latency_s == pytest.approx(latency, rel=1e-6)
+    assert c.energy_j == pytest.approx(energy, rel=1e-6)
+    assert c.d2d_bytes == pytest.approx(256 * S + 4)
+
+
+def test_hand_kv_spill():
+    _, s = _system()
+    past = 5000  # L = 5001 > 4063 tokens on package: 938 tokens' KV come from HBM on chiplet 0 (0 hops)
+    spill = 5001 - 4063
+    base = s.cost_model.iteration_cost([], [4062])  # L = 4063: no spill
+    c = s.cost_model.iteration_cost([], [past])
+    extra_attn = (5001 - 4063) * NS  # attention MACs grow with L
+    assert c.latency_s - base.latency_s == pytest.approx(extra_attn + spill * 256 / 1e12, rel=1e-6)
+    assert c.offpkg_bytes == pytest.approx(256 + spill * 256)
+
+
+def test_hand_profile_traffic_and_sums():
+    g = hand_graph()
+    r = run_profile(g, make_spec(HAND_SPEC), plan_for(g), prompt_len=16, gen_len=4)
+    links = {(ln.src, ln.dst): ln for ln in r.links}
+    assert links[(0, 1)].prefill_bytes == pytest.approx(256 * 16)
+    assert links[(0, 1)].decode_bytes == pytest.approx(256 * 3)
+    assert links[(1, 0)].prefill_bytes + links[(1, 0)].decode_bytes == pytest.approx(4 * 4)
+    total = r.summary.energy_j
+    assert sum(x.energy_j for x in r.energy_table) == pytest.approx(total, rel=1e-9)
+    assert r.summary.ttft_s + sum(r.per_token_latency_s) == pytest.approx(
+        r.summary.total_latency_s, rel=1e-12
+    )

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmimc.compress.outliers import DEFAULT_CHUNK_BYTES, OpWeights
+from llmimc.compress.outliers import OpWeights
 from llmimc.compress.plan import LayerSqnr
 from llmimc.compress.st_reader import iter_rows
 
 SQNR_CAP_DB = 300.0
+SQNR_CHUNK_BYTES = 4 * 2**20  # float32 block; the float64 quantization temporaries are ~8x this
 MAX_TRANSPOSE_BYTES = 512 * 2**20  # Conv1D (K, N) copies are read whole (GPT-2 family: <= 41 MB)
 
 
@@ -129,7 +130,7 @@ def op_sqnr(
     outlier_bits: int,
     sparsity_n: int = 1,
     sparsity_m: int = 1,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int = SQNR_CHUNK_BYTES,
 ) -> LayerSqnr:
     """Policy vs uniform SQNR of one op's weight, streamed in blocks of output channels."""
     mask = np.zeros(in_features, dtype=bool)

@@ -229,3 +229,100 @@ def tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
         max_position_embeddings=512,
     )
     return opgraph_from_config(cfg, "tiny-llama", "test")
+
+
+def random_graph(layers: int, hidden: int, experts: int) -> OpGraph:
+    """Llama-like ops per layer, built by hand (no tracing): norm, qkv, score, softmax, context, o, mlp."""
+    h = hidden
+    ops = [
+        Op(
+            name="embed",
+            module_path="embed",
+            layer=None,
+            kind=OpKind.EMBEDDING,
+            in_features=256,
+            out_features=h,
+            weight_params=256 * h,
+            act_bytes_read=Poly(c_t=8),
+            act_bytes_written=Poly(c_t=2 * h),
+        )
+    ]
+    for i in range(layers):
+        p = f"layers.{i}"
+        ops += [
+            Op(
+                name=f"{p}.norm",
+                module_path=p,
+                layer=i,
+                kind=OpKind.NORM,
+                flops=Poly(c_t=4 * h),
+                act_bytes_read=Poly(c_t=2 * h),
+                act_bytes_written=Poly(c_t=2 * h),
+            ),
+            linear(f"{p}.attn.qkv", i, h, 3 * h),
+            Op(
+                name=f"{p}.attn.score",
+                module_path=f"{p}.attn",
+                layer=i,
+                kind=OpKind.ATTN_SCORE,
+                flops=Poly(c_tl=2.0 * h),
+                act_bytes_read=Poly(c_t=2 * h, c_l=2 * h),
+                act_bytes_written=Poly(c_tl=8),
+            ),
+            Op(
+                name=f"{p}.attn.softmax",
+                module_path=f"{p}.attn",
+                layer=i,
+                kind=OpKind.SOFTMAX,
+                flops=Poly(c_tl=20.0),
+                act_bytes_read=Poly(c_tl=8),
+                act_bytes_written=Poly(c_tl=8),
+            ),
+            Op(
+                name=f"{p}.attn.context",
+                module_path=f"{p}.attn",
+                layer=i,
+                kind=OpKind.ATTN_CONTEXT,
+                flops=Poly(c_tl=2.0 * h),
+                act_bytes_read=Poly(c_l=2 * h, c_tl=8),
+                act_bytes_written=Poly(c_t=2 * h),
+            ),
+            linear(f"{p}.attn.o", i, h, h),
+            linear(f"{p}.mlp.up", i, h, 2 * h, experts=experts, load=(2 / experts if experts > 1 else 1.0)),
+            linear(f"{p}.mlp.down", i, 2 * h, h, experts=experts, load=(2 / experts if experts > 1 else 1.0)),
+        ]
+    ops += [linear("lm_head", None, h, 256, per_token=False)]
+    return OpGraph(
+        llmimc_version="test",
+        config_hash="rand",
+        info=info(layers, h, heads=h // 32, head_dim=32),
+        num_params=1,
+        kv_elements_per_token_per_layer=[2 * h] * layers,
+        ops=ops,
+    )
+
+
+def random_spec(
+    chiplets: int, topology: str, rows: int, bits_per_cell: int, differential: bool, sram_kib: int
+):
+    ov = dict(HAND_SPEC)
+    ov.update(
+        {
+            "package.num_chiplets": chiplets,
+            "package.topology": topology,
+            "chiplet.array.rows": rows,
+            "chiplet.array.cols": rows,
+            "chiplet.array.bits_per_cell": bits_per_cell,
+            "chiplet.array.differential": differential,
+            "chiplet.tile.arrays_per_tile": 64,
+            "chiplet.tiles": 2,
+            "chiplet.global_sram.capacity_bytes": sram_kib * 1024,
+            "chiplet.global_sram.bw_bytes_per_s": 1e11,
+            "chiplet.global_sram.read_energy_per_bit_j": 5e-14,
+            "chiplet.noc.energy_per_bit_per_hop_j": 8e-14,
+            "chiplet.noc.topology": "mesh2d",
+            "chiplet.noc.hop_latency_s": 1e-9,
+            "chiplet.noc.link_bw_bytes_per_s": 3e10,
+        }
+    )
+    return make_spec(ov)

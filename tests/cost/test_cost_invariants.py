@@ -7,111 +7,12 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imc_testkit import HAND_SPEC, hand_graph, info, linear, make_spec, plan_for
+from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for, random_graph, random_spec
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.errors import MappingError
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
 from llmimc.sim.profile import run_profile
 from llmimc.sim.system import build_system
-
-
-def random_graph(layers: int, hidden: int, experts: int) -> OpGraph:
-    """Llama-like ops per layer, built by hand (no tracing): norm, qkv, score, softmax, context, o, mlp."""
-    h = hidden
-    ops = [
-        Op(
-            name="embed",
-            module_path="embed",
-            layer=None,
-            kind=OpKind.EMBEDDING,
-            in_features=256,
-            out_features=h,
-            weight_params=256 * h,
-            act_bytes_read=Poly(c_t=8),
-            act_bytes_written=Poly(c_t=2 * h),
-        )
-    ]
-    for i in range(layers):
-        p = f"layers.{i}"
-        ops += [
-            Op(
-                name=f"{p}.norm",
-                module_path=p,
-                layer=i,
-                kind=OpKind.NORM,
-                flops=Poly(c_t=4 * h),
-                act_bytes_read=Poly(c_t=2 * h),
-                act_bytes_written=Poly(c_t=2 * h),
-            ),
-            linear(f"{p}.attn.qkv", i, h, 3 * h),
-            Op(
-                name=f"{p}.attn.score",
-                module_path=f"{p}.attn",
-                layer=i,
-                kind=OpKind.ATTN_SCORE,
-                flops=Poly(c_tl=2.0 * h),
-                act_bytes_read=Poly(c_t=2 * h, c_l=2 * h),
-                act_bytes_written=Poly(c_tl=8),
-            ),
-            Op(
-                name=f"{p}.attn.softmax",
-                module_path=f"{p}.attn",
-                layer=i,
-                kind=OpKind.SOFTMAX,
-                flops=Poly(c_tl=20.0),
-                act_bytes_read=Poly(c_tl=8),
-                act_bytes_written=Poly(c_tl=8),
-            ),
-            Op(
-                name=f"{p}.attn.context",
-                module_path=f"{p}.attn",
-                layer=i,
-                kind=OpKind.ATTN_CONTEXT,
-                flops=Poly(c_tl=2.0 * h),
-                act_bytes_read=Poly(c_l=2 * h, c_tl=8),
-                act_bytes_written=Poly(c_t=2 * h),
-            ),
-            linear(f"{p}.attn.o", i, h, h),
-            linear(f"{p}.mlp.up", i, h, 2 * h, experts=experts, load=(2 / experts if experts > 1 else 1.0)),
-            linear(f"{p}.mlp.down", i, 2 * h, h, experts=experts, load=(2 / experts if experts > 1 else 1.0)),
-        ]
-    ops += [linear("lm_head", None, h, 256, per_token=False)]
-    return OpGraph(
-        llmimc_version="test",
-        config_hash="rand",
-        info=info(layers, h, heads=h // 32, head_dim=32),
-        num_params=1,
-        kv_elements_per_token_per_layer=[2 * h] * layers,
-        ops=ops,
-    )
-
-
-def random_spec(
-    chiplets: int, topology: str, rows: int, bits_per_cell: int, differential: bool, sram_kib: int
-):
-    ov = dict(HAND_SPEC)
-    ov.update(
-        {
-            "package.num_chiplets": chiplets,
-            "package.topology": topology,
-            "chiplet.array.rows": rows,
-            "chiplet.array.cols": rows,
-            "chiplet.array.bits_per_cell": bits_per_cell,
-            "chiplet.array.differential": differential,
-            "chiplet.tile.arrays_per_tile": 64,
-            "chiplet.tiles": 2,
-            "chiplet.global_sram.capacity_bytes": sram_kib * 1024,
-            "chiplet.global_sram.bw_bytes_per_s": 1e11,
-            "chiplet.global_sram.read_energy_per_bit_j": 5e-14,
-            "chiplet.noc.energy_per_bit_per_hop_j": 8e-14,
-            "chiplet.noc.topology": "mesh2d",
-            "chiplet.noc.hop_latency_s": 1e-9,
-            "chiplet.noc.link_bw_bytes_per_s": 3e10,
-        }
-    )
-    return make_spec(ov)
-
 
 cases = st.fixed_dictionaries(
     {
@@ -191,8 +92,8 @@ def test_decode_latency_non_decreasing_in_context(c, pasts, batch):
     cm = build_system(g, spec, plan, allow_reprogramming=True).cost_model
     lat = [cm.iteration_cost([], [p] * batch).latency_s for p in sorted(pasts)]
     en = [cm.iteration_cost([], [p] * batch).energy_j for p in sorted(pasts)]
-    assert all(b >= a * (1 - 1e-12) for a, b in zip(lat, lat[1:]))
-    assert all(b >= a * (1 - 1e-12) for a, b in zip(en, en[1:]))
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(lat, lat[1:], strict=False))
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(en, en[1:], strict=False))
 
 
 def test_monotone_in_bit_widths():
@@ -214,7 +115,7 @@ def test_monotone_in_bit_widths():
         ]
         assert all(
             y.energy_j >= x.energy_j and y.latency_s >= x.latency_s * (1 - 1e-12)
-            for x, y in zip(costs, costs[1:])
+            for x, y in zip(costs, costs[1:], strict=False)
         )
 
 

@@ -1,0 +1,105 @@
+"""`llmimc profile` through typer's CliRunner: the default command, --json, and one-line bad-input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from llmimc_cli.main import app
+from typer.testing import CliRunner
+
+from llmimc.sim.profile import ProfileResult
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
+def test_profile_gpt2_default_and_json(tmp_path):
+    out = tmp_path / "p.json"
+    r = runner.invoke(
+        app,
+        ["profile", "gpt2", "--chiplets", "8", "--gen-len", "16", "--baseline", "h100", "--json", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    for text in ("TTFT", "time per output token", "energy by component", "KV cache", "die-to-die", "h100"):
+        assert text in r.output
+    res = ProfileResult.model_validate(json.loads(out.read_text()))
+    assert res.num_chiplets == 8 and res.gen_len == 16 and len(res.per_token_latency_s) == 15
+    assert res.baseline is not None and res.comparison is not None
+    assert sum(x.energy_j for x in res.energy_table) == pytest.approx(res.summary.energy_j, rel=1e-9)
+
+
+def test_profile_sparsity_and_precision_change_arrays():
+    a = runner.invoke(app, ["profile", "gpt2", "--chiplets", "8", "--gen-len", "2", "--json", "/dev/null"])
+    b = runner.invoke(
+        app,
+        [
+            "profile",
+            "gpt2",
+            "--chiplets",
+            "8",
+            "--gen-len",
+            "2",
+            "--sparsity",
+            "2:4",
+            "--precision",
+            "w4a8-outlier",
+        ],
+    )
+    assert a.exit_code == 0 and b.exit_code == 0, b.output
+    assert "2:4" in b.output and "savings vs uniform-w8a8" in b.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--chiplets", "0"], "--chiplets must be >= 1"),
+        (["--hw", "no-such-spec"], "no-such-spec"),
+        (["--hw", "h100"], "digital baseline"),
+        (["--baseline", "rram-chiplet"], "IMC spec"),
+        (["--batch", "0"], "--batch must be >= 1"),
+        (["--prompt-len", "-3"], "--prompt-len must be >= 1"),
+        (["--gen-len", "0"], "--gen-len must be >= 1"),
+        (["--prompt-len", "2000"], "context of 1024"),
+        (["--sparsity", "5:4"], ""),
+        (["--precision", "w3a3-nope"], "w3a3-nope"),
+    ],
+)
+def test_profile_bad_input_one_line(args, needle):
+    r = runner.invoke(app, ["profile", "gpt2", *args])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    assert needle in " ".join(r.output.split())
+
+
+def test_profile_unknown_model_and_not_fitting(tmp_path):
+    r = runner.invoke(app, ["profile", "no-such-model-xyz", "--chiplets", "2"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    from llmimc.hw import dump_spec, load_spec
+
+    spec = load_spec("rram-chiplet")
+    small = spec.model_copy(update={"chiplet": spec.chiplet.model_copy(update={"tiles": 1})})
+    path = tmp_path / "small.yaml"
+    path.write_text(dump_spec(small))
+    r = runner.invoke(app, ["profile", "gpt2", "--chiplets", "4", "--hw", str(path)])
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    assert (
+        "7542 crossbar arrays" in text and "--chiplets 85 or more" in text and "--allow-reprogramming" in text
+    )
+    r = runner.invoke(
+        app,
+        ["profile", "gpt2", "--chiplets", "4", "--hw", str(path), "--allow-reprogramming", "--gen-len", "4"],
+    )
+    assert r.exit_code == 0, r.output
+    assert "reprogram" in r.output

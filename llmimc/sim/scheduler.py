@@ -52,8 +52,8 @@ class ReqState:
     decode_tokens: int
     prefix_ids: list[int] | None  # full prefix blocks only (prefix caching on), else None
     left: int  # output tokens still to emit
+    prefill_target: int  # tokens to prefill before the next token can be emitted (P, or P + emitted)
     seq: int = 0  # admission order of the latest admission (preemption victims: highest first)
-    prefill_target: int = 0  # tokens to prefill before the next token can be emitted
     computed: int = 0  # tokens whose KV is in the cache
     private_blocks: int = 0
     refs: list[int] = field(default_factory=list)  # prefix-cache ids this request references
@@ -88,7 +88,6 @@ class RawRun:
     offpkg_bytes: float = 0.0
     busy_time_s: float = 0.0
     prefill_tokens_computed: int = 0
-    decode_tokens_computed: int = 0
     preemptions: int = 0
     cache_evictions: int = 0
     tbt_s: array = field(default_factory=lambda: array("d"))  # one entry per token after the first
@@ -140,7 +139,7 @@ def simulate(
     iterations = 0
     seq = 0
     energy_j_total = d2d_bytes = offpkg_bytes = busy_time_s = 0.0
-    prefill_tokens_total = decode_tokens_total = 0
+    prefill_tokens_total = 0
 
     def release(r: ReqState) -> None:
         alloc.free(r.private_blocks)
@@ -250,8 +249,6 @@ def simulate(
         if not preempted:
             while waiting and budget > 0 and len(decoding) + len(prefilling) < max_batch:
                 r = waiting[0]
-                if r.prefill_target == 0:
-                    r.prefill_target = r.prompt_tokens
                 if r.prefix_ids is not None:
                     for prefix_id in r.prefix_ids:
                         if not alloc.acquire(prefix_id):
@@ -355,7 +352,6 @@ def simulate(
         offpkg_bytes += cost.offpkg_bytes
         busy_time_s += latency_s
         prefill_tokens_total += n_prefill_tokens
-        decode_tokens_total += n_decode
         if timeline:
             run.it_start_s.append(now)
             run.it_latency_s.append(latency_s)
@@ -375,7 +371,6 @@ def simulate(
     run.offpkg_bytes = offpkg_bytes
     run.busy_time_s = busy_time_s
     run.prefill_tokens_computed = prefill_tokens_total
-    run.decode_tokens_computed = decode_tokens_total
     run.cache_evictions = alloc.evictions
     return run
 

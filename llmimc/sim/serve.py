@@ -102,6 +102,7 @@ def run_serve(
                 prompt_tokens=req.num_prefill_tokens,
                 decode_tokens=req.num_decode_tokens,
                 left=req.num_decode_tokens,
+                prefill_target=req.num_prefill_tokens,
                 prefix_ids=full_prefix or None,
             )
         )

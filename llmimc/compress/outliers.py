@@ -84,14 +84,17 @@ _EXPERT_PARTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "gate_up_proj": (("w1", "w3"), ("gate_proj", "up_proj")),
     "down_proj": (("w2",), ("down_proj",)),
 }
-_EXPERT_MODULE_ALIASES = ((".mlp.experts", ".block_sparse_moe.experts"),)
+_MODULE_ALIASES = ((".mlp.", ".block_sparse_moe."),)  # Mixtral checkpoints: experts and router gate
+
+
+def _aliases(name: str) -> list[str]:
+    return [name] + [name.replace(a, b) for a, b in _MODULE_ALIASES if a in name]
 
 
 def _per_expert_parts(op: Op, index: dict[str, TensorEntry]) -> list[TensorEntry]:
     """Checkpoint tensors of a fused expert op, expert-major then part order; [] if not all present."""
     module, _, leaf = op.name.rpartition(".")
-    modules = [module] + [module.replace(a, b) for a, b in _EXPERT_MODULE_ALIASES if a in module]
-    for mod in modules:
+    for mod in _aliases(module):
         for parts in _EXPERT_PARTS.get(leaf, ()):
             names = [f"{mod}.{e}.{part}.weight" for e in range(op.num_experts) for part in parts]
             if all(nm in index for nm in names):
@@ -102,7 +105,8 @@ def _per_expert_parts(op: Op, index: dict[str, TensorEntry]) -> list[TensorEntry
 def _find_tensors(
     op: Op, index: dict[str, TensorEntry], expert_index: dict[str, list[str]]
 ) -> list[TensorEntry]:
-    for cand in _candidates(op.name) + _candidates(op.module_path):
+    names = _aliases(op.name) + _aliases(op.module_path)
+    for cand in [c for name in names for c in _candidates(name)]:
         if cand in index:
             return [index[cand]]
         if op.num_experts > 1 and cand in expert_index:

@@ -211,3 +211,33 @@ def test_wrong_shape_is_reported_per_op(tmp_path: pathlib.Path) -> None:
     located, problems = locate_weights(tiny_llama_graph(), index_folder(tmp_path))
     assert located == {}
     assert "lm_head: tensor lm_head.weight F32[3, 3] is not a float weight with K=64" in problems
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "mixtral", "opt"])
+def test_every_traced_linear_op_finds_its_checkpoint_weight(tmp_path: pathlib.Path, arch: str) -> None:
+    """Op names from the real tracer (opgraph_from_config) against save_pretrained() checkpoints."""
+    import transformers
+
+    from llmimc.model import opgraph_from_config
+
+    configs = {
+        "llama": (transformers.LlamaConfig, dict(num_hidden_layers=1, hidden_size=64, intermediate_size=128,
+                  num_attention_heads=4, num_key_value_heads=2, vocab_size=96)),
+        "gpt2": (transformers.GPT2Config, dict(n_layer=1, n_embd=64, n_head=2, vocab_size=96, n_positions=64,
+                 bos_token_id=0, eos_token_id=0)),
+        "mixtral": (transformers.MixtralConfig, dict(num_hidden_layers=1, hidden_size=64, intermediate_size=96,
+                    num_attention_heads=4, num_key_value_heads=2, vocab_size=96, num_local_experts=4,
+                    num_experts_per_tok=2)),
+        "opt": (transformers.OPTConfig, dict(num_hidden_layers=1, hidden_size=64, ffn_dim=128, num_attention_heads=4,
+                vocab_size=96, word_embed_proj_dim=64)),
+    }  # fmt: skip
+    cls, kwargs = configs[arch]
+    config = cls(**kwargs)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / arch)
+    graph = opgraph_from_config(config, f"tiny-{arch}", "test")
+    located, problems = locate_weights(graph, index_folder(tmp_path / arch))
+    assert problems == []
+    assert set(located) == {op.name for op in graph.linear_ops()}
+    plan = build_plan(graph, load_policy("w4a4-kv4"), parse_sparsity("2:4"), weights_dir=tmp_path / arch)
+    assert len(plan.sqnr) == len(plan.ops) and plan.outlier_source.startswith("weights:")

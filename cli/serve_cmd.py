@@ -10,13 +10,14 @@ import typer
 from llmimc_cli._common import console, fail, friendly_errors
 
 
-def _check_flags(values: dict[str, float | int | None], minimum: dict[str, float]) -> None:
-    """One-line error for the first flag below its minimum (None = not given)."""
-    for flag, value in values.items():
-        if value is not None and value < minimum[flag]:
-            low = minimum[flag]
-            what = "a whole number >= 1" if low == 1 else "a value > 0"
-            raise fail(f"{flag} is {value}; give {what}")
+def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]) -> None:
+    """One-line error for the first flag out of range (None = not given)."""
+    for flag, value in whole.items():
+        if value is not None and value < 1:
+            raise fail(f"{flag} is {value}; give a whole number >= 1")
+    for flag, value in positive.items():
+        if value is not None and not value > 0:
+            raise fail(f"{flag} is {value}; give a value > 0")
 
 
 def _load_requests(
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
             "--max-requests": max_requests,
         }
         positive = {"--rate": rate, "--cv": cv, "--slo-ttft-s": slo_ttft_s, "--slo-tpot-s": slo_tpot_s}
-        _check_flags({**ints, **positive}, {**dict.fromkeys(ints, 1), **dict.fromkeys(positive, 1e-300)})
+        _check_flags(ints, positive)
 
         load = _load_requests(
             trace,

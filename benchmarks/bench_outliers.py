@@ -13,6 +13,10 @@ is written by a separate process and the parent stays small.
 
     python benchmarks/bench_outliers.py [--gib 1.0] [--repeats 3] [--keep DIR]
 
+Measured on the 2-core development VM (1052 MiB file, 16 fp16 tensors, 3 repeats): stats median 2.43 s,
+peak RSS 93 MiB (44 MiB after imports) = 8.8% of the file; plan (stats + SQNR for w4a4-kv4) median
+33.6 s, peak RSS 94 MiB; the injected outlier channels were found in every op.
+
 The checkpoint is written with the documented safetensors layout (8-byte header length, JSON header,
 raw data), chunk by chunk, so the writer does not hold the file in memory either.
 """

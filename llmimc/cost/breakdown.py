@@ -77,3 +77,87 @@ def group_energy(
         )
     )
     return rows
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ttft_s: float
+    mean_tpot_s: float
+    p99_tpot_s: float
+    total_latency_s: float
+    output_tokens: int
+    tokens_per_s: float
+    energy_j: float
+    energy_per_output_token_j: float
+    prefill_energy_per_prompt_token_j: float
+    decode_energy_per_token_j: float
+    analog_mac_ratio: float
+    arrays_used: int
+    arrays_capacity: int
+    chiplets_used: int
+    d2d_bytes_per_output_token: float
+    offpkg_bytes: float
+
+
+class PhaseRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    phase: str
+    iterations: int
+    tokens: int  # tokens processed (prefill: prompt tokens; decode: generated tokens)
+    latency_s: float
+    energy_j: float
+    energy_per_token_j: float
+    d2d_bytes: float
+    offpkg_bytes: float
+    bound: str
+
+
+class StageRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    index: int
+    label: str
+    chiplets: list[int]
+    prefill_time_s: float
+    first_decode_time_s: float
+
+
+class PrecisionRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: str
+    ops: int
+    weight_bits: str
+    act_bits: str
+    outlier_fraction: float
+    sparsity: str
+    arrays: int
+    weight_params: int
+
+
+class Comparison(BaseModel):
+    """Savings of this profile against a reference (dense uniform w8a8) profile."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    reference: str
+    arrays_ref: int
+    energy_per_output_token_ref_j: float
+    mean_tpot_ref_s: float
+    ttft_ref_s: float
+    arrays_saving: float  # 1 - this / reference
+    energy_saving: float
+    tpot_saving: float
+    note: str = ""
+
+
+class BaselineResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    format: str
+    ttft_s: float
+    mean_tpot_s: float
+    tokens_per_s: float
+    energy_per_output_token_j: float
+    prefill_bound: str
+    decode_bound: str
+    fits_in_memory: bool
+    speedup_tpot: float  # baseline TPOT / IMC TPOT
+    energy_ratio: float  # baseline energy per token / IMC energy per token

@@ -20,8 +20,11 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   and cross-block) is charged energy;
 - dpu: MACs or element ops / (DPU lanes x frequency);
 - local / global SRAM: bytes / bandwidth (local: per tile, tiles used in parallel);
-- noc: bytes / link bandwidth + mean hops x hop latency (mean Manhattan distance between two tiles
-  of a w x w mesh, w = ceil(sqrt(tiles)): 2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+- noc: bits per vector = K_analog x a x (tile groups needing the input) + N x a (outputs) +
+  (tiles per column block - 1) x N x acc_bits (cross-tile partial sums; sums inside a tile stay local),
+  time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
+  latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
+  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
 - offpkg: bytes / memory bandwidth + memory latency.
 
@@ -149,7 +152,14 @@ class _Builder:
         psum = (t.row_blocks - 1) * n * acc_bits if t.row_blocks > 1 else 0.0
         lsram_r = t.analog_rows * a + meta_read + psum
         lsram_w = n * a + psum
-        noc_bits = t.analog_rows * a + (t.row_blocks * n * acc_bits if t.row_blocks > 1 else n * a)
+        # NoC: row blocks of one column block sit in as few tiles as possible (tpc tiles) and are summed
+        # inside a tile; each group of tpc tiles receives the whole input once; only partial sums of
+        # different tiles cross the NoC; the requantised outputs go back to the buffer.
+        tpc = max(1, math.ceil(t.row_blocks / ch.tile.arrays_per_tile))
+        groups = max(
+            1, math.ceil(math.ceil(t.arrays / max(t.num_experts, 1)) / ch.tile.arrays_per_tile / tpc)
+        )
+        noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
         out_macs = t.outlier_rows * n
         bias_ops = n if op.bias_params > 0 else 0
@@ -187,7 +197,7 @@ class _Builder:
             (lsram_r + lsram_w) * g * vec / 8.0 / (ch.tile.local_sram.bw_bytes_per_s * tiles_used)
         )
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
-        tm[R["noc"]] = noc_bits * g * vec / 8.0 / ch.noc.link_bw_bytes_per_s
+        tm[R["noc"]] = noc_bits * g * vec / 8.0 / (ch.noc.link_bw_bytes_per_s * min(tiles_used, ch.tiles))
         tm[R["noc"], F_ONE] = self.noc_hops * ch.noc.hop_latency_s
         if kk == 1:
             self.items.append(base)

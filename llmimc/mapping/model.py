@@ -282,8 +282,9 @@ def map_model(
         if op.layer is not None and op.kind in ATTENTION_KINDS:
             layer_chip[op.layer] = root
         t = tilings.get(op.name)
-        if t is not None:
-            outl[root] = outl.get(root, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0
+        if t is not None:  # outlier weights sit with their rows: spread over a split stage's chiplets
+            for c in st.chiplets:
+                outl[c] = outl.get(c, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0 / len(st.chiplets)
         work = (kv_free(op.act_bytes_read) + kv_free(op.act_bytes_written)).at(1, ctx) * batch
         act[root] = max(act.get(root, 0.0), work)
     for li in range(graph.info.num_layers):
@@ -302,12 +303,11 @@ def map_model(
         activation_reserve_per_chiplet=act,
         offpkg_free_bytes=spec.package.memory.capacity_bytes - emb_bytes - streamed,
     )
-    over = [c for c in kv.chiplets if c.outlier_weight_bytes > c.sram_capacity_bytes]
+    over = sorted(c for c, b in outl.items() if b > chip.global_sram.capacity_bytes)
     if over:
-        c = over[0]
         raise MappingError(
-            f"outlier weights on chiplet {c.chiplet} need {c.outlier_weight_bytes:.0f} bytes of global SRAM "
-            f"but it has {c.sram_capacity_bytes}; use more chiplets or a policy with fewer outliers"
+            f"outlier weights on chiplet {over[0]} need {outl[over[0]]:.0f} bytes of global SRAM but it has "
+            f"{chip.global_sram.capacity_bytes}; use more chiplets or a policy with fewer outliers"
         )
     return Mapping(
         model_id=graph.info.model_id,

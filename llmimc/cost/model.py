@@ -20,6 +20,9 @@ chiplets' times (no overlap: a conservative bound).
 Energy = Sum of action counts x energy per action over all items, plus static power x latency for
 every chiplet of the package (idle chiplets leak too).
 
+``IterationCost.d2d_bytes`` is the bytes carried summed over every die-to-die link (a transfer over
+h hops counts h times), as in the per-link table of a profile.
+
 Features (``features``): prefill chunk (T tokens, p past) contributes n_seq 1, T, L = p + T, T*L; a
 decoding request with c past tokens contributes (T = 1, L = c + 1); spill tokens of KV chiplet c are
 max(0, Sum L - on_c).
@@ -153,7 +156,7 @@ class CompiledCostModel:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
         lat, _, _ = self.latency(f, s)
-        energy = float(self.E5 @ f + self.ES @ s) + self.static_w * lat
+        energy = float(self.E5 @ f + self.ES @ s) + float(self.static_w * lat)
         return IterationCost(
             latency_s=float(lat),
             energy_j=energy,

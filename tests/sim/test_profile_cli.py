@@ -103,3 +103,25 @@ def test_profile_unknown_model_and_not_fitting(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "reprogram" in r.output
+
+
+def test_warm_profile_never_imports_torch():
+    import os
+    import subprocess
+    import sys
+
+    assert (
+        runner.invoke(app, ["profile", "gpt2", "--chiplets", "2", "--gen-len", "2"]).exit_code == 0
+    )  # warm cache
+    code = (
+        "import sys\n"
+        "from llmimc_cli.main import app\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner().invoke(app, ['profile', 'gpt2', '--chiplets', '8', '--gen-len', '4'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

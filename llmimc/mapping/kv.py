@@ -6,8 +6,9 @@ its attention (the first chiplet of its stage). SRAM left for KV on chiplet c:
 
     kv_sram_c = global_sram.capacity_bytes - outlier weight bytes on c - activation reserve on c
 
-where the activation reserve is the largest per-op activation working set (bytes read + written) of
-the chiplet's ops for ``batch`` decode sequences at ``max_context_tokens``. Tokens on package:
+where the activation reserve is the largest per-op resident activation working set (bytes read +
+written, without the terms that grow with the KV length: attention is computed tile by tile) of the
+chiplet's ops for ``batch`` decode sequences. Tokens on package:
 on_c = floor(kv_sram_c / kv_bytes_per_token_c) and on_package = min over KV-holding chiplets (every
 token has KV in every layer). Beyond that, the oldest tokens of chiplet c live in off-package memory:
 when the sequences of an iteration hold Sum L tokens, chiplet c reads max(0, Sum L - on_c) tokens' KV

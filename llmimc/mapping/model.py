@@ -99,6 +99,17 @@ def kv_free(p: Poly) -> Poly:
     return Poly(c0=p.c0, c_t=p.c_t, c_l=0.0, c_tl=p.c_tl)
 
 
+def _resident(p: Poly) -> Poly:
+    """Activation bytes an op must hold in SRAM at once: no term that grows with the KV length.
+
+    Besides the KV operands (c_l, see ``kv_free``), attention's score and probability rows grow as
+    T x L (c_tl). The DPU computes attention tile by tile with an online softmax (FlashAttention,
+    Dao et al., NeurIPS 2022), so those rows stream through a fixed-size tile buffer instead of being
+    resident; their bytes are still charged as SRAM traffic by the cost model.
+    """
+    return Poly(c0=p.c0, c_t=p.c_t)
+
+
 def _units(graph: OpGraph) -> tuple[list[int], list[str]]:
     """Unit index per op (see partition module) and a label per unit."""
     layered = [i for i, op in enumerate(graph.ops) if op.layer is not None]
@@ -285,7 +296,7 @@ def map_model(
         if t is not None:  # outlier weights sit with their rows: spread over a split stage's chiplets
             for c in st.chiplets:
                 outl[c] = outl.get(c, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0 / len(st.chiplets)
-        work = (kv_free(op.act_bytes_read) + kv_free(op.act_bytes_written)).at(1, ctx) * batch
+        work = (_resident(op.act_bytes_read) + _resident(op.act_bytes_written)).at(1, ctx) * batch
         act[root] = max(act.get(root, 0.0), work)
     for li in range(graph.info.num_layers):
         if li not in layer_chip and li < len(graph.kv_elements_per_token_per_layer):

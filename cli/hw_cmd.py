@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import typer
-from llmimc_cli._common import EXIT_BAD_INPUT, console, err_console, friendly_errors
 from rich.markup import escape
 from rich.table import Table
+
+from llmimc_cli._common import EXIT_BAD_INPUT, console, err_console, friendly_errors
 
 hw_app = typer.Typer(
     help="Hardware specs: list, show derived figures, validate, JSON Schema.", no_args_is_help=True

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import typer
+
 from llmimc_cli._common import console, friendly_errors
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from llmimc_cli._common import console, fail, friendly_errors
 
 

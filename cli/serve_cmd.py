@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+
 from llmimc_cli._common import console, fail, friendly_errors
 
 

@@ -27,9 +27,7 @@ class IterationCost:
 class IterationCostModel(Protocol):
     """Cost of one iteration: some prefill chunks plus one decode token for each decoding request."""
 
-    def iteration_cost(
-        self, prefill: list[PrefillChunk], decode_past_tokens: list[int]
-    ) -> IterationCost: ...
+    def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost: ...
 
     @property
     def kv_capacity_tokens(self) -> int:

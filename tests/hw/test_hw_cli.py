@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import yaml
-from llmimc_cli.main import app
 from typer.testing import CliRunner
 
 from llmimc.hw import derive, load_spec, spec_json_schema
+from llmimc_cli.main import app
 
 runner = CliRunner()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from llmimc_cli.main import app
 from typer.testing import CliRunner
 
 from llmimc.sim.profile import ProfileResult
+from llmimc_cli.main import app
 
 runner = CliRunner()
 

@@ -47,10 +47,12 @@ def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.n
         st += ch.tokens
         sl += length
         stl += ch.tokens * length
-    for c in decode_past_tokens:
-        st += 1
-        sl += c + 1
-        stl += c + 1
+    # each decode sequence adds T = 1 and L = past + 1 (so T x L = L)
+    n_dec = len(decode_past_tokens)
+    dec_l = sum(decode_past_tokens) + n_dec
+    st += n_dec
+    sl += dec_l
+    stl += dec_l
     return np.array([1.0 if st > 0 else 0.0, float(n), st, sl, stl])
 
 

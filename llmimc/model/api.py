@@ -1,7 +1,8 @@
-"""Public entry points of model ingestion: resolve → (disk cache | trace) → OpGraph.
+"""Public entry points of model ingestion: resolve → (shipped graph | disk cache | trace) → OpGraph.
 
-`load_opgraph` never imports torch when the graph is already cached; tracing (and with it torch and
-transformers) is imported only on a cache miss or for `opgraph_from_config`.
+`load_opgraph` never imports torch for a bundled model whose shipped pre-traced graph is current
+(llmimc.model.shipped) or for a graph already in the disk cache; tracing (and with it torch and
+transformers) is imported only on a miss, with ``use_cache=False``, or for `opgraph_from_config`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from llmimc import __version__
 from llmimc.errors import ModelResolutionError
 from llmimc.model.cache import cache_path, config_hash, default_cache_dir, read_cached, write_cached
 from llmimc.model.opgraph import OpGraph
-from llmimc.model.resolve import resolve_model
+from llmimc.model.resolve import ResolvedModel, resolve_model
+from llmimc.model.shipped import read_shipped_graph
 
 if TYPE_CHECKING:  # pragma: no cover
     import transformers
@@ -44,14 +46,29 @@ def opgraph_from_config(config: transformers.PretrainedConfig, model_id: str, so
     return build_opgraph(config, model_id, source, config_hash(config.to_dict()))
 
 
+def _current_shipped(resolved: ResolvedModel, cfg_hash: str) -> OpGraph | None:
+    """The shipped graph of a bundled model, if it was traced from this config by this llmimc version."""
+    if resolved.bundled is None:
+        return None
+    graph = read_shipped_graph(resolved.bundled)
+    if graph is None or graph.config_hash != cfg_hash or graph.llmimc_version != __version__:
+        return None
+    return graph
+
+
 def load_opgraph(model_ref: str, *, use_cache: bool = True, cache_dir: pathlib.Path | None = None) -> OpGraph:
     """Resolve `model_ref` (bundled alias / id, local folder, HF cache) and return its OpGraph.
 
-    A graph traced before for the same config (hash of config.json + llmimc version) is read from
-    the disk cache without importing torch; ``use_cache=False`` always traces and writes nothing.
+    A bundled model's shipped graph, or a graph traced before for the same config (hash of
+    config.json + llmimc version) in the disk cache, is returned without importing torch (the shipped
+    one is not copied to the disk cache); ``use_cache=False`` always traces and writes nothing.
     """
     resolved = resolve_model(model_ref)
     cfg_hash = config_hash(resolved.config)
+    if use_cache:
+        shipped = _current_shipped(resolved, cfg_hash)
+        if shipped is not None:
+            return shipped
     path = cache_path(cache_dir or default_cache_dir(), resolved.model_id, cfg_hash)
     if use_cache:
         cached = read_cached(path)

@@ -3,7 +3,8 @@
 Order: a local folder (or a config.json path) → the Hugging Face hub cache (``HF_HUB_CACHE`` /
 ``HF_HOME`` honoured) → a config bundled with llmimc (id or short alias) → a download of
 config.json from the hub, only for ``owner/name`` ids and only when ``HF_HUB_OFFLINE`` is not set.
-Unknown references raise `ModelResolutionError` with close matches (difflib). No torch import.
+Unknown references raise `ModelResolutionError` with close matches (difflib). No torch import, and
+huggingface_hub's download machinery is imported only when the hub cache holds a folder for the id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmimc.errors import ModelResolutionError
-from llmimc.model.bundled import bundled_names, find_bundled, load_bundled_config
+from llmimc.model.bundled import BundledModel, bundled_names, find_bundled, load_bundled_config
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ResolvedModel:
     model_id: str  # canonical: HF id for bundled/hub models, the folder path for local ones
     source: str  # "bundled", "local:<path>", "hub-cache:<path>" or "hub:<path>"
     config: dict[str, Any]
+    bundled: BundledModel | None = None  # the bundled entry when source == "bundled"
 
 
 def _offline() -> bool:
@@ -80,6 +82,13 @@ def _from_hub_cache(ref: str) -> ResolvedModel | None:
     if "/" not in ref or ref.count("/") != 1:
         return None
     try:
+        from huggingface_hub import constants  # light: no HTTP stack
+    except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
+        return None
+    # huggingface_hub's cache layout: <HF_HUB_CACHE>/models--<owner>--<name>; no folder, no cached config
+    if not (Path(constants.HF_HUB_CACHE) / ("models--" + ref.replace("/", "--"))).is_dir():
+        return None
+    try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
         return None
@@ -119,7 +128,9 @@ def resolve_model(model_ref: str) -> ResolvedModel:
         return cached
     bundled = find_bundled(ref)
     if bundled is not None:
-        return ResolvedModel(model_id=bundled.id, source="bundled", config=load_bundled_config(bundled))
+        return ResolvedModel(
+            model_id=bundled.id, source="bundled", config=load_bundled_config(bundled), bundled=bundled
+        )
     hub = _from_hub(ref)
     if hub is not None:
         return hub

@@ -1,22 +1,37 @@
-"""Disk cache of OpGraphs: warm loads skip torch, --no-cache bypasses, keys follow the config."""
+"""Disk cache of OpGraphs: warm loads skip torch, --no-cache bypasses, keys follow the config.
+
+Bundled models load their shipped graph and never touch the disk cache (tests/model/test_model_shipped.py),
+so the cache is exercised with local folders holding a bundled config.json.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from llmimc.model import load_opgraph
+from llmimc.model.bundled import find_bundled, load_bundled_config
 from llmimc.model.cache import config_hash
 
 
+def _local_copy(alias: str, folder: Path) -> str:
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(load_bundled_config(find_bundled(alias))))
+    return str(folder)
+
+
 def test_warm_load_does_not_import_torch(tmp_path):
-    cold = load_opgraph("gpt2", cache_dir=tmp_path)
-    files = list(tmp_path.glob("*.json"))
+    model = _local_copy("gpt2", tmp_path / "gpt2")
+    cache = tmp_path / "cache"
+    cold = load_opgraph(model, cache_dir=cache)
+    files = list(cache.glob("*.json"))
     assert len(files) == 1 and cold.config_hash in files[0].name
     code = (
         "import sys, pathlib; from llmimc.model import load_opgraph; "
-        f"g = load_opgraph('gpt2', cache_dir=pathlib.Path({str(tmp_path)!r})); "
+        f"g = load_opgraph({model!r}, cache_dir=pathlib.Path({str(cache)!r})); "
         "print(g.num_params, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -33,10 +48,12 @@ def test_no_cache_neither_reads_nor_writes(tmp_path):
 
 
 def test_corrupt_cache_file_is_retraced(tmp_path):
-    graph = load_opgraph("facebook/opt-125m", cache_dir=tmp_path)
-    (path,) = tmp_path.glob("*.json")
+    model = _local_copy("opt-125m", tmp_path / "opt")
+    cache = tmp_path / "cache"
+    graph = load_opgraph(model, cache_dir=cache)
+    (path,) = cache.glob("*.json")
     path.write_text("{broken")
-    again = load_opgraph("opt-125m", cache_dir=tmp_path)
+    again = load_opgraph(model, cache_dir=cache)
     assert again == graph
 
 

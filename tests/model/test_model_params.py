@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmimc.model import OpKind, list_bundled_models, load_opgraph
+from llmimc.model import OpKind, list_bundled_models
 
 BUNDLED = list_bundled_models()
 
@@ -37,8 +37,8 @@ def test_at_least_the_required_models_are_bundled():
 
 
 @pytest.mark.parametrize("model", BUNDLED, ids=[m.id for m in BUNDLED])
-def test_num_params_equals_hf_count(model, tmp_path):
-    graph = load_opgraph(model.id, use_cache=False, cache_dir=tmp_path)
+def test_num_params_equals_hf_count(model, fresh_trace):
+    graph = fresh_trace(model.id)  # a real trace (use_cache=False), shared with test_model_shipped.py
     assert graph.num_params == model.num_params
     info = graph.info
     # KV bytes per token: 2 x layers x kv_heads x head_dim x bytes

@@ -7,7 +7,9 @@ For one iteration of B sequences (prefill: T = S, L = S; decode: T = 1, L = c + 
              part at weight_bits x density plus N:M metadata, outlier rows at outlier_bits)
            + B x embedding rows (T x hidden x dtype bytes)
            + B x KV bytes (L tokens read + T tokens written, at kv_bits)
-           + B x activation bytes (OpGraph activation traffic without KV terms, at the model dtype)
+           + B x activation bytes (OpGraph activation traffic of non-linear ops at the model dtype,
+             without KV terms and without attention's T x L score/probability rows: a GPU runs
+             fused attention (FlashAttention, Dao et al. 2022) that keeps those tiles on chip)
     time   = max(flops / (peak(format) x achievable_compute_fraction),
                  bytes / (memory_bw x achievable_bw_fraction))
     energy = time x board_power_w
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
 from llmimc.hw.spec import DigitalBaselineSpec
-from llmimc.mapping.model import kv_free
+from llmimc.mapping.model import no_kv_growth
 from llmimc.model.opgraph import OpGraph, OpKind, Poly
 
 
@@ -108,7 +110,7 @@ def baseline_model(graph: OpGraph, plan: CompressionPlan, spec: DigitalBaselineS
         if op.kind == OpKind.EMBEDDING:
             act = act + op.act_bytes_written
         elif op.kind != OpKind.LINEAR:
-            act = act + kv_free(op.act_bytes_read) + kv_free(op.act_bytes_written)
+            act = act + no_kv_growth(op.act_bytes_read) + no_kv_growth(op.act_bytes_written)
     return BaselineModel(
         name=spec.name,
         format=fmt,

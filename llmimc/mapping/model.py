@@ -99,8 +99,10 @@ def kv_free(p: Poly) -> Poly:
     return Poly(c0=p.c0, c_t=p.c_t, c_l=0.0, c_tl=p.c_tl)
 
 
-def _resident(p: Poly) -> Poly:
-    """Activation bytes an op must hold in SRAM at once: no term that grows with the KV length.
+def no_kv_growth(p: Poly) -> Poly:
+    """Activation bytes without any term that grows with the KV length (c_l, c_tl).
+
+    Used for what an op must hold in SRAM at once, and for the digital baseline's DRAM traffic.
 
     Besides the KV operands (c_l, see ``kv_free``), attention's score and probability rows grow as
     T x L (c_tl). The DPU computes attention tile by tile with an online softmax (FlashAttention,
@@ -296,7 +298,7 @@ def map_model(
         if t is not None:  # outlier weights sit with their rows: spread over a split stage's chiplets
             for c in st.chiplets:
                 outl[c] = outl.get(c, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0 / len(st.chiplets)
-        work = (_resident(op.act_bytes_read) + _resident(op.act_bytes_written)).at(1, ctx) * batch
+        work = (no_kv_growth(op.act_bytes_read) + no_kv_growth(op.act_bytes_written)).at(1, ctx) * batch
         act[root] = max(act.get(root, 0.0), work)
     for li in range(graph.info.num_layers):
         if li not in layer_chip and li < len(graph.kv_elements_per_token_per_layer):

@@ -8,7 +8,8 @@ its attention (the first chiplet of its stage). SRAM left for KV on chiplet c:
 
 where the activation reserve is the largest per-op resident activation working set (bytes read +
 written, without the terms that grow with the KV length: attention is computed tile by tile) of the
-chiplet's ops for ``batch`` decode sequences. Tokens on package:
+chiplet's ops for the token vectors in flight: vectors stream through a stage one at a time, so
+the reserve is min(batch, 2) vectors (double buffering), not the whole batch. Tokens on package:
 on_c = floor(kv_sram_c / kv_bytes_per_token_c) and on_package = min over KV-holding chiplets (every
 token has KV in every layer). Beyond that, the oldest tokens of chiplet c live in off-package memory:
 when the sequences of an iteration hold Sum L tokens, chiplet c reads max(0, Sum L - on_c) tokens' KV

@@ -89,6 +89,9 @@ class Mapping(BaseModel):
         return self.routes[route_key(src, dst)]
 
 
+VECTORS_IN_FLIGHT = 2  # double-buffered token vectors per stage (activation SRAM reserve)
+
+
 def kv_free(p: Poly) -> Poly:
     """Activation bytes without the terms proportional to L alone.
 
@@ -298,7 +301,10 @@ def map_model(
         if t is not None:  # outlier weights sit with their rows: spread over a split stage's chiplets
             for c in st.chiplets:
                 outl[c] = outl.get(c, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0 / len(st.chiplets)
-        work = (no_kv_growth(op.act_bytes_read) + no_kv_growth(op.act_bytes_written)).at(1, ctx) * batch
+        # token vectors stream through an op one at a time (one vector per MVM time): a stage holds
+        # the vector being computed and the next one (double buffering), whatever the batch size
+        in_flight = min(batch, VECTORS_IN_FLIGHT)
+        work = (no_kv_growth(op.act_bytes_read) + no_kv_growth(op.act_bytes_written)).at(1, ctx) * in_flight
         act[root] = max(act.get(root, 0.0), work)
     for li in range(graph.info.num_layers):
         if li not in layer_chip and li < len(graph.kv_elements_per_token_per_layer):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from llmimc_cli.main import app
 from typer.testing import CliRunner
+
+from llmimc_cli.main import app
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from llmimc_cli.main import app
 from typer.testing import CliRunner
 
 from llmimc.errors import ModelResolutionError
 from llmimc.model import load_opgraph, resolve_model
+from llmimc_cli.main import app
 
 TINY_LLAMA = {
     "architectures": ["LlamaForCausalLM"],

@@ -31,7 +31,13 @@ from llmimc.hw.registry import (
     load_spec,
 )
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
-from llmimc.hw.topology import bisection_links, hop_distance_matrix, shortest_path, topology_links
+from llmimc.hw.topology import (
+    bisection_links,
+    hop_distance_matrix,
+    hop_distances_from,
+    shortest_path,
+    topology_links,
+)
 
 __all__ = [
     "BaselineFigures",
@@ -57,6 +63,7 @@ __all__ = [
     "builtin_spec_names",
     "dump_spec",
     "hop_distance_matrix",
+    "hop_distances_from",
     "list_builtin_specs",
     "load_spec",
     "load_spec_file",

@@ -122,22 +122,24 @@ def shortest_path(links: Sequence[Link], src: int, dst: int) -> list[int]:
     )
 
 
+def hop_distances_from(links: Sequence[Link], num_chiplets: int, src: int) -> list[int]:
+    """Fewest hops from ``src`` to every chiplet (BFS); -1 where no route exists."""
+    adj = _adjacency(links, max(num_chiplets, _num_nodes(links)))
+    dist = [-1] * len(adj)
+    dist[src] = 0
+    queue = deque([src])
+    while queue:
+        node = queue.popleft()
+        for nxt in adj[node]:
+            if dist[nxt] < 0:
+                dist[nxt] = dist[node] + 1
+                queue.append(nxt)
+    return dist[:num_chiplets]
+
+
 def hop_distance_matrix(links: Sequence[Link], num_chiplets: int) -> list[list[int]]:
     """Fewest hops between every pair of chiplets; -1 where no route exists."""
-    adj = _adjacency(links, max(num_chiplets, _num_nodes(links)))
-    out: list[list[int]] = []
-    for src in range(num_chiplets):
-        dist = [-1] * len(adj)
-        dist[src] = 0
-        queue = deque([src])
-        while queue:
-            node = queue.popleft()
-            for nxt in adj[node]:
-                if dist[nxt] < 0:
-                    dist[nxt] = dist[node] + 1
-                    queue.append(nxt)
-        out.append(dist[:num_chiplets])
-    return out
+    return [hop_distances_from(links, num_chiplets, src) for src in range(num_chiplets)]
 
 
 def _cut_size(links: Sequence[Link], side: set[int]) -> int:

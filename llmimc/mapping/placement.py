@@ -13,25 +13,7 @@ memory-attached chiplet to every chiplet), so placement stays linear in the chip
 
 from __future__ import annotations
 
-from collections import deque
-
-
-def hop_distances(num_chiplets: int, links: list[tuple[int, int]], src: int) -> list[int]:
-    """BFS hop counts from ``src`` (-1 where unreachable)."""
-    adj: list[list[int]] = [[] for _ in range(num_chiplets)]
-    for a, b in links:
-        adj[a].append(b)
-        adj[b].append(a)
-    dist = [-1] * num_chiplets
-    dist[src] = 0
-    q = deque([src])
-    while q:
-        u = q.popleft()
-        for v in adj[u]:
-            if dist[v] < 0:
-                dist[v] = dist[u] + 1
-                q.append(v)
-    return dist
+from llmimc.hw.topology import hop_distances_from
 
 
 def stage_order(num_chiplets: int, links: list[tuple[int, int]], start: int) -> list[int]:
@@ -40,7 +22,7 @@ def stage_order(num_chiplets: int, links: list[tuple[int, int]], start: int) -> 
     seen = {start}
     cur = start
     while len(order) < num_chiplets:
-        dist = hop_distances(num_chiplets, links, cur)
+        dist = hop_distances_from(links, num_chiplets, cur)
         best = min(
             (v for v in range(num_chiplets) if v not in seen),
             key=lambda v: (dist[v] if dist[v] >= 0 else num_chiplets + 1, v),

@@ -38,6 +38,7 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import OpCompression
+from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles
 from llmimc.hw.spec import CrossbarArray
 from llmimc.model.opgraph import Op
 
@@ -92,14 +93,9 @@ class OpTiling(BaseModel):
 
 def mvm_timing(array: CrossbarArray, act_bits: int) -> MvmTiming:
     """n_in = ceil(a / dac_bits), t_cyc = max(read, columns_per_adc x conversion), t_mvm = n_in x t_cyc."""
-    cycles = math.ceil(act_bits / array.dac.bits_per_cycle)
-    cycle_s = max(array.read_time_per_cycle_s, array.adc.columns_per_adc * array.adc.conversion_time_s)
+    cycles = input_cycles(array, act_bits)
+    cycle_s = cycle_time_s(array)
     return MvmTiming(input_cycles=cycles, cycle_time_s=cycle_s, mvm_time_s=cycles * cycle_s)
-
-
-def weight_slices(array: CrossbarArray, weight_bits: int) -> int:
-    """Columns per weight: ceil(w / bits_per_cell), doubled for differential cells."""
-    return math.ceil(weight_bits / array.bits_per_cell) * (2 if array.differential else 1)
 
 
 def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
@@ -108,7 +104,7 @@ def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
     outlier_rows = min(comp.outlier_rows, k)
     analog_rows = k - outlier_rows
     rows_stored = math.ceil(analog_rows * comp.sparsity_n / comp.sparsity_m) if analog_rows else 0
-    s = weight_slices(array, comp.weight_bits)
+    s = cells_per_weight(array, comp.weight_bits)  # slices, x2 if differential
     row_blocks = math.ceil(rows_stored / array.rows)
     col_blocks = math.ceil(n * s / array.cols) if rows_stored else 0
     meta = rows_stored * col_blocks * e * comp.metadata_bits_per_kept

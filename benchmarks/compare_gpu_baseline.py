@@ -31,8 +31,12 @@ def main() -> None:
     spec = load_spec(args.hw)
     policy = load_policy("w16a16")
     models = {}
-    print(f"measured on {data['info']['device']} (torch {data['info']['torch']}) vs llmimc '{args.hw}' roofline")
-    print(f"{'model':<11} {'phase':<8} {'B':>3} {'T':>5} {'ctx':>5} {'measured':>10} {'roofline':>10} {'meas/pred':>9} bound")
+    print(
+        f"measured on {data['info']['device']} (torch {data['info']['torch']}) vs llmimc '{args.hw}' roofline"
+    )
+    print(
+        f"{'model':<11} {'phase':<8} {'B':>3} {'T':>5} {'ctx':>5} {'measured':>10} {'roofline':>10} {'meas/pred':>9} bound"
+    )
     ratios: dict[str, list[float]] = {"prefill": [], "decode": []}
     for r in data["rows"]:
         name = r["model"]
@@ -52,7 +56,9 @@ def main() -> None:
         )
     for phase, vals in ratios.items():
         if vals:
-            print(f"{phase}: median measured/predicted = {statistics.median(vals):.2f} over {len(vals)} points")
+            print(
+                f"{phase}: median measured/predicted = {statistics.median(vals):.2f} over {len(vals)} points"
+            )
 
 
 if __name__ == "__main__":

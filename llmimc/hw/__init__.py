@@ -36,6 +36,7 @@ from llmimc.hw.topology import (
     hop_distance_matrix,
     hop_distances_from,
     shortest_path,
+    shortest_paths,
     topology_links,
 )
 
@@ -70,5 +71,6 @@ __all__ = [
     "parse_spec_data",
     "parse_spec_text",
     "shortest_path",
+    "shortest_paths",
     "topology_links",
 ]

@@ -94,52 +94,85 @@ def _num_nodes(links: Sequence[Link], *nodes: int) -> int:
     return 1 + max([*nodes, *(max(a, b) for a, b in links)], default=0)
 
 
-def shortest_path(links: Sequence[Link], src: int, dst: int) -> list[int]:
-    """Chiplets on a fewest-hop route from ``src`` to ``dst`` (both included); BFS, lowest index first.
+def _bfs(adj: list[list[int]], src: int) -> tuple[list[int], list[int]]:
+    """Hop distance and BFS parent of every node from ``src`` (-1 where unreachable).
 
-    Raises SpecError when no route exists (an explicit topology that is not connected).
+    Neighbours are visited in increasing index order, so the parent tree (and every route read off it)
+    is the deterministic lowest-index-first shortest path.
     """
-    if src < 0 or dst < 0:
-        raise SpecError(f"chiplet indices must be >= 0, got {src} -> {dst}")
-    if src == dst:
-        return [src]
-    adj = _adjacency(links, _num_nodes(links, src, dst))
-    parent = {src: src}
-    queue = deque([src])
-    while queue:
-        node = queue.popleft()
-        for nxt in adj[node]:
-            if nxt not in parent:
-                parent[nxt] = node
-                if nxt == dst:
-                    path = [dst]
-                    while path[-1] != src:
-                        path.append(parent[path[-1]])
-                    return path[::-1]
-                queue.append(nxt)
-    raise SpecError(
-        f"no die-to-die route from chiplet {src} to chiplet {dst}: the package topology is not connected"
-    )
-
-
-def hop_distances_from(links: Sequence[Link], num_chiplets: int, src: int) -> list[int]:
-    """Fewest hops from ``src`` to every chiplet (BFS); -1 where no route exists."""
-    adj = _adjacency(links, max(num_chiplets, _num_nodes(links)))
     dist = [-1] * len(adj)
+    parent = [-1] * len(adj)
     dist[src] = 0
+    parent[src] = src
     queue = deque([src])
     while queue:
         node = queue.popleft()
         for nxt in adj[node]:
             if dist[nxt] < 0:
                 dist[nxt] = dist[node] + 1
+                parent[nxt] = node
                 queue.append(nxt)
-    return dist[:num_chiplets]
+    return dist, parent
+
+
+def _path(parent: list[int], src: int, dst: int) -> list[int]:
+    if parent[dst] < 0:
+        raise SpecError(
+            f"no die-to-die route from chiplet {src} to chiplet {dst}: the package topology is not connected"
+        )
+    path = [dst]
+    while path[-1] != src:
+        path.append(parent[path[-1]])
+    return path[::-1]
+
+
+def _check_nodes(src: int, dst: int) -> None:
+    if src < 0 or dst < 0:
+        raise SpecError(f"chiplet indices must be >= 0, got {src} -> {dst}")
+
+
+def shortest_path(links: Sequence[Link], src: int, dst: int) -> list[int]:
+    """Chiplets on a fewest-hop route from ``src`` to ``dst`` (both included); BFS, lowest index first.
+
+    Raises SpecError when no route exists (an explicit topology that is not connected).
+    """
+    _check_nodes(src, dst)
+    if src == dst:
+        return [src]
+    _, parent = _bfs(_adjacency(links, _num_nodes(links, src, dst)), src)
+    return _path(parent, src, dst)
+
+
+def shortest_paths(
+    links: Sequence[Link], pairs: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], list[int]]:
+    """``shortest_path`` for many (src, dst) pairs: one adjacency and one BFS per distinct source."""
+    nodes = [n for pair in pairs for n in pair]
+    for a, b in pairs:
+        _check_nodes(a, b)
+    adj = _adjacency(links, _num_nodes(links, *nodes))
+    trees: dict[int, list[int]] = {}
+    out: dict[tuple[int, int], list[int]] = {}
+    for a, b in pairs:
+        if a == b:
+            out[(a, b)] = [a]
+            continue
+        if a not in trees:
+            trees[a] = _bfs(adj, a)[1]
+        out[(a, b)] = _path(trees[a], a, b)
+    return out
+
+
+def hop_distances_from(links: Sequence[Link], num_chiplets: int, src: int) -> list[int]:
+    """Fewest hops from ``src`` to every chiplet (BFS); -1 where no route exists."""
+    adj = _adjacency(links, max(num_chiplets, _num_nodes(links)))
+    return _bfs(adj, src)[0][:num_chiplets]
 
 
 def hop_distance_matrix(links: Sequence[Link], num_chiplets: int) -> list[list[int]]:
     """Fewest hops between every pair of chiplets; -1 where no route exists."""
-    return [hop_distances_from(links, num_chiplets, src) for src in range(num_chiplets)]
+    adj = _adjacency(links, max(num_chiplets, _num_nodes(links)))
+    return [_bfs(adj, src)[0][:num_chiplets] for src in range(num_chiplets)]
 
 
 def _cut_size(links: Sequence[Link], side: set[int]) -> int:

@@ -157,7 +157,7 @@ def map_model(
     allow_reprogramming: bool = False,
 ) -> Mapping:
     """Map ``graph`` compressed by ``plan`` onto ``spec`` (see module docstring)."""
-    from llmimc.hw import shortest_path, topology_links
+    from llmimc.hw import shortest_paths, topology_links
 
     if batch < 1:
         raise MappingError(f"batch must be >= 1 (got {batch})")
@@ -260,9 +260,8 @@ def map_model(
         for c in st.chiplets[1:]:
             pairs.add((st.chiplets[0], c))
             pairs.add((c, st.chiplets[0]))
-    routes = {
-        route_key(a, b): ([a] if a == b else list(shortest_path(links, a, b))) for a, b in sorted(pairs)
-    }
+    paths = shortest_paths(links, sorted(pairs))
+    routes = {route_key(a, b): path for (a, b), path in paths.items()}
 
     emb_bytes = float(
         sum(op.weight_params for op in graph.ops if op.kind == OpKind.EMBEDDING) * graph.info.dtype_bytes

@@ -13,16 +13,17 @@ memory-attached chiplet to every chiplet), so placement stays linear in the chip
 
 from __future__ import annotations
 
-from llmimc.hw.topology import hop_distances_from
+from llmimc.hw.topology import hop_distance_matrix
 
 
 def stage_order(num_chiplets: int, links: list[tuple[int, int]], start: int) -> list[int]:
     """Greedy nearest-neighbour walk over all chiplets from ``start`` (see module docstring)."""
+    hops = hop_distance_matrix(links, num_chiplets)
     order = [start]
     seen = {start}
     cur = start
     while len(order) < num_chiplets:
-        dist = hop_distances_from(links, num_chiplets, cur)
+        dist = hops[cur]
         best = min(
             (v for v in range(num_chiplets) if v not in seen),
             key=lambda v: (dist[v] if dist[v] >= 0 else num_chiplets + 1, v),

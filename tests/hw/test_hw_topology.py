@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmimc.errors import SpecError
-from llmimc.hw import bisection_links, hop_distance_matrix, load_spec, shortest_path, topology_links
+from llmimc.hw import (
+    bisection_links,
+    hop_distance_matrix,
+    load_spec,
+    shortest_path,
+    shortest_paths,
+    topology_links,
+)
 
 
 def _pkg(topology: str, num_chiplets: int = 16, mesh_cols: int | None = None, explicit=()):
@@ -84,11 +91,22 @@ def test_shortest_path_is_a_shortest_walk_on_links(topology, n, data):
     assert shortest_path(links, src, dst) == path  # deterministic
 
 
+@pytest.mark.parametrize("topology", ["ring", "mesh2d", "torus2d", "all_to_all"])
+def test_batched_routes_equal_single_routes(topology):
+    n = 12
+    links = topology_links(_pkg(topology, n), n)
+    pairs = list(itertools.product(range(n), repeat=2))
+    routes = shortest_paths(links, pairs)
+    assert routes == {(a, b): shortest_path(links, a, b) for a, b in pairs}
+
+
 def test_disconnected_explicit_topology():
     links = topology_links(_pkg("explicit", 4, explicit=[(0, 1), (2, 3)]), 4)
     assert hop_distance_matrix(links, 4)[0][3] == -1
     with pytest.raises(SpecError, match="no die-to-die route"):
         shortest_path(links, 0, 3)
+    with pytest.raises(SpecError, match="no die-to-die route"):
+        shortest_paths(links, [(0, 1), (0, 3)])
 
 
 @pytest.mark.parametrize(

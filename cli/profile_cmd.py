@@ -49,6 +49,9 @@ def profile_cmd(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Re-trace the model instead of using the OpGraph cache."
     ),
+    all_rows: bool = typer.Option(
+        False, "--all-rows", help="Print every stage, chiplet and link row (default: the first/busiest 24)."
+    ),
 ) -> None:
     """Profile prefill and decode of one request batch: latency, energy, traffic, KV residency."""
     if chiplets is not None and chiplets < 1:
@@ -63,7 +66,7 @@ def profile_cmd(
     from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
     from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
     from llmimc.model import load_opgraph
-    from llmimc.report.profile_report import render_profile
+    from llmimc.report.profile_report import DEFAULT_MAX_ROWS, render_profile
     from llmimc.sim.profile import run_profile, uniform_plan
 
     spec = load_spec(hw or DEFAULT_IMC_SPEC)
@@ -96,7 +99,7 @@ def profile_cmd(
         baseline=base,
         reference_plan=uniform_plan(graph, plan, 8),
     )
-    render_profile(result, console)
+    render_profile(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
     if json_path is not None:
         json_path.write_text(result.model_dump_json(indent=2))
         console.print(f"wrote {json_path}")

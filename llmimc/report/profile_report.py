@@ -51,8 +51,26 @@ def _pct(part: float, total: float) -> str:
     return f"{100.0 * part / total:.1f}%" if total else "-"
 
 
-def render_profile(r: ProfileResult, console: Console) -> None:
-    """Print the whole profile report."""
+DEFAULT_MAX_ROWS = 24  # per long table (stages, chiplets, links); the JSON output always has every row
+
+
+def _elided(rows: list, max_rows: int | None) -> tuple[list, int]:
+    """The first and last rows of a long table, and how many were left out (0: all shown)."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows, 0
+    head = max_rows // 2
+    return rows[:head] + rows[len(rows) - (max_rows - head) :], len(rows) - max_rows
+
+
+def _gap_row(table: Table, hidden: int, what: str) -> None:
+    """Mark left-out rows with a '…' row and a caption saying how many and where to find them."""
+    if hidden:
+        table.add_row("…", *[""] * (len(table.columns) - 1))
+        table.caption = f"{hidden} more {what} not shown: --all-rows prints them, --json has every row"
+
+
+def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
+    """Print the whole profile report; long tables show ``max_rows`` rows (None: every row)."""
     s = r.summary
     head = Table(
         title=escape(f"llmimc profile: {r.model_id} on {r.num_chiplets} x {r.spec_name} ({r.policy_name})")
@@ -117,7 +135,10 @@ def render_profile(r: ProfileResult, console: Console) -> None:
     st = Table(title="pipeline stages")
     for c in ("stage", "layers", "chiplets", "prefill time", "decode step 1 time"):
         st.add_column(c)
-    for row in r.stages:
+    shown, hidden = _elided(r.stages, max_rows)
+    for i, row in enumerate(shown):
+        if hidden and i == (max_rows or 0) // 2:
+            _gap_row(st, hidden, "stages")
         st.add_row(
             str(row.index),
             escape(row.label),
@@ -139,7 +160,10 @@ def render_profile(r: ProfileResult, console: Console) -> None:
         "energy",
     ):
         ch.add_column(c)
-    for c in r.chiplets:
+    shown, hidden = _elided(r.chiplets, max_rows)
+    for i, c in enumerate(shown):
+        if hidden and i == (max_rows or 0) // 2:
+            _gap_row(ch, hidden, "chiplets")
         ch.add_row(
             str(c.chiplet),
             escape(", ".join(c.stages)) or "-",
@@ -153,7 +177,15 @@ def render_profile(r: ProfileResult, console: Console) -> None:
     console.print(ch)
 
     used = [ln for ln in r.links if ln.prefill_bytes + ln.decode_bytes > 0]
-    lk = Table(title=f"die-to-die links carrying traffic ({len(used)} of {len(r.links)} directed)")
+    busiest = sorted(used, key=lambda ln: -(ln.prefill_bytes + ln.decode_bytes))
+    if max_rows is not None and len(busiest) > max_rows:
+        hidden = len(busiest) - max_rows
+        used = sorted(busiest[:max_rows], key=lambda ln: (ln.src, ln.dst))
+        title = f"die-to-die links: the {max_rows} busiest of {len(busiest)} carrying traffic ({len(r.links)} directed)"
+    else:
+        hidden = 0
+        title = f"die-to-die links carrying traffic ({len(used)} of {len(r.links)} directed)"
+    lk = Table(title=title)
     for c in ("link", "prefill bytes", "decode bytes", "bytes/output token", "busy", "utilisation", "energy"):
         lk.add_column(c)
     for ln in used:
@@ -166,6 +198,7 @@ def render_profile(r: ProfileResult, console: Console) -> None:
             f"{100 * ln.utilisation:.2f}%",
             si(ln.energy_j, "J"),
         )
+    _gap_row(lk, hidden, "links with less traffic")
     console.print(lk)
 
     en = Table(title="energy by component (count x energy per action)")

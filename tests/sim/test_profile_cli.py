@@ -125,3 +125,15 @@ def test_warm_profile_never_imports_torch():
         [sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_long_tables_are_elided_unless_all_rows():
+    args = ["profile", "gpt2-xl", "--chiplets", "64", "--gen-len", "4"]
+    short = runner.invoke(app, args, env={"COLUMNS": "160"})
+    full = runner.invoke(app, [*args, "--all-rows"], env={"COLUMNS": "160"})
+    assert short.exit_code == 0 and full.exit_code == 0, short.output + full.output
+    assert "more chiplets not shown" in short.output and "more chiplets not shown" not in full.output
+    # every chiplet has a row with --all-rows (64 chiplets), only 24 without it
+    chiplet_rows = [ln for ln in full.output.splitlines() if "/9,216" in ln]
+    assert len(chiplet_rows) == 64
+    assert len([ln for ln in short.output.splitlines() if "/9,216" in ln]) == 24

@@ -22,8 +22,9 @@ MVM of one token vector through one expert copy (same equations as ``llmimc.hw.d
     cell reads        n_in x K_rows x N x s     (used cells only)
     ADC conversions   n_in x row_blocks x N x s (the used columns of every row block)
     DAC row drives    n_in x K_rows x col_blocks
-    shift-adds        n_in x row_blocks x N x s - N  (every converted partial folded into one accumulator
-                      per output; the first needs no add)
+    shift-adds        n_in x row_blocks x N x s  (one per conversion: every ADC output passes the
+                      shift-and-add unit beside the ADCs, as in ISAAC and ``llmimc.hw.derive``, so a
+                      full-array MVM here has exactly derive's reads, conversions, drives and adds)
     mux selections    K_rows x col_blocks when N:M is on (one m:1 input selection per kept row per array)
 
 References: Shafiee et al., ISAAC (ISCA 2016) for bit slicing and bit-serial inputs; Peng et al.,
@@ -142,6 +143,6 @@ def per_vector_actions(t: OpTiling) -> dict[str, float]:
         "cell_read": float(n_in * t.rows_stored * t.out_features * t.slices),
         "conversion": float(conversions),
         "row_drive": float(n_in * t.rows_stored * t.col_blocks),
-        "shift_add": float(conversions - t.out_features),
+        "shift_add": float(conversions),
         "mux_select": float(t.rows_stored * t.col_blocks) if sparse else 0.0,
     }

@@ -155,15 +155,9 @@ def test_sparsity_2_4_hand_computed():
         cd[A.LSRAM_R] - (256 * 8 + 1 * 128 * (8 + 8 + 8))
     )
     e = np.array(dense.compiled.energy_per_action_j)
-    e_dense = (
-        8 * 256 * 1024 * 1e-15 + 8 * 2 * 1024 * 1e-12 + 8 * 256 * 8 * 2e-15 + (8 * 2 * 1024 - 128) * 5e-14
-    )
+    e_dense = 8 * 256 * 1024 * 1e-15 + 8 * 2 * 1024 * 1e-12 + 8 * 256 * 8 * 2e-15 + 8 * 2 * 1024 * 5e-14
     e_sparse = (
-        8 * 128 * 1024 * 1e-15
-        + 8 * 1024 * 1e-12
-        + 8 * 128 * 8 * 2e-15
-        + (8 * 1024 - 128) * 5e-14
-        + 128 * 8 * 1e-13
+        8 * 128 * 1024 * 1e-15 + 8 * 1024 * 1e-12 + 8 * 128 * 8 * 2e-15 + 8 * 1024 * 5e-14 + 128 * 8 * 1e-13
     )
     assert float(cd @ e) == pytest.approx(e_dense, rel=1e-12)  # SRAM and NoC energies are 0 in HAND_SPEC
     assert float(cs @ e) == pytest.approx(e_sparse, rel=1e-12)

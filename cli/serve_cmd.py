@@ -21,6 +21,17 @@ def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]
             raise fail(f"{flag} is {value}; give a value > 0")
 
 
+def _check_output_paths(paths: dict[str, Path | None]) -> None:
+    """One-line error before the (possibly long) run if an output file could not be written."""
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise fail(f"{flag} {path}: is a directory; give a file path")
+        if not path.parent.is_dir():
+            raise fail(f"{flag} {path}: folder {path.parent} does not exist; create it or pick another path")
+
+
 def _load_requests(
     trace: Path | None,
     fmt: str,
@@ -159,6 +170,9 @@ def register(app: typer.Typer) -> None:
         }
         positive = {"--rate": rate, "--cv": cv, "--slo-ttft-s": slo_ttft_s, "--slo-tpot-s": slo_tpot_s}
         _check_flags(ints, positive)
+        if seed < 0:
+            raise fail(f"--seed is {seed}; give a whole number >= 0")
+        _check_output_paths({"--json": json_path, "--timeline": timeline_path})
 
         load = _load_requests(
             trace,

@@ -119,3 +119,18 @@ def test_mooncake_trace_with_prefix_caching_and_rejections(tmp_path):
     assert data["prefix_cache_hit_tokens"] == 512
     assert data["prefill_tokens_computed"] == 1000 + 900 - 512
     assert "prompt_exceeds_context" in result.output
+
+
+SYNTHETIC = ["serve", "gpt2", "--rate", "1", "--num-requests", "3", "--prompt-len", "8", "--gen-len", "2"]
+
+
+def test_negative_seed_is_one_line():
+    assert "--seed is -1" in one_line_error(runner.invoke(app, [*SYNTHETIC, "--seed", "-1"]))
+
+
+@pytest.mark.parametrize("flag", ["--json", "--timeline"])
+def test_unwritable_output_fails_before_the_run(tmp_path, flag):
+    """A bad output path is reported up front (one line, no report printed), not after a long run."""
+    missing = tmp_path / "no_such_folder" / "out.json"
+    assert "does not exist" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(missing)]))
+    assert "is a directory" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(tmp_path)]))

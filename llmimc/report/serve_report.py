@@ -90,7 +90,7 @@ def _summary_table(result: ServeResult) -> Table:
             f"goodput ({', '.join(slos)})",
             f"{result.goodput_requests_per_s:,.3f} req/s ({result.slo_attainment:.1%} of requests)",
         )
-    add("energy total", _si(result.energy_j, "J"))
+    add("energy total (iterations only, idle time excluded)", _si(result.energy_j, "J"))
     add(
         "energy per request / output token",
         f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",
@@ -115,6 +115,11 @@ def _summary_table(result: ServeResult) -> Table:
     return table
 
 
+def cfg_caching_unused(result: ServeResult) -> bool:
+    """True when prefix caching was asked for but no request had prefix-block ids to share."""
+    return result.config.enable_prefix_caching and result.prefix_block_tokens == 0
+
+
 def render_serve_report(result: ServeResult, console: Console, title: str) -> None:
     """Print the serving report for ``result`` under ``title``."""
     console.rule(f"[bold]{title}")
@@ -134,6 +139,11 @@ def render_serve_report(result: ServeResult, console: Console, title: str) -> No
         for reason, count in result.rejected_by_reason.items():
             table.add_row(reason, f"{count:,}")
         console.print(table)
+    if cfg_caching_unused(result):
+        console.print(
+            "[yellow]prefix caching had no effect[/]: no request carries prefix-block ids "
+            "(only Mooncake-style traces with hash_ids have them)"
+        )
     if result.skipped_rows:
         skipped = ", ".join(f"{k}: {v:,}" for k, v in result.skipped_rows.items())
         console.print(f"[yellow]trace rows skipped[/] {skipped}")

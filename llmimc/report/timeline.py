@@ -4,9 +4,11 @@ Uses the Trace Event Format (Google, "Trace Event Format", the JSON Object Forma
 ``traceEvents``; timestamps in microseconds):
 - process 1 "scheduler": one complete event ("X") per iteration with its batch composition (prefill
   requests and tokens, decode requests, energy) in ``args``; preemptions as instant events ("i");
-  KV-cache occupancy as a counter track ("C").
+  KV-cache occupancy as a counter track ("C"): the scheduler's exact step function (one point per
+  change), not the report's evenly spaced samples.
 - process 2 "requests": one span per finished request from arrival to finish, with nested "queued",
   "prefill" and "decode" spans; requests are packed onto as few lanes (threads) as overlap allows.
+  Rejected requests are instant events at their arrival on lane 0 "rejected", with the reason.
 
 The function returns the JSON-serialisable dict; the CLI writes it.
 """
@@ -91,10 +93,39 @@ def serve_timeline(result: ServeResult) -> dict:
                 "args": {"request_id": request_id},
             }
         )
-    kv = result.kv_occupancy
-    for t_s, frac in zip(kv.time_s, kv.used_fraction, strict=True):
+    if tl.kv_time_s:
+        kv_points = zip(tl.kv_time_s, tl.kv_used_fraction, strict=True)
+    else:  # a timeline from before the exact KV columns existed: the sampled series
+        kv_points = zip(result.kv_occupancy.time_s, result.kv_occupancy.used_fraction, strict=True)
+    last_frac = None
+    for t_s, frac in kv_points:
+        if frac == last_frac:
+            continue
+        last_frac = frac
         events.append(
             {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
+        )
+
+    rejected = [r for r in result.requests if r.status == "rejected"]
+    if rejected:
+        events.append(_meta(_REQ_PID, 0, "thread_name", "rejected"))
+    for r in rejected:
+        events.append(
+            {
+                "name": f"rejected {r.request_id}",
+                "cat": "rejection",
+                "ph": "i",
+                "s": "t",
+                "ts": _us(r.arrived_at_s),
+                "pid": _REQ_PID,
+                "tid": 0,
+                "args": {
+                    "request_id": r.request_id,
+                    "reason": r.reason,
+                    "prompt_tokens": r.num_prefill_tokens,
+                    "output_tokens": r.num_decode_tokens,
+                },
+            }
         )
 
     lanes_free_at: list[tuple[float, int]] = []  # (time the lane frees up, lane id)

@@ -133,4 +133,5 @@ def run_serve(
         kv_on_package_tokens=int(cost_model.kv_on_package_tokens),
         total_blocks=total_blocks,
         skipped_rows=dict(skipped_rows or {}),
+        prefix_block_tokens=pbt,
     )

@@ -88,7 +88,8 @@ def _meets_slo(rec: RequestRecord, config: ServeConfig) -> bool:
     return not (config.slo_tpot_s is not None and rec.tpot_s is not None and rec.tpot_s > config.slo_tpot_s)
 
 
-def _timeline(raw: RawRun, request_ids: list[int]) -> ServeTimeline:
+def _timeline(raw: RawRun, request_ids: list[int], total_blocks: int) -> ServeTimeline:
+    scale = 1.0 / total_blocks if total_blocks else 0.0
     return ServeTimeline(
         iteration_start_s=raw.it_start_s.tolist(),
         iteration_latency_s=raw.it_latency_s.tolist(),
@@ -97,6 +98,8 @@ def _timeline(raw: RawRun, request_ids: list[int]) -> ServeTimeline:
         prefill_tokens=raw.it_prefill_tokens.tolist(),
         decode_requests=raw.it_decode_reqs.tolist(),
         preemptions=[(t, request_ids[i]) for t, i in raw.preempt_events],
+        kv_time_s=raw.kv_time_s.tolist(),
+        kv_used_fraction=[b * scale for b in raw.kv_used_blocks],
     )
 
 
@@ -110,6 +113,7 @@ def build_result(
     kv_on_package_tokens: int,
     total_blocks: int,
     skipped_rows: dict[str, int],
+    prefix_block_tokens: int = 0,
 ) -> ServeResult:
     """Assemble the result; records are listed in input order (``request_ids[i]`` is input i's id)."""
     by_index = {s.index: s for s in served}
@@ -152,6 +156,7 @@ def build_result(
         prefill_tokens_computed=raw.prefill_tokens_computed,
         prefix_cache_hit_tokens=sum(r.prefix_cache_hit_tokens for r in finished),
         prefix_cache_evictions=raw.cache_evictions,
+        prefix_block_tokens=prefix_block_tokens,
         throughput_output_tokens_per_s=output_tokens * per_s,
         throughput_requests_per_s=len(finished) * per_s,
         goodput_requests_per_s=good * per_s if has_slo else None,
@@ -170,5 +175,5 @@ def build_result(
             config.kv_series_points,
         ),
         requests=records,
-        timeline=_timeline(raw, request_ids) if config.record_timeline else None,
+        timeline=_timeline(raw, request_ids, total_blocks) if config.record_timeline else None,
     )

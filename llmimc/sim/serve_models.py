@@ -14,7 +14,8 @@ Metric definitions (DESIGN.md §5; names follow vLLM/Vidur):
   et al., OSDI 2024). Simulated time runs from the first arrival (t = 0) to the last finish.
 - Energy: each iteration's energy is split over its requests in proportion to the tokens each
   processed in it, so the per-request energies sum to the total; energy per output token = total /
-  output tokens.
+  output tokens. Only iterations are costed (their static energy included): idle gaps between
+  iterations (simulated_time_s - busy_time_s) add no energy, as if the package were power-gated.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class ServeTimeline(_Frozen):
     prefill_tokens: list[int]
     decode_requests: list[int]
     preemptions: list[tuple[float, int]]  # (time_s, request_id)
+    # KV blocks in use as an exact step function: the share from kv_time_s[k] until the next point
+    # (a point at each iteration start, and after each iteration in which requests finished).
+    kv_time_s: list[float] = Field(default_factory=list)
+    kv_used_fraction: list[float] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _same_length(self) -> ServeTimeline:
@@ -101,6 +106,8 @@ class ServeTimeline(_Frozen):
         cols = (self.iteration_latency_s, self.iteration_energy_j, self.prefill_requests)
         if any(len(c) != n for c in (*cols, self.prefill_tokens, self.decode_requests)):
             raise ValueError("timeline columns must have one entry per iteration")
+        if len(self.kv_time_s) != len(self.kv_used_fraction):
+            raise ValueError("kv_time_s and kv_used_fraction must have the same length")
         return self
 
 
@@ -126,6 +133,7 @@ class ServeResult(_Frozen):
     prefill_tokens_computed: int  # incl. recomputation after preemption, excl. prefix-cache hits
     prefix_cache_hit_tokens: int
     prefix_cache_evictions: int
+    prefix_block_tokens: int = 0  # tokens per prefix-cache block used; 0: caching off or no prefix ids
     throughput_output_tokens_per_s: float
     throughput_requests_per_s: float
     goodput_requests_per_s: float | None  # None when no SLO is given

@@ -71,3 +71,70 @@ def test_sparkline_scales_to_top():
     assert sparkline([0.0, 0.5, 1.0]) == "▁▅█"
     assert len(sparkline([0.3] * 500, width=40)) == 40
     assert sparkline([]) == ""
+
+
+def test_timeline_follows_the_trace_event_format(result):
+    """Schema of Google's Trace Event Format (JSON object form): what Perfetto and chrome://tracing load."""
+    trace = json.loads(json.dumps(serve_timeline(result)))
+    assert set(trace) == {"traceEvents", "displayTimeUnit"} and trace["displayTimeUnit"] in ("ms", "ns")
+    for e in trace["traceEvents"]:
+        assert e["ph"] in ("X", "B", "E", "C", "i", "M"), e
+        assert isinstance(e["name"], str) and isinstance(e["pid"], int)
+        assert isinstance(e.get("args", {}), dict)
+        if e["ph"] == "M":
+            assert e["name"] in ("process_name", "thread_name") and isinstance(e["args"]["name"], str)
+            continue
+        assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0  # microseconds
+        if e["ph"] == "X":
+            assert isinstance(e["tid"], int) and e["dur"] >= 0
+        if e["ph"] == "i":
+            assert e["s"] in ("g", "p", "t") and isinstance(e["tid"], int)
+        if e["ph"] == "C":
+            assert all(isinstance(v, (int, float)) for v in e["args"].values())
+    # ts/dur are microseconds: the iteration spans add up to the busy time
+    iterations = [e for e in trace["traceEvents"] if e.get("cat") == "iteration"]
+    assert sum(e["dur"] for e in iterations) * 1e-6 == pytest.approx(result.busy_time_s, rel=1e-6)
+
+
+def test_timeline_kv_counter_is_the_exact_step_function(result):
+    events = serve_timeline(result)["traceEvents"]
+    counter = [e["args"]["used"] for e in events if e["ph"] == "C"]
+    tl = result.timeline
+    assert max(counter) == pytest.approx(result.kv_occupancy.peak_used_fraction)
+    # one point per change of the scheduler's step function, not the report's 120 samples
+    changes = [f for k, f in enumerate(tl.kv_used_fraction) if k == 0 or f != tl.kv_used_fraction[k - 1]]
+    assert counter == changes
+    assert len(tl.kv_time_s) > len(result.kv_occupancy.time_s)
+
+
+def test_timeline_shows_rejected_requests(result):
+    events = serve_timeline(result)["traceEvents"]
+    rejected = [e for e in events if e.get("cat") == "rejection"]
+    assert [e["args"]["request_id"] for e in rejected] == [60]
+    assert rejected[0]["args"]["reason"] == "prompt_exceeds_context"
+    assert rejected[0]["ts"] == pytest.approx(0.2e6)
+
+
+def test_report_says_when_prefix_caching_had_nothing_to_share():
+    requests = make_requests(5, seed=2)
+    on = run_serve(FakeCostModel(), requests, ServeConfig(enable_prefix_caching=True))
+    assert on.prefix_block_tokens == 0
+    console = Console(record=True, width=160)
+    render_serve_report(on, console, "caching")
+    assert "prefix caching had no effect" in console.export_text()
+    shared = [
+        Request(
+            request_id=i,
+            arrived_at=0.1 * i,
+            num_prefill_tokens=100,
+            num_decode_tokens=2,
+            prefix_block_ids=[7],
+            prefix_block_tokens=64,
+        )
+        for i in range(3)
+    ]
+    used = run_serve(FakeCostModel(), shared, ServeConfig(enable_prefix_caching=True))
+    assert used.prefix_block_tokens == 64 and used.prefix_cache_hit_tokens == 2 * 64
+    console = Console(record=True, width=160)
+    render_serve_report(used, console, "caching")
+    assert "prefix caching had no effect" not in console.export_text()

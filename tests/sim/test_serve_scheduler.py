@@ -272,3 +272,107 @@ def test_invariants_hold_for_random_workloads(seed, n, kv_capacity, max_batch, b
             assert rec.reason == "kv_exceeds_capacity" or rec.num_prefill_tokens + rec.num_decode_tokens > 700
     assert result.prefill_tokens_computed + result.prefix_cache_hit_tokens >= result.prompt_tokens
     assert result.kv_occupancy.peak_used_fraction <= 1.0 + 1e-12
+
+
+def test_preemption_recomputes_prompt_plus_generated_tokens():
+    """Hand-worked: 10 one-token blocks, two 4+5 requests. Both prefill (8 blocks), both decode (10);
+    at the third iteration A needs a block, so B (admitted last, 2 tokens out) is preempted; A runs to
+    its peak of 4 + 5 - 1 = 8 blocks and finishes; B then re-prefills 4 + 2 = 6 tokens in one chunk."""
+    reqs = [
+        Request(request_id=i, arrived_at=0.0, num_prefill_tokens=4, num_decode_tokens=5) for i in range(2)
+    ]
+    result = run_serve(FakeCostModel(kv_capacity=10), reqs, ServeConfig(block_tokens=1, record_timeline=True))
+    check_invariants(result, reqs)
+    tl = result.timeline
+    assert tl.prefill_tokens == [8, 0, 0, 0, 0, 6, 0, 0]
+    assert tl.decode_requests == [0, 2, 1, 1, 1, 0, 1, 1]
+    assert [(rid) for _, rid in tl.preemptions] == [1]
+    assert [r.preemptions for r in result.requests] == [0, 1]
+    assert result.prefill_tokens_computed == 4 + 4 + 6
+    # exact KV step function: blocks in use at each iteration start (and 0 after each finish)
+    assert tl.kv_used_fraction == pytest.approx([0.8, 1.0, 0.6, 0.7, 0.8, 0.0, 0.6, 0.7, 0.8, 0.0])
+    assert result.kv_occupancy.peak_used_fraction == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    block=st.sampled_from([1, 4, 16]),
+    blocks_per_prefix=st.sampled_from([1, 2, 4]),
+    caching=st.booleans(),
+)
+def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per_prefix, caching):
+    """Before every iteration: each running request holds between ceil(cached tokens / block) and what
+    this iteration's tokens need; requests' private blocks plus referenced prefix entries are exactly
+    the allocator's used blocks; reference counts equal the requests holding each entry."""
+    import llmimc.sim.scheduler as scheduler
+    from llmimc.sim.kv_blocks import KVBlockAllocator
+    from llmimc.sim.scheduler import ReqState, SchedulerParams, simulate
+
+    allocators: list[KVBlockAllocator] = []
+
+    class Recording(KVBlockAllocator):
+        __slots__ = ()
+
+        def __init__(self, total_blocks: int, blocks_per_prefix_block: int = 0) -> None:
+            super().__init__(total_blocks, blocks_per_prefix_block)
+            allocators.append(self)
+
+    rng = np.random.default_rng(seed)
+    pbt = block * blocks_per_prefix
+    states = []
+    t = 0.0
+    for i in range(int(rng.integers(1, 30))):
+        t += float(rng.exponential(0.005))
+        p, d = int(rng.integers(1, 300)), int(rng.integers(1, 60))
+        ids = [int(x) for x in rng.integers(0, 3, size=p // pbt)] if caching else []
+        states.append(
+            ReqState(
+                index=i,
+                arrived_at_s=t,
+                prompt_tokens=p,
+                decode_tokens=d,
+                left=d,
+                prefill_target=p,
+                prefix_ids=ids or None,
+            )
+        )
+    peak_blocks = max(-(-(s.prompt_tokens + s.decode_tokens - 1) // block) for s in states)
+    params = SchedulerParams(
+        max_batch=int(rng.integers(1, 16)),
+        max_tokens_per_iter=int(rng.integers(1, 400)),
+        chunk_tokens=int(rng.integers(1, 400)),
+        block_tokens=block,
+        total_blocks=int(rng.integers(peak_blocks, 4 * peak_blocks + 2)),
+        prefix_block_tokens=pbt if caching else 0,
+        record_timeline=False,
+    )
+
+    class Checking(FakeCostModel):
+        def iteration_cost(self, prefill, decode_past_tokens):
+            alloc = allocators[-1]
+            bpp = alloc.blocks_per_prefix_block
+            private = 0
+            holders: dict[int, int] = {}
+            for s in states:
+                held = s.private_blocks + len(s.refs) * bpp
+                if s.finished_at_s >= 0:
+                    assert held == 0
+                    continue
+                assert s.private_blocks >= 0
+                for prefix_id in s.refs:
+                    holders[prefix_id] = holders.get(prefix_id, 0) + 1
+                private += s.private_blocks
+                if held or s.computed:
+                    assert held >= -(-s.computed // block)
+                    step = 1 if s.computed >= s.prefill_target else params.chunk_tokens
+                    assert held <= -(-(s.computed + step) // block)
+            assert alloc.used_blocks == private + len(holders) * bpp
+            assert alloc.free_blocks >= 0
+            assert {k: v for k, v in alloc._refs.items() if v} == holders
+            return super().iteration_cost(prefill, decode_past_tokens)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheduler, "KVBlockAllocator", Recording)
+        simulate(Checking(), states, params, None, len(states), 0)
+    assert all(s.left == 0 and s.finished_at_s >= 0 for s in states)

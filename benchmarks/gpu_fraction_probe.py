@@ -3,7 +3,7 @@
 Dense GEMM (bf16, fp16; int8 via torch._int_mm) at 8192^3 and device-to-device copy bandwidth (1 GiB,
 read + write counted), medians of timed repeats with CUDA events. Prints JSON; the numbers are
 carried into hw_specs/h100.yaml `sources` as the measured achievable fractions.
-Run: python tests/hw/gpu_fraction_probe.py
+Run: python benchmarks/gpu_fraction_probe.py
 """
 
 from __future__ import annotations

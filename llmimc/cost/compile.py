@@ -26,6 +26,10 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
   2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
+- split (tensor-parallel) stage of kk chiplets: each chiplet does 1/kk of a linear op's actions on
+  its own share of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times / kk);
+  the root scatters the inputs and waits for every member's partial sums (scatter and gather times on
+  the root's path; members' compute overlaps the root's);
 - offpkg: bytes / memory bandwidth + memory latency.
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
@@ -191,14 +195,24 @@ class _Builder:
         tm[R["analog"]] = t.timing.mvm_time_s * op.expert_load * vec
         tm[R["analog_min"], F_ONE] = t.timing.mvm_time_s if t.rows_stored else 0.0
         cross_block_adds = (t.row_blocks - 1) * n
-        tm[R["shift_add"]] = cross_block_adds * g * vec / (min(tiles_used, ch.tiles) * self.vu_rate)
         tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
-        tm[R["local_sram"]] = (
-            (lsram_r + lsram_w) * g * vec / 8.0 / (ch.tile.local_sram.bw_bytes_per_s * tiles_used)
-        )
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
-        tm[R["noc"]] = noc_bits * g * vec / 8.0 / (ch.noc.link_bw_bytes_per_s * min(tiles_used, ch.tiles))
-        tm[R["noc"], F_ONE] = self.noc_hops * ch.noc.hop_latency_s
+        # Per-tile resources (vector units, tile buffers, router ports) of ONE chiplet: a split op puts
+        # 1/kk of its work on each chiplet, but also only 1/kk of its tiles, so these times do not shrink.
+        tiles_c = min(ch.tiles, max(1, math.ceil(tiles_used / kk)))
+        per_tile = {
+            R["shift_add"]: cross_block_adds * g * vec / kk / (tiles_c * self.vu_rate),
+            R["local_sram"]: (lsram_r + lsram_w)
+            * g
+            * vec
+            / 8.0
+            / kk
+            / (ch.tile.local_sram.bw_bytes_per_s * tiles_c),
+            R["noc"]: noc_bits * g * vec / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_c)
+            + unit(F_ONE, self.noc_hops * ch.noc.hop_latency_s),
+        }
+        for r_idx, row in per_tile.items():
+            tm[r_idx] = row
         if kk == 1:
             self.items.append(base)
             return
@@ -208,15 +222,17 @@ class _Builder:
             it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
             it.counts = base.counts / kk
             it.times = base.times / kk
-            it.times[R["analog"]] = base.times[R["analog"]]
-            it.times[R["analog_min"]] = base.times[R["analog_min"]]
+            for r_idx in (R["analog"], R["analog_min"], *per_tile):  # per array / per tile: no 1/kk
+                it.times[r_idx] = base.times[r_idx]
             self.items.append(it)
             if j == 0:
                 continue
             scatter = Item(layer=layer, kind="reduction", chiplet=root, slot=st.virtual_chiplets[0])
             self.transfer(scatter, root, chip, vec * (g * k * a / 8.0 / kk))
             self.items.append(scatter)
-            gather = Item(layer=layer, kind="reduction", chiplet=chip, slot=slot)
+            # the root waits for every member's partial sums before the next op: the gather's time is
+            # on the root's (critical) path; its energy and bytes stay with the sending member
+            gather = Item(layer=layer, kind="reduction", chiplet=chip, slot=st.virtual_chiplets[0])
             self.transfer(gather, chip, root, vec * (g * n * acc_bits / 8.0))
             gather.counts[A.SHIFT_ADD] += vec * (g * n)
             self.items.append(gather)

@@ -95,7 +95,10 @@ class Summary(BaseModel):
     arrays_used: int
     arrays_capacity: int
     chiplets_used: int
-    d2d_bytes_per_output_token: float
+    d2d_bytes_per_output_token: float  # all die-to-die bytes (prefill + decode) / output tokens
+    d2d_bytes_per_decode_token: float  # decode-phase bytes / decode tokens (0 when gen_len = 1)
+    static_energy_j: float  # static power x latency, every chiplet of the package
+    static_energy_share: float  # static_energy_j / energy_j
     offpkg_bytes: float
 
 

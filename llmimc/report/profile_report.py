@@ -92,7 +92,9 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
             f"{s.arrays_used:,} / {s.arrays_capacity:,} ({_pct(s.arrays_used, s.arrays_capacity)})",
         ),
         ("chiplets holding weights", f"{s.chiplets_used} / {r.num_chiplets}"),
-        ("die-to-die bytes per output token", si(s.d2d_bytes_per_output_token, "B")),
+        ("static (leakage) share of energy", _pct(s.static_energy_j, s.energy_j)),
+        ("die-to-die bytes per decode token", si(s.d2d_bytes_per_decode_token, "B")),
+        ("die-to-die bytes per output token (incl. prefill)", si(s.d2d_bytes_per_output_token, "B")),
     ]
     for k, v in rows:
         head.add_row(k, v)

@@ -41,6 +41,8 @@ from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.system import System, build_system
 
+STATIC_DOMINANT_SHARE = 0.5  # above this share of the energy, the report says static power dominates
+
 
 class ProfileResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -319,11 +321,21 @@ def run_profile(
         arrays_capacity=m.arrays_capacity_per_chiplet * n_chip,
         chiplets_used=sum(1 for c in m.arrays_per_chiplet if c > 0),
         d2d_bytes_per_output_token=(d2d_p + d2d_d) / out_tokens,
+        d2d_bytes_per_decode_token=d2d_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
+        static_energy_j=float(static_p + static_d),
+        static_energy_share=float(static_p + static_d) / energy if energy > 0 else 0.0,
         offpkg_bytes=off_p + off_d,
     )
     peak_tokens = batch * (prompt_len + gen_len - 1)
     spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
     notes = list(m.notes)
+    if summary.static_energy_share > STATIC_DOMINANT_SHARE:
+        notes.append(
+            f"static power dominates: {n_chip} chiplets x {comp.static_power_w:.3g} W leak "
+            f"{100 * summary.static_energy_share:.1f}% of the energy, so energy per token is about "
+            f"{n_chip * comp.static_power_w:.3g} W x time per token; a larger --batch or fewer chiplets "
+            "amortise it"
+        )
     if spilled:
         notes.append(
             f"KV cache spills: {m.kv.on_package_tokens} tokens fit in chiplet SRAM, {spilled} tokens per "

@@ -38,3 +38,8 @@ class IterationCostModel(Protocol):
     def kv_on_package_tokens(self) -> int:
         """KV-cache tokens that fit in chiplet SRAM."""
         ...
+
+    @property
+    def static_power_w(self) -> float:
+        """Package static (leakage) power drawn while no iteration runs, charged to idle time."""
+        ...

@@ -130,6 +130,10 @@ class CompiledCostModel:
     def kv_on_package_tokens(self) -> int:
         return self._kv_on
 
+    @property
+    def static_power_w(self) -> float:
+        return float(self.static_w)
+
     def spill(self, f: np.ndarray) -> np.ndarray:
         return np.maximum(0.0, f[F_L] - self.kv_on)
 

@@ -90,7 +90,10 @@ def _summary_table(result: ServeResult) -> Table:
             f"goodput ({', '.join(slos)})",
             f"{result.goodput_requests_per_s:,.3f} req/s ({result.slo_attainment:.1%} of requests)",
         )
-    add("energy total (iterations only, idle time excluded)", _si(result.energy_j, "J"))
+    add(
+        "energy: iterations + idle static = total",
+        f"{_si(result.energy_j, 'J')} + {_si(result.idle_energy_j, 'J')} = {_si(result.total_energy_j, 'J')}",
+    )
     add(
         "energy per request / output token",
         f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",

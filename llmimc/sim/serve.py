@@ -134,4 +134,5 @@ def run_serve(
         total_blocks=total_blocks,
         skipped_rows=dict(skipped_rows or {}),
         prefix_block_tokens=pbt,
+        static_power_w=float(cost_model.static_power_w),
     )

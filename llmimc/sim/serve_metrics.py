@@ -114,6 +114,7 @@ def build_result(
     total_blocks: int,
     skipped_rows: dict[str, int],
     prefix_block_tokens: int = 0,
+    static_power_w: float = 0.0,
 ) -> ServeResult:
     """Assemble the result; records are listed in input order (``request_ids[i]`` is input i's id)."""
     by_index = {s.index: s for s in served}
@@ -162,6 +163,7 @@ def build_result(
         goodput_requests_per_s=good * per_s if has_slo else None,
         slo_attainment=(good / len(records) if records else 0.0) if has_slo else None,
         energy_j=raw.energy_j,
+        idle_energy_j=static_power_w * max(0.0, sim_time_s - raw.busy_time_s),
         energy_per_request_j=raw.energy_j / len(finished) if finished else None,
         energy_per_output_token_j=raw.energy_j / output_tokens if output_tokens else None,
         d2d_bytes=raw.d2d_bytes,

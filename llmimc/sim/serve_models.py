@@ -14,8 +14,9 @@ Metric definitions (DESIGN.md §5; names follow vLLM/Vidur):
   et al., OSDI 2024). Simulated time runs from the first arrival (t = 0) to the last finish.
 - Energy: each iteration's energy is split over its requests in proportion to the tokens each
   processed in it, so the per-request energies sum to the total; energy per output token = total /
-  output tokens. Only iterations are costed (their static energy included): idle gaps between
-  iterations (simulated_time_s - busy_time_s) add no energy, as if the package were power-gated.
+  output tokens. Idle gaps between iterations (simulated_time_s - busy_time_s) draw the package's
+  static power; that ``idle_energy_j`` is reported separately (it belongs to no request), and
+  ``total_energy_j`` = energy_j + idle_energy_j.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ class ServeResult(_Frozen):
     throughput_requests_per_s: float
     goodput_requests_per_s: float | None  # None when no SLO is given
     slo_attainment: float | None  # share of all requests finished within the SLOs
-    energy_j: float
+    energy_j: float  # iterations (static power during iterations included), split over requests
+    idle_energy_j: float = 0.0  # static power x idle time between iterations
     energy_per_request_j: float | None
     energy_per_output_token_j: float | None
     d2d_bytes: float
@@ -147,3 +149,7 @@ class ServeResult(_Frozen):
     kv_occupancy: KvOccupancySeries
     requests: list[RequestRecord]
     timeline: ServeTimeline | None = None
+
+    @property
+    def total_energy_j(self) -> float:
+        return self.energy_j + self.idle_energy_j

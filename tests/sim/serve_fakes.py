@@ -22,6 +22,7 @@ class FakeCostModel:
     energy_per_token_j: float = 1e-3
     base_energy_j: float = 2e-3
     d2d_bytes_per_token: float = 4096.0
+    static_power: float = 0.5
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
         tokens = sum(c.tokens for c in prefill) + len(decode_past_tokens)
@@ -43,6 +44,10 @@ class FakeCostModel:
     @property
     def kv_on_package_tokens(self) -> int:
         return self.kv_on_package
+
+    @property
+    def static_power_w(self) -> float:
+        return self.static_power
 
 
 def make_requests(

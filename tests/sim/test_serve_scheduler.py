@@ -376,3 +376,19 @@ def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per
         patch.setattr(scheduler, "KVBlockAllocator", Recording)
         simulate(Checking(), states, params, None, len(states), 0)
     assert all(s.left == 0 and s.finished_at_s >= 0 for s in states)
+
+
+def test_idle_gaps_draw_static_power():
+    # two requests far apart: the package idles between them and draws its static power
+    reqs = [
+        Request(request_id=0, arrived_at=0.0, num_prefill_tokens=10, num_decode_tokens=3),
+        Request(request_id=1, arrived_at=5.0, num_prefill_tokens=10, num_decode_tokens=3),
+    ]
+    cm = FakeCostModel(static_power=2.0)
+    res = run_serve(cm, reqs, ServeConfig())
+    idle_s = res.simulated_time_s - res.busy_time_s
+    assert idle_s > 4.9
+    assert res.idle_energy_j == pytest.approx(2.0 * idle_s, rel=1e-12)
+    assert res.total_energy_j == pytest.approx(res.energy_j + res.idle_energy_j, rel=1e-12)
+    # per-request energies still add up to the iteration energy alone
+    assert sum(r.energy_j for r in res.requests) == pytest.approx(res.energy_j, rel=1e-9)

@@ -25,6 +25,10 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
   2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+- tile_min (MoE ops): the per-tile times above spread the expected expert load over every expert's
+  tiles; a routed vector runs on its own expert's tiles only, so, like analog's one-MVM floor, an
+  iteration with work takes at least one vector's shift-add / local-SRAM / NoC time on one expert's
+  tiles;
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
 - split (tensor-parallel) stage of kk chiplets: each chiplet does 1/kk of a linear op's actions on
   its own share of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times / kk);
@@ -59,6 +63,7 @@ NUM_F = 5
 RESOURCES = (
     "analog",
     "analog_min",
+    "tile_min",
     "shift_add",
     "dpu",
     "local_sram",
@@ -213,6 +218,17 @@ class _Builder:
         }
         for r_idx, row in per_tile.items():
             tm[r_idx] = row
+        # ... and at least one vector on ONE expert's tiles (top-k routing: a token's vector runs on its
+        # expert's share of the tiles, not spread over all experts' tiles as the expected load is)
+        e = max(t.num_experts, 1)
+        tiles_e = max(1, math.ceil(t.arrays_per_expert / kk / ch.tile.arrays_per_tile))
+        if t.rows_stored and e > 1:
+            tm[R["tile_min"], F_ONE] = max(
+                cross_block_adds / kk / (tiles_e * self.vu_rate),
+                (lsram_r + lsram_w) / 8.0 / kk / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
+                noc_bits / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_e)
+                + self.noc_hops * ch.noc.hop_latency_s,
+            )
         if kk == 1:
             self.items.append(base)
             return
@@ -222,7 +238,7 @@ class _Builder:
             it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
             it.counts = base.counts / kk
             it.times = base.times / kk
-            for r_idx in (R["analog"], R["analog_min"], *per_tile):  # per array / per tile: no 1/kk
+            for r_idx in (R["analog"], R["analog_min"], R["tile_min"], *per_tile):  # per array / tile
                 it.times[r_idx] = base.times[r_idx]
             self.items.append(it)
             if j == 0:

@@ -21,7 +21,7 @@ from llmimc import __version__
 from llmimc.model.opgraph import OpGraph
 
 # Bumped whenever tracing or fitting changes what an OpGraph contains (part of the cache key).
-TRACE_FORMAT = 1
+TRACE_FORMAT = 2
 
 
 def config_hash(config_dict: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmimc import __version__
 from llmimc.errors import ModelResolutionError
-from llmimc.model.fit import check_points, fit_poly
+from llmimc.model.fit import FitError, check_points, fit_poly
 from llmimc.model.opgraph import ModelInfo, Op, OpGraph, OpKind, Poly
 from llmimc.model.trace import ModelStatic, OpEvent, TraceRecord, layer_of, model_static, trace_steps
 
@@ -39,6 +39,16 @@ TRACE_TOKEN_STEPS: tuple[int, ...] = (3, 2, 1, 4, 1, 2)
 TRACE_LAYERS = 2  # decoder layers traced when all layers are structurally identical
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "float8_e4m3fn": 1, "int8": 1}
+
+# transformers cache-layer types (cache_utils.DYNAMIC_LAYER_TYPE_MAPPING) that hold a fixed-size
+# recurrent state (Mamba / linear attention / short convolution) instead of a per-token KV cache.
+_RECURRENT_CACHE_TYPES = frozenset({"linear_attention", "conv", "hybrid", "hybrid_sliding"})
+# Recurrent LMs whose configs declare no cache-layer types.
+_RECURRENT_MODEL_TYPES = frozenset({"rwkv", "xlstm", "mamba", "mamba2", "falcon_mamba"})
+# Cache-layer types whose attention and KV are bounded by a window (kwarg "sliding_window").
+_WINDOWED_CACHE_TYPES = frozenset(
+    {"sliding_attention", "chunked_attention", "hybrid_sliding", "reference_sliding_attention"}
+)
 
 
 @contextlib.contextmanager
@@ -52,6 +62,51 @@ def _quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(before)
+
+
+def text_decoder_config(config: transformers.PretrainedConfig) -> transformers.PretrainedConfig:
+    """The text decoder's config of a composite (vision-language) config, else `config` itself.
+
+    Gemma 3, Llama 4, Qwen3.5 checkpoints publish a composite config whose text part is a causal LM
+    of its own (``gemma3_text``...): llmimc traces that part only (the vision tower is not modelled).
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        text = config.get_text_config(decoder=True)
+    except (ValueError, AttributeError):
+        return config
+    if text is config or getattr(text, "model_type", None) not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return config
+    return text
+
+
+def cache_layer_types(config: transformers.PretrainedConfig) -> list[tuple[str, int | None]]:
+    """Per decoder layer: transformers' cache-layer type and its attention window (None = full)."""
+    from transformers.cache_utils import get_layer_types_and_kwargs
+
+    try:
+        types, kwargs = get_layer_types_and_kwargs(config)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        return []
+    out: list[tuple[str, int | None]] = []
+    for layer_type, kw in zip(types, kwargs, strict=False):
+        window = kw.get("sliding_window") if layer_type in _WINDOWED_CACHE_TYPES else None
+        out.append((str(layer_type), int(window) if window else None))
+    return out
+
+
+def check_kv_attention(config: transformers.PretrainedConfig, model_id: str) -> None:
+    """Raise ModelResolutionError for recurrent / state-space layers (no per-token KV cache)."""
+    model_type = str(getattr(config, "model_type", "") or "")
+    recurrent = sorted({t for t, _ in cache_layer_types(config) if t in _RECURRENT_CACHE_TYPES})
+    if recurrent or model_type in _RECURRENT_MODEL_TYPES:
+        what = f"layer types {recurrent}" if recurrent else f"model_type={model_type!r}"
+        raise ModelResolutionError(
+            f"{model_id}: unsupported architecture ({what}): recurrent / state-space (Mamba, linear "
+            f"attention, convolution) layers keep a fixed-size state, not a per-token KV cache; "
+            f"llmimc models softmax-attention decoders only"
+        )
 
 
 def check_causal_lm(config: transformers.PretrainedConfig, model_id: str) -> None:
@@ -274,11 +329,11 @@ def _model_info(config: Any, model_id: str, source: str, dtype_name: str) -> Mod
     if getattr(config, "use_sliding_window", True) is False:
         window = None
     experts = int(getattr(config, "num_local_experts", None) or getattr(config, "num_experts", None) or 1)
-    archs = list(getattr(config, "architectures", None) or [])
+    windows = [w for _, w in cache_layer_types(config)]
     return ModelInfo(
         model_id=model_id,
         source=source,
-        architecture=archs[0] if archs else type(config).__name__.replace("Config", "ForCausalLM"),
+        architecture="",  # set from the built model (`_architecture`)
         model_type=str(config.model_type),
         num_layers=int(config.num_hidden_layers),
         hidden_size=hidden,
@@ -289,6 +344,7 @@ def _model_info(config: Any, model_id: str, source: str, dtype_name: str) -> Mod
         vocab_size=int(config.vocab_size),
         max_position_embeddings=int(getattr(config, "max_position_embeddings", 0) or 0),
         sliding_window=int(window) if window else None,
+        attention_window_per_layer=windows if any(w is not None for w in windows) else [],
         num_experts=experts,
         experts_per_token=int(getattr(config, "num_experts_per_tok", None) or 1) if experts > 1 else 1,
         tie_word_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
@@ -297,27 +353,73 @@ def _model_info(config: Any, model_id: str, source: str, dtype_name: str) -> Mod
     )
 
 
+def _architecture(outer: Any, composite: bool, built_class: str) -> str:
+    """The HF class name: published `architectures[0]`, else the class transformers built."""
+    archs = list(getattr(outer, "architectures", None) or [])
+    if not composite:
+        return str(archs[0]) if archs else built_class
+    return f"{built_class} (text decoder of {archs[0] if archs else type(outer).__name__})"
+
+
+def _widen_windows_for_trace(config: Any, max_kv: int) -> None:
+    """Let windowed attention see every traced position (the Polys are full-attention costs; the real
+    windows are recorded in ModelInfo.attention_window_per_layer). Only toy windows are affected."""
+    for key in ("sliding_window", "attention_chunk_size"):
+        window = getattr(config, key, None)
+        if isinstance(window, int) and 0 < window <= max_kv:
+            setattr(config, key, max_kv + 1)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def build_opgraph(
     config: transformers.PretrainedConfig, model_id: str, source: str, cfg_hash: str
 ) -> OpGraph:
     """Trace `config` (see module docstring) and return its OpGraph."""
+    outer = config
+    config = text_decoder_config(config)
+    composite = config is not outer
     check_causal_lm(config, model_id)
+    check_kv_attention(config, model_id)
+    dtype_name = _dtype_name(config if getattr(config, "dtype", None) is not None else outer)
+    try:
+        info = _model_info(config, model_id, source, dtype_name)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ModelResolutionError(
+            f"{model_id}: config lacks a decoder field llmimc needs: {_first_line(e)}"
+        ) from None
     config = copy.deepcopy(config)
-    dtype_name = _dtype_name(config)
-    num_layers = int(config.num_hidden_layers)
+    num_layers = info.num_layers
     per_layer, list_names = _per_layer_config(config, num_layers)
     max_kv = sum(TRACE_TOKEN_STEPS)
-    max_pos = int(getattr(config, "max_position_embeddings", 0) or 0)
+    max_pos = info.max_position_embeddings
     if 0 < max_pos < max_kv:
         raise ModelResolutionError(
             f"{model_id}: max_position_embeddings={max_pos} is below the {max_kv} positions llmimc traces"
         )
+    _widen_windows_for_trace(config, max_kv)
     with _quiet_transformers():
         try:
             full = _build_meta(config, dtype_name)
-        except (ValueError, TypeError, KeyError, AttributeError, NotImplementedError) as e:
-            raise ModelResolutionError(f"{model_id}: transformers cannot build this model: {e}") from None
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            NotImplementedError,
+            AssertionError,
+            RuntimeError,
+            IndexError,
+            ImportError,
+        ) as e:
+            raise ModelResolutionError(
+                f"{model_id}: transformers cannot build this model: {_first_line(e)}"
+            ) from None
         static = model_static(full, num_layers, per_layer)
+        info = info.model_copy(update={"architecture": _architecture(outer, composite, type(full).__name__)})
         if not static.layers_prefix:
             raise ModelResolutionError(
                 f"{model_id}: cannot find the {num_layers} decoder layers in the model"
@@ -332,20 +434,38 @@ def build_opgraph(
         keep = 1 if _supports_logits_to_keep(model) else None
         try:
             records = trace_steps(model, traced_config, list(TRACE_TOKEN_STEPS), keep)
-        except (RuntimeError, NotImplementedError, ValueError, TypeError, IndexError) as e:
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        except (
+            RuntimeError,
+            NotImplementedError,
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            AttributeError,
+            AssertionError,
+        ) as e:
             raise ModelResolutionError(
-                f"{model_id}: tracing on the meta device failed: {first_line}"
+                f"{model_id}: tracing on the meta device failed: {_first_line(e)}"
             ) from None
-    ops = _ops_from_records(records, static, static.layers_prefix, model_id)
     kv = records[-1].kv_elements_per_token_per_layer
+    if not any(kv):
+        raise ModelResolutionError(
+            f"{model_id}: unsupported architecture: its transformers implementation keeps no KV cache "
+            f"(past_key_values stays empty), so decode steps cannot be modelled"
+        )
+    try:
+        ops = _ops_from_records(records, static, static.layers_prefix, model_id)
+    except FitError as e:
+        raise ModelResolutionError(
+            f"unsupported architecture: {e} (e.g. a recurrent state or a convolution over past tokens)"
+        ) from None
     if replicate:
         ops = _replicate_layers(ops, static.layers_prefix, num_layers, model_id)
         kv = [kv[0]] * num_layers if kv else []
     return OpGraph(
         llmimc_version=__version__,
         config_hash=cfg_hash,
-        info=_model_info(config, model_id, source, dtype_name),
+        info=info,
         num_params=static.num_params,
         kv_elements_per_token_per_layer=kv,
         ops=ops,

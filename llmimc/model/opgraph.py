@@ -102,6 +102,11 @@ class ModelInfo(BaseModel):
     vocab_size: int
     max_position_embeddings: int
     sliding_window: int | None = None
+    # Per decoder layer: tokens a query attends to and the KV cache keeps (transformers' sliding /
+    # chunked cache layers), None = all. Empty: every layer is full attention. The op Polys are
+    # full-attention costs: for a layer with window W they hold only while L <= W (beyond that, its
+    # attention ops and KV entries stay at W tokens).
+    attention_window_per_layer: list[int | None] = Field(default_factory=list)
     num_experts: int = 1
     experts_per_token: int = 1
     tie_word_embeddings: bool = False

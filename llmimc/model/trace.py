@@ -54,7 +54,10 @@ _ACTIVATION_OPS = frozenset(
         "gelu_tanh",
     }
 )
-_ROUTING_OPS = frozenset({"topk", "sort", "argsort", "histc", "one_hot", "bincount", "cumsum"})
+# Data-dependent expert choice: a module that runs one of these is a MoE router. Generic index
+# arithmetic (cumsum of a mask for OPT's positions, sort) is not routing, so it is not listed here.
+_ROUTING_OPS = frozenset({"topk", "histc", "one_hot", "bincount"})
+_INDEX_OPS = frozenset({"sort", "argsort", "cumsum"})
 _MOVE_OPS = frozenset(
     {
         "cat",
@@ -325,7 +328,7 @@ class _Recorder:
             return OpKind.NORM, self._pointwise_flops(name, ins, outs)
         if name in _ROUTING_OPS:
             return OpKind.MOE_ROUTER, 0.0
-        if name in _MOVE_OPS or name in _CREATE_OPS:
+        if name in _MOVE_OPS or name in _CREATE_OPS or name in _INDEX_OPS:
             return OpKind.OTHER, 0.0
         if name in _ACTIVATION_OPS or mod_kind == "activation":
             return OpKind.ACTIVATION, self._pointwise_flops(name, ins, outs)

@@ -6,9 +6,13 @@ plus its KV spill time; a stage's time t_s is the largest over its chiplets (a s
 work in parallel). The V = Sum T token vectors of the iteration stream through the S stages one vector
 per micro-batch, so with per-vector stage time t_s / V
 
-    t_pipe = (Sum_s t_s + (V - 1) max_s t_s) / V
+    t_pipe = Sum_s tau_s + (V - 1) max_s t_s / V
 
-(exact for a pipeline of equal micro-batches; V = 1 gives the sequential sum). Off-package memory is
+where tau_s is stage s's time for ONE average vector (features / V, but the per-iteration terms -
+link and memory latencies, the one-MVM and one-expert floors - whole: the first vector pays them in
+full; for purely per-vector work tau_s = t_s / V, the classic (Sum t_s + (V - 1) max t_s) / V of a
+pipeline of equal micro-batches). V = 1 gives the sequential sum, and the latency never drops when a
+vector is added. Off-package memory is
 shared by all stages, so the iteration takes at least its off-package bytes / memory bandwidth:
 
     latency = max(t_pipe, offpkg_bytes / bw_mem) + t_reprogram      (t_reprogram = 0 when weights fit)
@@ -151,7 +155,12 @@ class CompiledCostModel:
         if self.sequential:  # reprogramming: rounds share chiplets, every virtual chiplet runs in turn
             pipe = float(slot_t.sum())
         else:
-            pipe = (stage_t.sum() + (v - 1.0) * stage_t.max()) / v
+            # first vector through every stage (one average vector: the iteration's features / V, with
+            # the per-iteration floors and latencies whole), then V - 1 more at the bottleneck's rate
+            f1 = f / v
+            f1[F_ONE] = f[F_ONE]
+            first = np.maximum.reduceat(self.slot_times(f1, s / v), self.stage_starts)
+            pipe = float(first.sum()) + (v - 1.0) * stage_t.max() / v
         mem = (self.O5 @ f + self.OS @ s) / self.mem_bw
         bound = "pipeline" if pipe >= mem else "offpkg_bw"
         return max(pipe, mem) + self.t_reprog * f[F_ONE], stage_t, bound

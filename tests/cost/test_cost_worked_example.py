@@ -80,7 +80,11 @@ def test_hand_prefill_pipeline():
     S = 16
     t0 = S * 0.256 * NS + S * 800 * NS + S * S * NS + (2 + 2 * S) * NS
     t1 = 800 * NS + (2 + 4 / 128) * NS
-    latency = (t0 + t1 + (S - 1) * max(t0, t1)) / S
+    # the first vector pays every per-iteration term whole (link latencies, the lm_head's one MVM on the
+    # last token), then S - 1 more vectors leave at the bottleneck stage's rate
+    tau0 = 0.256 * NS + 800 * NS + S * NS + (2 + 2) * NS  # embed row, fc MVM, S keys, link 0->1
+    tau1 = 800 * NS + (2 + 4 / 128 / S) * NS  # lm_head MVM; token id (per sequence: 1/S per vector)
+    latency = tau0 + tau1 + (S - 1) * max(t0, t1) / S
     energy = S * _e_vec(FC) + _e_vec(LM) + 64 * S * S * 1e-12 + S * 2048 * 4e-12 + (256 * S + 4) * 8e-12
     energy += 2 * latency
     c = s.cost_model.iteration_cost([PrefillChunk(S, 0)], [])

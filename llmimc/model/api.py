@@ -33,8 +33,11 @@ def config_from_dict(config_dict: dict[str, Any], where: str) -> transformers.Pr
             f"{where}: model_type {model_type!r} is not known to this transformers version "
             f"(llmimc never runs remote code); use a supported decoder-only model"
         ) from None
+    from llmimc.model.graph import quiet_transformers
+
     try:
-        return cls.from_dict(dict(config_dict))
+        with quiet_transformers():  # legacy-value notices (e.g. Gemma's hidden_act) are not ours to print
+            return cls.from_dict(dict(config_dict))
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ModelResolutionError(f"{where}: invalid config for {model_type}: {e}") from None
 

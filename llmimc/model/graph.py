@@ -52,7 +52,7 @@ _WINDOWED_CACHE_TYPES = frozenset(
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' config warnings while building, restoring its verbosity afterwards."""
     from transformers.utils import logging as hf_logging
 
@@ -401,7 +401,7 @@ def build_opgraph(
             f"{model_id}: max_position_embeddings={max_pos} is below the {max_kv} positions llmimc traces"
         )
     _widen_windows_for_trace(config, max_kv)
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             full = _build_meta(config, dtype_name)
         except (

@@ -8,6 +8,9 @@ the KV elements per token that the real DynamicCache holds. Architectures that c
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import transformers
@@ -169,3 +172,15 @@ def test_composite_vision_language_config_traces_its_text_decoder():
     assert graph.num_params == hf_text.num_parameters()
     assert graph.info.model_type == "gemma3_text" and graph.info.dtype == "bfloat16"
     assert graph.info.architecture.startswith("Gemma3ForCausalLM (text decoder of")
+
+
+def test_loading_a_legacy_config_prints_nothing():
+    """transformers' notice about Gemma's legacy hidden_act must not reach the terminal (it is
+    emitted late, so a fresh interpreter checks the whole process output)."""
+    code = (
+        "from llmimc.model.api import config_from_dict\n"
+        "from llmimc.model.bundled import find_bundled, load_bundled_config\n"
+        "config_from_dict(load_bundled_config(find_bundled('google/gemma-2b')), 'test')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "hidden_act" not in run.stderr + run.stdout

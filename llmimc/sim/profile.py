@@ -341,6 +341,13 @@ def run_profile(
             f"KV cache spills: {m.kv.on_package_tokens} tokens fit in chiplet SRAM, {spilled} tokens per "
             "layer are read from off-package memory at the last step"
         )
+    windows = [w for w in graph.info.attention_window_per_layer if w is not None]
+    if windows and prompt_len + gen_len > min(windows):
+        notes.append(
+            f"{len(windows)} layers use sliding-window attention (window {min(windows)} tokens) but are "
+            f"costed with full attention: beyond {min(windows)} tokens of context their attention work "
+            "and KV cache are overstated"
+        )
     endurance = None
     if m.reprogramming is not None and m.reprogramming.endurance_cycles is not None:
         endurance = m.reprogramming.endurance_cycles

@@ -137,3 +137,12 @@ def test_long_tables_are_elided_unless_all_rows():
     chiplet_rows = [ln for ln in full.output.splitlines() if "/9,216" in ln]
     assert len(chiplet_rows) == 64
     assert len([ln for ln in short.output.splitlines() if "/9,216" in ln]) == 24
+
+
+def test_sliding_window_beyond_the_window_is_flagged():
+    base = ["profile", "mistral-7b", "--chiplets", "72", "--gen-len", "8"]
+    inside = runner.invoke(app, [*base, "--prompt-len", "1000"], env={"COLUMNS": "200"})
+    beyond = runner.invoke(app, [*base, "--prompt-len", "4095"], env={"COLUMNS": "200"})
+    assert inside.exit_code == 0 and beyond.exit_code == 0, inside.output + beyond.output
+    assert "sliding-window" not in inside.output
+    assert "sliding-window attention (window 4096 tokens)" in beyond.output

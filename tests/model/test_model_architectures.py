@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 import transformers
-from torch.utils.flop_counter import FlopCounterMode
-from transformers import AutoModelForCausalLM, DynamicCache
+from hf_reference import real_forward
+from transformers import AutoModelForCausalLM
 
 from llmimc.errors import ModelResolutionError
 from llmimc.model import OpKind, opgraph_from_config
@@ -79,36 +79,16 @@ def _tiny(cls_name: str) -> transformers.PretrainedConfig:
     return getattr(transformers, cls_name)(**{**BASE, **ARCHS[cls_name]})
 
 
-def _real_forward(config) -> tuple[int, float, float, list[int]]:
-    """HF param count, matmul FLOPs of a prefill and the next decode step, real KV elements/token."""
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(
-        config, attn_implementation="eager", experts_implementation="batched_mm", dtype=torch.float32
-    ).eval()
-    ids = torch.randint(0, config.vocab_size, (1, PROMPT + 1))
-    cache = DynamicCache(config=config)
-    flops = []
-    with torch.no_grad():
-        for step in (ids[:, :PROMPT], ids[:, PROMPT:]):
-            counter = FlopCounterMode(display=False)
-            with counter:
-                model(input_ids=step, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            flops.append(float(sum(counter.get_flop_counts()["Global"].values())))
-    kv = [
-        sum(t.numel() // t.shape[-2] for t in (layer.keys, layer.values) if t.shape[-2])
-        for layer in cache.layers
-    ]
-    return model.num_parameters(), flops[0], flops[1], kv
-
-
 @pytest.mark.parametrize("cls_name", sorted(ARCHS))
 def test_architecture_matches_real_forward(cls_name):
     graph = opgraph_from_config(_tiny(cls_name), cls_name, "test")
-    params, prefill, decode, kv = _real_forward(_tiny(cls_name))
+    real = real_forward(_tiny(cls_name), PROMPT)
+    params, kv = real.num_params, real.kv_elements_per_token_per_layer
+    prefill, decode = sum(real.prefill_counts.values()), sum(real.decode_counts.values())
     assert graph.num_params == params
-    for (t, kv_len), real in (((PROMPT, PROMPT), prefill), ((1, PROMPT + 1), decode)):
+    for (t, kv_len), expected in (((PROMPT, PROMPT), prefill), ((1, PROMPT + 1), decode)):
         traced = sum(op.flops.at(t, kv_len) for op in graph.ops if op.kind in MATMUL_KINDS)
-        assert traced == pytest.approx(real, rel=1e-12)
+        assert traced == pytest.approx(expected, rel=1e-12)
     assert graph.kv_elements_per_token_per_layer == kv
     kinds = {op.kind for op in graph.ops}
     assert {OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT, OpKind.LINEAR, OpKind.SOFTMAX} <= kinds

@@ -10,11 +10,8 @@ real forward depends on the random router.
 from __future__ import annotations
 
 import pytest
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+from hf_reference import real_forward
 from transformers import (
-    AutoModelForCausalLM,
-    DynamicCache,
     GemmaConfig,
     GPT2Config,
     LlamaConfig,
@@ -81,24 +78,6 @@ PROMPT = 7
 MATMUL_KINDS = (OpKind.LINEAR, OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)
 
 
-def _real_counts(config) -> tuple[dict, dict]:
-    """FlopCounterMode per aten op for a prefill of PROMPT tokens and the decode step after it."""
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(
-        config, attn_implementation="eager", experts_implementation="batched_mm", dtype=torch.float32
-    ).eval()
-    ids = torch.randint(0, config.vocab_size, (1, PROMPT + 1))
-    cache = DynamicCache(config=config)
-    counts = []
-    with torch.no_grad():
-        for step in (ids[:, :PROMPT], ids[:, PROMPT:]):
-            counter = FlopCounterMode(display=False)
-            with counter:
-                model(input_ids=step, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            counts.append({str(k): v for k, v in counter.get_flop_counts()["Global"].items()})
-    return counts[0], counts[1]
-
-
 def _graph_flops(graph, tokens: int, kv_len: int, kinds) -> float:
     return sum(op.flops.at(tokens, kv_len) for op in graph.ops if op.kind in kinds)
 
@@ -107,7 +86,8 @@ def _graph_flops(graph, tokens: int, kv_len: int, kinds) -> float:
 def test_matmul_flops_match_flop_counter(arch):
     config = TINY[arch]()
     graph = opgraph_from_config(TINY[arch](), arch, "test")
-    prefill, decode = _real_counts(config)
+    ref = real_forward(config, PROMPT)
+    prefill, decode = ref.prefill_counts, ref.decode_counts
     for (t, kv), real in (((PROMPT, PROMPT), prefill), ((1, PROMPT + 1), decode)):
         assert _graph_flops(graph, t, kv, MATMUL_KINDS) == pytest.approx(sum(real.values()), rel=1e-12)
         attn = _graph_flops(graph, t, kv, (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT))

@@ -200,26 +200,11 @@ def plan_for(
 
 def tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
     """A traced tiny Llama (or Mixtral-like MoE when experts > 1) OpGraph."""
+    from transformers import LlamaConfig, MixtralConfig
+
     from llmimc.model import opgraph_from_config
 
-    if experts > 1:
-        from transformers import MixtralConfig
-
-        cfg = MixtralConfig(
-            hidden_size=hidden,
-            intermediate_size=2 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=128,
-            max_position_embeddings=512,
-            num_local_experts=experts,
-            num_experts_per_tok=2,
-        )
-        return opgraph_from_config(cfg, "tiny-mixtral", "test")
-    from transformers import LlamaConfig
-
-    cfg = LlamaConfig(
+    common = dict(
         hidden_size=hidden,
         intermediate_size=2 * hidden,
         num_hidden_layers=layers,
@@ -228,7 +213,10 @@ def tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
         vocab_size=128,
         max_position_embeddings=512,
     )
-    return opgraph_from_config(cfg, "tiny-llama", "test")
+    if experts > 1:
+        cfg = MixtralConfig(**common, num_local_experts=experts, num_experts_per_tok=2)
+        return opgraph_from_config(cfg, "tiny-mixtral", "test")
+    return opgraph_from_config(LlamaConfig(**common), "tiny-llama", "test")
 
 
 def random_graph(layers: int, hidden: int, experts: int) -> OpGraph:

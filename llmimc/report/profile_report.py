@@ -55,11 +55,11 @@ DEFAULT_MAX_ROWS = 24  # per long table (stages, chiplets, links); the JSON outp
 
 
 def _elided(rows: list, max_rows: int | None) -> tuple[list, int]:
-    """The first and last rows of a long table, and how many were left out (0: all shown)."""
+    """The first and last rows of a long table with None where rows were left out, and how many."""
     if max_rows is None or len(rows) <= max_rows:
         return rows, 0
     head = max_rows // 2
-    return rows[:head] + rows[len(rows) - (max_rows - head) :], len(rows) - max_rows
+    return rows[:head] + [None] + rows[len(rows) - (max_rows - head) :], len(rows) - max_rows
 
 
 def _gap_row(table: Table, hidden: int, what: str) -> None:
@@ -138,9 +138,10 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
     for c in ("stage", "layers", "chiplets", "prefill time", "decode step 1 time"):
         st.add_column(c)
     shown, hidden = _elided(r.stages, max_rows)
-    for i, row in enumerate(shown):
-        if hidden and i == (max_rows or 0) // 2:
+    for row in shown:
+        if row is None:
             _gap_row(st, hidden, "stages")
+            continue
         st.add_row(
             str(row.index),
             escape(row.label),
@@ -163,9 +164,10 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
     ):
         ch.add_column(c)
     shown, hidden = _elided(r.chiplets, max_rows)
-    for i, c in enumerate(shown):
-        if hidden and i == (max_rows or 0) // 2:
+    for c in shown:
+        if c is None:
             _gap_row(ch, hidden, "chiplets")
+            continue
         ch.add_row(
             str(c.chiplet),
             escape(", ".join(c.stages)) or "-",

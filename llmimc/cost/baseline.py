@@ -22,11 +22,10 @@ an upper bound for a busy GPU and the simplest defensible choice without a power
 
 from __future__ import annotations
 
-import math
-
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
+from llmimc.compress.planner import crossbar_rows
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.model import no_kv_growth
 from llmimc.model.opgraph import OpGraph, OpKind, Poly
@@ -81,8 +80,7 @@ def _weight_bytes(graph: OpGraph, plan: CompressionPlan) -> float:
         if comp is None:
             total += op.weight_params * graph.info.dtype_bytes
             continue
-        k_analog = op.in_features - comp.outlier_rows
-        kept = math.ceil(k_analog * comp.sparsity_n / comp.sparsity_m)
+        kept = crossbar_rows(comp, op.in_features)
         total += (
             e
             * op.out_features

@@ -39,6 +39,7 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import OpCompression
+from llmimc.compress.planner import crossbar_rows
 from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles
 from llmimc.hw.spec import CrossbarArray
 from llmimc.model.opgraph import Op
@@ -104,7 +105,7 @@ def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
     k, n, e = op.in_features, op.out_features, max(op.num_experts, 1)
     outlier_rows = min(comp.outlier_rows, k)
     analog_rows = k - outlier_rows
-    rows_stored = math.ceil(analog_rows * comp.sparsity_n / comp.sparsity_m) if analog_rows else 0
+    rows_stored = crossbar_rows(comp, k) if analog_rows else 0
     s = cells_per_weight(array, comp.weight_bits)  # slices, x2 if differential
     row_blocks = math.ceil(rows_stored / array.rows)
     col_blocks = math.ceil(n * s / array.cols) if rows_stored else 0

@@ -30,10 +30,12 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   iteration with work takes at least one vector's shift-add / local-SRAM / NoC time on one expert's
   tiles;
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
-- split (tensor-parallel) stage of kk chiplets: each chiplet does 1/kk of a linear op's actions on
-  its own share of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times / kk);
-  the root scatters the inputs and waits for every member's partial sums (scatter and gather times on
-  the root's path; members' compute overlaps the root's);
+- split or remote op (``llmimc.mapping.stages``: shards with fractions f, column-then-row split
+  blocks, experts placed on member chiplets): each shard does f of the op's actions on its own share
+  of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times x the largest f);
+  the shards run in parallel and the stage home waits for the block's transfers (``dispatch`` of the
+  block input, ``reduction`` of partial outputs at act_bits, with one add per element; MoE: expected
+  bytes under uniform top-k routing), all on the home's path;
 - offpkg: bytes / memory bandwidth + memory latency.
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
@@ -53,7 +55,7 @@ import numpy as np
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost import actions as A
 from llmimc.hw.spec import ImcSystemSpec, NocTopology
-from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
+from llmimc.mapping.model import ATTENTION_KINDS, Mapping, OpPlacement, Stage, kv_free
 from llmimc.mapping.placement import route_hops
 from llmimc.mapping.tiling import OpTiling, per_vector_actions
 from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
@@ -151,7 +153,7 @@ class _Builder:
             item.links.append((h, bytes5.copy()))
 
     # -- ops ---------------------------------------------------------------------------------------
-    def linear(self, op: Op, t: OpTiling, st: Stage, layer: str) -> None:
+    def linear(self, op: Op, t: OpTiling, pl: OpPlacement, st: Stage, layer: str) -> None:
         ch = self.spec.chiplet
         g = max(op.num_experts, 1) * op.expert_load  # token vectors per token, all experts
         v = per_vector_actions(t)
@@ -173,11 +175,11 @@ class _Builder:
         out_macs = t.outlier_rows * n
         bias_ops = n if op.bias_params > 0 else 0
         tiles_used = max(1, math.ceil(t.arrays / ch.tile.arrays_per_tile))
-        kk = len(st.chiplets)
+        f_max = max((sh.fraction for sh in pl.shards), default=1.0)  # largest share on one chiplet
         # Token vectors per sequence as a Poly: FLOPs / (2 K N E load) (lm_head: one per step).
         macs = k * n * max(op.num_experts, 1) * op.expert_load
         vec = poly_vec(op.flops, 1.0 / (2.0 * macs)) if macs > 0 else unit(F_T, 1.0)
-        base = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        base = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.index)
         c = base.counts
         per_t = {
             A.CELL_READ: v["cell_read"],
@@ -203,59 +205,64 @@ class _Builder:
         tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
         # Per-tile resources (vector units, tile buffers, router ports) of ONE chiplet: a split op puts
-        # 1/kk of its work on each chiplet, but also only 1/kk of its tiles, so these times do not shrink.
-        tiles_c = min(ch.tiles, max(1, math.ceil(tiles_used / kk)))
+        # a share f of its work on a chiplet, but also only f of its tiles, so these times do not shrink.
+        tiles_c = min(ch.tiles, max(1, math.ceil(tiles_used * f_max)))
         per_tile = {
-            R["shift_add"]: cross_block_adds * g * vec / kk / (tiles_c * self.vu_rate),
+            R["shift_add"]: cross_block_adds * g * vec * f_max / (tiles_c * self.vu_rate),
             R["local_sram"]: (lsram_r + lsram_w)
             * g
             * vec
             / 8.0
-            / kk
+            * f_max
             / (ch.tile.local_sram.bw_bytes_per_s * tiles_c),
-            R["noc"]: noc_bits * g * vec / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_c)
+            R["noc"]: noc_bits * g * vec / 8.0 * f_max / (ch.noc.link_bw_bytes_per_s * tiles_c)
             + unit(F_ONE, self.noc_hops * ch.noc.hop_latency_s),
         }
         for r_idx, row in per_tile.items():
             tm[r_idx] = row
         # ... and at least one vector on ONE expert's tiles (top-k routing: a token's vector runs on its
-        # expert's share of the tiles, not spread over all experts' tiles as the expected load is)
+        # expert's tiles, not spread over all experts' tiles as the expected load is); experts are
+        # placed whole on chiplets where they fit
         e = max(t.num_experts, 1)
-        tiles_e = max(1, math.ceil(t.arrays_per_expert / kk / ch.tile.arrays_per_tile))
+        tiles_e = max(1, math.ceil(t.arrays_per_expert / ch.tile.arrays_per_tile))
         if t.rows_stored and e > 1:
             tm[R["tile_min"], F_ONE] = max(
-                cross_block_adds / kk / (tiles_e * self.vu_rate),
-                (lsram_r + lsram_w) / 8.0 / kk / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
-                noc_bits / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_e)
+                cross_block_adds / (tiles_e * self.vu_rate),
+                (lsram_r + lsram_w) / 8.0 / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
+                noc_bits / 8.0 / (ch.noc.link_bw_bytes_per_s * tiles_e)
                 + self.noc_hops * ch.noc.hop_latency_s,
             )
-        if kk == 1:
+        self.place_shards(base, pl, st, vec, f_max)
+
+    def place_shards(self, base: Item, pl: OpPlacement, st: Stage, vec: np.ndarray, f_max: float) -> None:
+        """One item per shard of a split or remote op (mapping.stages), plus its block's transfers.
+
+        Shards run in parallel: the first carries the op's time on the stage home's slot (per-array and
+        per-tile times unchanged, per-chiplet DPU and global-SRAM times x the largest share), the others
+        only their share of the action counts. Transfers are on the home's path (vec = token vectors).
+        """
+        if len(pl.shards) == 1 and not pl.transfers:
+            base.chiplet = pl.shards[0].chiplet
+        if len(pl.shards) <= 1 and not pl.transfers:
             self.items.append(base)
             return
-        # Split (tensor-parallel) unit: each chiplet holds 1/k of the rows; partial sums reduce on the root.
-        root = st.chiplets[0]
-        for j, (chip, slot) in enumerate(zip(st.chiplets, st.virtual_chiplets, strict=True)):
-            it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
-            it.counts = base.counts / kk
-            it.times = base.times / kk
-            for r_idx in (R["analog"], R["analog_min"], R["tile_min"], *per_tile):  # per array / tile
-                it.times[r_idx] = base.times[r_idx]
-            self.items.append(it)
+        for j, sh in enumerate(pl.shards):
+            it = Item(layer=base.layer, kind=base.kind, chiplet=sh.chiplet, slot=st.index)
+            it.counts = base.counts * sh.fraction
             if j == 0:
-                continue
-            scatter = Item(layer=layer, kind="reduction", chiplet=root, slot=st.virtual_chiplets[0])
-            self.transfer(scatter, root, chip, vec * (g * k * a / 8.0 / kk))
-            self.items.append(scatter)
-            # the root waits for every member's partial sums before the next op: the gather's time is
-            # on the root's (critical) path; its energy and bytes stay with the sending member
-            gather = Item(layer=layer, kind="reduction", chiplet=chip, slot=st.virtual_chiplets[0])
-            self.transfer(gather, chip, root, vec * (g * n * acc_bits / 8.0))
-            gather.counts[A.SHIFT_ADD] += vec * (g * n)
-            self.items.append(gather)
+                it.times = base.times.copy()
+                it.times[R["dpu"]] *= f_max
+                it.times[R["global_sram"]] *= f_max
+            self.items.append(it)
+        for tr in pl.transfers:
+            x = Item(layer=base.layer, kind=tr.kind, chiplet=tr.src, slot=st.index)
+            self.transfer(x, tr.src, tr.dst, vec * tr.bytes_per_vector)
+            x.counts[A.SHIFT_ADD] += vec * tr.adds_per_vector
+            self.items.append(x)
 
     def digital(self, op: Op, st: Stage, layer: str) -> None:
         ch = self.spec.chiplet
-        it = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        it = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.index)
         mac_like = op.kind in ATTENTION_KINDS or op.kind == OpKind.MOE_ROUTER
         work = poly_vec(op.flops, 0.5 if mac_like else 1.0)
         it.counts[A.DPU_MAC if mac_like else A.DPU_OP] += work
@@ -269,7 +276,7 @@ class _Builder:
 
     def embedding(self, op: Op, st: Stage) -> None:
         root = st.chiplets[0]
-        it = Item(layer="embedding", kind=op.kind.value, chiplet=root, slot=st.virtual_chiplets[0])
+        it = Item(layer="embedding", kind=op.kind.value, chiplet=root, slot=st.index)
         row = poly_vec(op.act_bytes_written)  # one row per token at the model dtype
         it.counts[A.OFFPKG] += row * 8.0
         it.counts[A.GSRAM_W] += row * 8.0
@@ -290,7 +297,7 @@ class _Builder:
                 layer=f"layer {kl.layer}",
                 kind="kv_cache",
                 chiplet=c,
-                slot=st.virtual_chiplets[0],
+                slot=st.index,
                 spill_chip=c,
             )
             it.counts[A.GSRAM_R, F_L] = 8.0 * b
@@ -309,11 +316,11 @@ class _Builder:
         hidden_bytes = self.g.info.hidden_size * self.g.info.dtype_bytes
         stages = self.m.stages
         for a, b in zip(stages, stages[1:], strict=False):
-            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.virtual_chiplets[0])
+            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.index)
             self.transfer(it, a.chiplets[0], b.chiplets[0], unit(F_T, hidden_bytes))
             self.items.append(it)
         last = stages[-1]
-        it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.virtual_chiplets[0])
+        it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.index)
         self.transfer(it, last.chiplets[0], self.m.memory_chiplet, unit(F_SEQ, TOKEN_ID_BYTES))
         self.items.append(it)
 
@@ -345,11 +352,7 @@ class _Builder:
         return rp.rounds * max(per_round_prog, per_round_stream)
 
     def _slot_of(self, chip: int) -> int:
-        for st in self.m.stages:
-            for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
-                if c == chip:
-                    return s
-        return 0
+        return next((st.index for st in self.m.stages if chip in st.chiplets), 0)
 
 
 def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping) -> Compiled:
@@ -365,22 +368,18 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         if op.kind == OpKind.EMBEDDING:
             b.embedding(op, st)
         elif pl.tiling is not None:
-            b.linear(op, pl.tiling, st, layer)
+            b.linear(op, pl.tiling, pl, st, layer)
         else:
             b.digital(op, st, layer)
     b.kv()
     b.stage_transfers()
     t_reprog = b.reprogram()
-    n_slots = sum(len(s.virtual_chiplets) for s in mapping.stages)
-    slot_chip = [0] * n_slots
-    for st in mapping.stages:
-        for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
-            slot_chip[s] = c
+    slot_chip = [st.chiplets[0] for st in mapping.stages]  # one slot per stage: its home's busy time
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
     return Compiled(
         items=b.items,
         slot_chiplet=slot_chip,
-        stage_slots=[list(s.virtual_chiplets) for s in mapping.stages],
+        stage_slots=[[st.index] for st in mapping.stages],
         links=directed,
         kv_chips=[c.chiplet for c in mapping.kv.chiplets],
         kv_tokens_on=[c.tokens_on_package for c in mapping.kv.chiplets],

@@ -243,7 +243,7 @@ def map_model(
     need = chiplets_needed(loads, cap)
     if need > n_chip and not allow_reprogramming:
         raise MappingError(_fit_message(graph, spec, total_arrays, cap, need))
-    packing, pieces = partition(loads, cap, _chiplet_budget(batch, need, n_chip))
+    packing, pieces = partition(loads, cap, _chiplet_budget(batch, need, n_chip), balance=batch > 1)
 
     links = topology_links(spec.package, n_chip)
     mem_chip = _memory_chiplet(spec, notes)

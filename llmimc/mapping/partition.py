@@ -19,9 +19,10 @@ the capacity measure), a *work* (estimated decode time per token: the balance me
 ``partition`` picks the packing and the bound: the *budget* is the chiplet count it may use; the
 whole packing is used when it fits the budget (no split traffic), else the stream packing; the work
 bound is the smallest (bisection) whose packing fits the budget, i.e. the min-max work-balanced
-contiguous packing. Callers choose the budget (``map_model``: at batch 1 the fewest chiplets that
-hold the model, since a lone token vector visits every stage in turn and extra stages add only hops
-and leakage; with several vectors in flight, the whole package, for pipeline throughput).
+contiguous packing. Callers choose the budget and whether to balance (``map_model``: at batch 1 the
+fewest chiplets that hold the model, filled to capacity, since a lone token vector visits every stage
+in turn and extra stages or balancing cuts add only hops, split traffic and leakage; with several
+vectors in flight, the whole package in balanced stages, for pipeline throughput).
 """
 
 from __future__ import annotations
@@ -131,12 +132,17 @@ def chiplets_needed(blocks: list[BlockLoad], capacity: int) -> int:
     return len(pack_stream(blocks, capacity, math.inf))
 
 
-def partition(blocks: list[BlockLoad], capacity: int, budget: int) -> tuple[Packing, list[list[Piece]]]:
+def partition(
+    blocks: list[BlockLoad], capacity: int, budget: int, *, balance: bool = True
+) -> tuple[Packing, list[list[Piece]]]:
     """Min-max work-balanced packing onto at most ``budget`` chiplets (see module docstring).
 
-    The caller checks ``chiplets_needed(blocks, capacity) <= budget`` first.
+    ``balance=False`` fills chiplets to capacity (no work bound). The caller checks
+    ``chiplets_needed(blocks, capacity) <= budget`` first.
     """
     packing: Packing = "whole" if len(pack_whole(blocks, capacity, math.inf)) <= budget else "stream"
+    if not balance:
+        return packing, _pack(blocks, capacity, math.inf, packing)
     lo, hi = 0.0, sum(b.work_s for b in blocks)
     if len(_pack(blocks, capacity, lo, packing)) <= budget:
         return packing, _pack(blocks, capacity, lo, packing)

@@ -13,6 +13,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
+from llmimc.compress.plan import nm_index_bits
 from llmimc.hw.spec import CrossbarArray
 from llmimc.mapping.tiling import OpTiling
 
@@ -28,8 +29,15 @@ class ReprogramPlan(BaseModel):
 
 
 def stored_weight_bytes(tilings: list[OpTiling]) -> float:
-    """Bytes of the weights held on crossbars (kept values after N:M, at weight_bits), all experts."""
-    return sum(t.weights_on_crossbar * t.sparsity_n / t.sparsity_m * t.weight_bits / 8.0 for t in tilings)
+    """Compressed bytes of the crossbar weights, all experts: the kept values at weight_bits plus
+    ceil(log2 C(m, n)) index bits per group of m (either N:M pattern stores only the kept values),
+    i.e. weights x (n w + index bits) / (8 m)."""
+    return sum(
+        t.weights_on_crossbar
+        * (t.sparsity_n * t.weight_bits + nm_index_bits(t.sparsity_n, t.sparsity_m))
+        / (8.0 * t.sparsity_m)
+        for t in tilings
+    )
 
 
 def plan_reprogramming(

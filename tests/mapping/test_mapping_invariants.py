@@ -22,12 +22,24 @@ from llmimc.mapping.placement import stage_order  # noqa: E402
 
 
 def test_tiling_outliers_sparsity_differential():
-    """K=300, N=100, 3 outlier rows, 2:4, 8-bit weights on 2-bit differential cells, 128x128 arrays:
+    """K=300, N=100, 3 outlier rows, 2:4:array, 8-bit weights on 2-bit differential cells, 128x128 arrays:
     K_analog = 297, rows = ceil(297/2) = 149 -> 2 row blocks; slices = ceil(8/2) x 2 = 8 -> 800 columns
-    -> 7 column blocks; 2 experts -> 28 arrays; metadata = 149 x 7 x 2 x 3/2 bits."""
+    -> 7 column blocks; 2 experts -> 28 arrays; metadata = 149 x 7 x 2 x 3/2 bits.
+    Per-channel 2:4 keeps all 297 rows (zero cells): 3 row blocks, 42 arrays, no crossbar metadata."""
     spec = make_spec({**HAND_SPEC, "chiplet.array.bits_per_cell": 2, "chiplet.array.differential": True})
     op = linear("x", 0, 300, 100, experts=2, load=0.5)
-    comp = OpCompression(op_name="x", weight_bits=8, act_bits=6, outlier_rows=3, sparsity_n=2, sparsity_m=4)
+    comp = OpCompression(
+        op_name="x",
+        weight_bits=8,
+        act_bits=6,
+        outlier_rows=3,
+        sparsity_n=2,
+        sparsity_m=4,
+        sparsity_pattern="array",
+    )
+    per_channel = tile_op(op, comp.model_copy(update={"sparsity_pattern": "channel"}), spec.chiplet.array)
+    assert (per_channel.rows_stored, per_channel.row_blocks, per_channel.arrays) == (297, 3, 42)
+    assert per_channel.metadata_bits == 0 and per_channel.cells_used == 297 * 100 * 8 * 2
     t = tile_op(op, comp, spec.chiplet.array)
     assert (t.analog_rows, t.rows_stored, t.slices, t.row_blocks, t.col_blocks, t.arrays) == (
         297,

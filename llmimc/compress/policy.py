@@ -234,7 +234,7 @@ def parse_sparsity(text: str | None) -> SparsitySpec | None:
     if text is None or text.strip().lower() in ("", "none", "dense"):
         return None
     try:
-        spec = SparsitySpec(**_sparsity_dict(text))
+        spec = SparsitySpec.model_validate(_sparsity_dict(text))
     except (ValueError, ValidationError) as exc:
         raise PolicyError(
             one_line(

@@ -146,9 +146,8 @@ def run_profile(
     gen_len: int = 128,
     allow_reprogramming: bool = False,
     baseline: DigitalBaselineSpec | None = None,
-    reference_plan: CompressionPlan | None = None,
 ) -> ProfileResult:
-    """Profile ``batch`` identical requests (see module docstring); ``reference_plan`` adds savings."""
+    """Profile ``batch`` identical requests (see module docstring); ``llmimc.api.profile`` adds savings."""
     from llmimc.compress import analog_mac_ratio
 
     _check_inputs(graph, batch, prompt_len, gen_len)
@@ -355,23 +354,6 @@ def run_profile(
             f"reprogramming writes every cell once per iteration: endurance ({endurance:.3g} writes) lasts "
             f"{endurance:.3g} iterations = {endurance / (gen_len):.3g} requests like this one"
         )
-    comparison = (
-        _compare(
-            graph,
-            spec,
-            plan,
-            reference_plan,
-            batch,
-            prompt_len,
-            gen_len,
-            m.total_arrays,
-            energy / out_tokens,
-            mean_tpot,
-            allow_reprogramming,
-        )
-        if reference_plan
-        else None
-    )
     base = (
         _baseline(graph, plan, baseline, batch, prompt_len, gen_len, mean_tpot, energy / out_tokens)
         if baseline
@@ -400,61 +382,9 @@ def run_profile(
         kv_spilled_tokens_at_end=spilled,
         per_token_latency_s=step_lat,
         precision=_precision_rows(system),
-        comparison=comparison,
         baseline=base,
         reprogramming_endurance_iterations=endurance,
         notes=notes,
-    )
-
-
-def _compare(
-    graph: OpGraph,
-    spec: ImcSystemSpec,
-    plan: CompressionPlan,
-    ref_plan: CompressionPlan,
-    batch: int,
-    prompt_len: int,
-    gen_len: int,
-    arrays: int,
-    e_tok: float,
-    tpot: float,
-    allow_reprogramming: bool,
-) -> Comparison | None:
-    try:
-        ref = run_profile(
-            graph,
-            spec,
-            ref_plan,
-            batch=batch,
-            prompt_len=prompt_len,
-            gen_len=gen_len,
-            allow_reprogramming=True,
-        )
-    except LlmimcError as err:  # the reference may not fit: say so instead of failing the profile
-        return Comparison(
-            reference=ref_plan.policy_name,
-            arrays_ref=0,
-            energy_per_output_token_ref_j=0.0,
-            mean_tpot_ref_s=0.0,
-            ttft_ref_s=0.0,
-            arrays_saving=0.0,
-            energy_saving=0.0,
-            tpot_saving=0.0,
-            note=f"reference not profiled: {err}",
-        )
-    r = ref.summary
-    return Comparison(
-        reference=ref_plan.policy_name,
-        arrays_ref=r.arrays_used,
-        energy_per_output_token_ref_j=r.energy_per_output_token_j,
-        mean_tpot_ref_s=r.mean_tpot_s,
-        ttft_ref_s=r.ttft_s,
-        arrays_saving=1.0 - arrays / r.arrays_used if r.arrays_used else 0.0,
-        energy_saving=1.0 - e_tok / r.energy_per_output_token_j if r.energy_per_output_token_j else 0.0,
-        tpot_saving=1.0 - tpot / r.mean_tpot_s if r.mean_tpot_s else 0.0,
-        note="reference weights reprogrammed every iteration (they do not fit)"
-        if ref.reprogramming_endurance_iterations is not None
-        else "",
     )
 
 

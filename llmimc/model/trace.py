@@ -362,7 +362,7 @@ class _Recorder:
             flops = 2.0 * bt * m * k * n
         elif name == "_grouped_mm":
             k = a.shape[-1]
-            n = b.shape[-1] if b.dim() == 3 else b.shape[-1]
+            n = b.shape[-1]  # weights (K, N) or per-expert (E, K, N)
             m = a.shape[0] if a.dim() == 2 else a.shape[0] * a.shape[1]
             flops = 2.0 * m * k * n
         else:  # mv, dot, addmv

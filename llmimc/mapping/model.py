@@ -18,6 +18,8 @@ decode steps dominate a request.)
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
@@ -27,7 +29,7 @@ from llmimc.mapping.blocks import Block, build_blocks, op_work_s
 from llmimc.mapping.kv import KvResidency, plan_kv
 from llmimc.mapping.partition import BlockLoad, Piece, chiplets_needed, partition
 from llmimc.mapping.placement import route_key, route_pairs, stage_order
-from llmimc.mapping.reprogram import ReprogramPlan, plan_reprogramming, stored_weight_bytes
+from llmimc.mapping.reprogram import ReprogramPlan, plan_reprogramming
 from llmimc.mapping.stages import OpShard, OpTransfer, Stage, StagePlan, build_stages
 from llmimc.mapping.tiling import OpTiling, tile_op
 from llmimc.model.opgraph import OpGraph, OpKind, Poly
@@ -206,6 +208,43 @@ def _kv_inputs(
     return layer_chip, outlier_bytes, reserve_bytes
 
 
+def _routes(
+    links: list[tuple[int, int]], stages: list[Stage], ops: list[OpPlacement], mem_chip: int, n_chip: int
+) -> dict[str, list[int]]:
+    from llmimc.hw import shortest_paths
+
+    homes = [st.chiplets[0] for st in stages]
+    moved = [(tr.src, tr.dst) for pl in ops for tr in pl.transfers]
+    paths = shortest_paths(links, route_pairs(homes, moved, mem_chip, n_chip))
+    return {route_key(a, b): path for (a, b), path in paths.items()}
+
+
+def _placement_notes(
+    sp: StagePlan, blocks: list[Block], pieces: list[list[Piece]], batch: int, n_chip: int
+) -> list[str]:
+    notes: list[str] = []
+    used = len(pieces)
+    if batch == 1 and used < n_chip:
+        notes.append(
+            f"batch 1: weights packed on the fewest chiplets that hold them ({used} of {n_chip}); a lone "
+            "token visits every stage in turn, so more stages would add only hops and leakage"
+        )
+    pieces_of = Counter(p.block for chip in pieces for p in chip)
+    split = sum(1 for n in pieces_of.values() if n > 1)
+    if split:
+        notes.append(
+            f"{split} weight block(s) split column-then-row over chiplets (one partial-output reduction "
+            "per block and token, at activation bits)"
+        )
+    experts = [b for b in blocks if b.kind == "expert"]
+    if experts:
+        notes.append(
+            f"MoE: {len(experts)} experts placed on chiplets; a token's hidden vector goes to a chiplet "
+            f"with probability 1 - C(E - e, k) / C(E, k) (uniform top-{experts[0].top_k} routing)"
+        )
+    return notes
+
+
 def _chiplet_budget(batch: int, needed: int, num_chiplets: int) -> int:
     """Chiplets the packing may use (module docstring): the minimum at batch 1, else the package."""
     if needed > num_chiplets:
@@ -223,7 +262,7 @@ def map_model(
     allow_reprogramming: bool = False,
 ) -> Mapping:
     """Map ``graph`` compressed by ``plan`` onto ``spec`` (see module docstring)."""
-    from llmimc.hw import shortest_paths, topology_links
+    from llmimc.hw import topology_links
 
     if batch < 1:
         raise MappingError(f"batch must be >= 1 (got {batch})")
@@ -260,11 +299,8 @@ def map_model(
         )
         for i, op in enumerate(graph.ops)
     ]
-    homes = [st.chiplets[0] for st in sp.stages]
-    moved = [(tr.src, tr.dst) for pl in ops for tr in pl.transfers]
-    paths = shortest_paths(links, route_pairs(homes, moved, mem_chip, n_chip))
-    routes = {route_key(a, b): path for (a, b), path in paths.items()}
-
+    routes = _routes(links, sp.stages, ops, mem_chip, n_chip)
+    notes += _placement_notes(sp, blocks, pieces, batch, n_chip)
     emb_bytes = float(
         sum(op.weight_params for op in graph.ops if op.kind == OpKind.EMBEDDING) * graph.info.dtype_bytes
     )
@@ -272,7 +308,7 @@ def map_model(
     streamed = 0.0
     if need > n_chip:
         reprog = plan_reprogramming(list(tilings.values()), need, n_chip, chip.array)
-        streamed = stored_weight_bytes(list(tilings.values()))
+        streamed = reprog.weight_bytes_streamed_per_iteration
         notes.append(
             f"weights do not fit ({need} chiplets needed, {n_chip} present): every iteration reprograms "
             f"all crossbars in {reprog.rounds} rounds, streaming weights from off-package memory"

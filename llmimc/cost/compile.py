@@ -241,9 +241,8 @@ class _Builder:
         per-tile times unchanged, per-chiplet DPU and global-SRAM times x the largest share), the others
         only their share of the action counts. Transfers are on the home's path (vec = token vectors).
         """
-        if len(pl.shards) == 1 and not pl.transfers:
-            base.chiplet = pl.shards[0].chiplet
-        if len(pl.shards) <= 1 and not pl.transfers:
+        if len(pl.shards) <= 1 and not pl.transfers:  # whole on one chiplet, no traffic
+            base.chiplet = pl.shards[0].chiplet if pl.shards else base.chiplet
             self.items.append(base)
             return
         for j, sh in enumerate(pl.shards):

@@ -187,3 +187,21 @@ def test_llama_like_layers_share_chiplets_at_the_capacity_bound():
     assert m.total_arrays == layers * 96 + 16
     assert sum(1 for a in m.arrays_per_chiplet if a) == math.ceil(m.total_arrays / 80)
     assert np.all(np.array(m.arrays_per_chiplet) <= 80)
+
+
+def test_split_attention_returns_heads_and_partial_output_by_hand():
+    """Chiplets of 16 arrays (1 tile): attention (qkv 24 + o 8 = 32 arrays) splits over 2 chiplets by
+    heads, a half each. The attention core stays on the home (its KV lives there), so the member gets
+    the input (128 B) and its half of the context (64 x 8 bit = 64 B), and returns its half of q/k/v
+    (192 x 8 bit = 192 B) and a partial output of o (128 B, 128 adds on the home)."""
+    g = tiny_dense()
+    m = map_model(g, _spec(1, 8), plan_for(g))
+    qkv = next(p for p in m.ops if p.op_name == "layers.0.attn.qkv")
+    assert [(sh.chiplet, sh.fraction) for sh in qkv.shards] == [(0, 0.5), (1, 0.5)]
+    assert [(t.kind, t.src, t.dst, t.bytes_per_vector, t.adds_per_vector) for t in qkv.transfers] == [
+        ("dispatch", 0, 1, 128.0 + 64.0, 0.0),
+        ("reduction", 1, 0, 128.0 + 192.0, 128.0),
+    ]
+    up = next(p for p in m.ops if p.op_name == "layers.0.mlp.up")  # 64 arrays: 4 chiplets of 16
+    assert [sh.fraction for sh in up.shards] == [0.25] * 4 and 0 not in [sh.chiplet for sh in up.shards]
+    assert [t.bytes_per_vector for t in up.transfers] == [128.0, 128.0] * 4

@@ -42,16 +42,21 @@ def outlier_row_count(fraction: float, in_features: int) -> int:
     return min(in_features, math.floor(fraction * in_features + 0.5))
 
 
+def kept_rows(comp: OpCompression, in_features: int) -> int:
+    """Weight rows (values per output column) kept after N:M in compressed storage, either pattern:
+    ceil((K - outlier_rows) * n / m) (a GPU's sparse format, the reprogramming stream)."""
+    return -(-(in_features - comp.outlier_rows) * comp.sparsity_n // comp.sparsity_m)
+
+
 def crossbar_rows(comp: OpCompression, in_features: int) -> int:
     """Weight rows stored on crossbars per expert copy (``plan`` module docstring).
 
     Array-shared N:M drops rows: ceil((K - outlier_rows) * n / m); per-channel N:M keeps every row
     (the pruned weights stay programmed as zeros): K - outlier_rows.
     """
-    k_analog = in_features - comp.outlier_rows
     if not comp.drops_crossbar_rows:
-        return k_analog
-    return -(-k_analog * comp.sparsity_n // comp.sparsity_m)
+        return in_features - comp.outlier_rows
+    return kept_rows(comp, in_features)
 
 
 def metadata_bits(comp: OpCompression, in_features: int, out_features: int) -> int:

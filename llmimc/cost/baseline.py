@@ -25,7 +25,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
-from llmimc.compress.planner import crossbar_rows
+from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.model import no_kv_growth
 from llmimc.model.opgraph import OpGraph, OpKind, Poly
@@ -80,7 +80,7 @@ def _weight_bytes(graph: OpGraph, plan: CompressionPlan) -> float:
         if comp is None:
             total += op.weight_params * graph.info.dtype_bytes
             continue
-        kept = crossbar_rows(comp, op.in_features)
+        kept = kept_rows(comp, op.in_features)  # compressed values (either N:M pattern)
         total += (
             e
             * op.out_features

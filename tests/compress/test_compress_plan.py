@@ -15,6 +15,7 @@ from llmimc.compress import (
     analog_mac_ratio,
     build_plan,
     crossbar_rows,
+    kept_rows,
     load_policy,
     metadata_bits,
     parse_sparsity,
@@ -128,3 +129,12 @@ def test_analog_mac_ratio_reference_values() -> None:
     assert analog_mac_ratio(g, plan) == expected
     # sparsity moves no work to the digital units
     assert analog_mac_ratio(g, build_plan(g, policy, parse_sparsity("1:4"))) == expected
+
+
+def test_kept_rows_are_the_compressed_values_in_either_pattern() -> None:
+    """A GPU's sparse format (and the reprogramming stream) stores the kept values whatever the crossbar
+    does with the zeros: ceil((64 - 4) x 2 / 4) = 30 rows per column."""
+    comp = OpCompression(op_name="x", weight_bits=4, act_bits=8, outlier_rows=4, sparsity_n=2, sparsity_m=4)
+    for pattern in ("channel", "array"):
+        assert kept_rows(comp.model_copy(update={"sparsity_pattern": pattern}), 64) == 30
+    assert crossbar_rows(comp, 64) == 60

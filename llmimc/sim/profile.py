@@ -173,11 +173,12 @@ def run_profile(
     f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
     s_p = cm.spill(f_p)
     lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
-    slot_p = cm.slot_times(f_p, s_p)
+    slot_p = cm.busy_times(f_p, s_p)
     # Decode steps.
     f_d = np.zeros_like(f_p)
     s_d = np.zeros(cm.n_kv)
     slot_d = np.zeros(n_slots)
+    stat_d = np.zeros((m.num_chiplets, len(cm.e)))
     step_lat: list[float] = []
     bounds: set[str] = set()
     stage_d1 = np.zeros(len(m.stages))
@@ -191,7 +192,8 @@ def run_profile(
         step_lat.append(float(lat))
         f_d += f
         s_d += s
-        slot_d += cm.slot_times(f, s)
+        slot_d += cm.busy_times(f, s)
+        stat_d += cm.static_counts(f, s)
     lat_d = float(sum(step_lat))
     e = cm.e
     cnt_p = cm.item_counts(f_p, s_p)
@@ -199,12 +201,11 @@ def run_profile(
     item_p = cnt_p @ e
     item_d = cnt_d @ e
     n_chip = m.num_chiplets
-    static_p = comp.static_power_w * n_chip * lat_p
-    static_d = comp.static_power_w * n_chip * lat_d
-    tot_cnt_p = cnt_p.sum(axis=0)
-    tot_cnt_d = cnt_d.sum(axis=0)
-    tot_cnt_p[A.STATIC] += n_chip * lat_p
-    tot_cnt_d[A.STATIC] += n_chip * lat_d
+    stat_p = cm.static_counts(f_p, s_p)  # leakage actions per chiplet (llmimc.cost.power)
+    static_p = float(stat_p.sum(axis=0) @ e)
+    static_d = float(stat_d.sum(axis=0) @ e)
+    tot_cnt_p = cnt_p.sum(axis=0) + stat_p.sum(axis=0)
+    tot_cnt_d = cnt_d.sum(axis=0) + stat_d.sum(axis=0)
     table_p = A.energy_table(tot_cnt_p.tolist(), e.tolist())
     table_d = A.energy_table(tot_cnt_d.tolist(), e.tolist())
     table = A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist())
@@ -262,7 +263,7 @@ def run_profile(
                 decode_busy_s=float(busy_d[c]),
                 prefill_utilisation=float(busy_p[c] / lat_p) if lat_p > 0 else 0.0,
                 decode_utilisation=float(busy_d[c] / lat_d) if lat_d > 0 else 0.0,
-                energy_j=float(chip_e[c] + comp.static_power_w * total_lat),
+                energy_j=float(chip_e[c] + (stat_p[c] + stat_d[c]) @ e),
             )
         )
 
@@ -331,10 +332,9 @@ def run_profile(
     notes = list(m.notes)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
-            f"static power dominates: {n_chip} chiplets x {comp.static_power_w:.3g} W leak "
-            f"{100 * summary.static_energy_share:.1f}% of the energy, so energy per token is about "
-            f"{n_chip * comp.static_power_w:.3g} W x time per token; a larger --batch or fewer chiplets "
-            "amortise it"
+            f"static power dominates: leakage is {100 * summary.static_energy_share:.1f}% of the energy "
+            f"({cm.static_power_w:.3g} W always on in {sum(comp.power.powered)} powered chiplets, plus the "
+            "periphery of each stage while it computes); a larger --batch amortises it"
         )
     if spilled:
         notes.append(

@@ -299,9 +299,6 @@ class _Builder:
 
     def kv(self) -> None:
         ch = self.spec.chiplet
-        stage_of_chip = {}
-        for st in self.m.stages:
-            stage_of_chip.setdefault(st.chiplets[0], st)
         for kl in self.m.kv.layers:
             st = next(s for s in self.m.stages if kl.layer in s.layers)
             c = st.chiplets[0]
@@ -368,9 +365,9 @@ class _Builder:
             self.transfer(it, self.m.memory_chiplet, chip, unit(F_ONE, nbytes))
             it.times[:] = 0.0  # reprogramming time is charged once per iteration, below
             self.items.append(it)
-        arr = self.spec.chiplet.array
+        xbar = self.spec.chiplet.array
         per_round_prog = (
-            rp.max_rows_per_array * arr.program_time_per_row_s * (arr.program_verify_iterations or 1)
+            rp.max_rows_per_array * xbar.program_time_per_row_s * (xbar.program_verify_iterations or 1)
         )
         per_round_stream = rp.weight_bytes_streamed_per_iteration / rp.rounds / self.mem.bw_bytes_per_s
         return rp.rounds * max(per_round_prog, per_round_stream)

@@ -225,7 +225,12 @@ class LevelFigures(_Model):
 
 
 def _level(
-    level: str, arrays: int, mvm: MvmFigures, static_w: float, area_m2: float | None, includes: str
+    level: Literal["array", "tile", "chiplet", "package"],
+    arrays: int,
+    mvm: MvmFigures,
+    static_w: float,
+    area_m2: float | None,
+    includes: str,
 ) -> LevelFigures:
     macs_per_s = arrays * mvm.macs_per_mvm / mvm.mvm_time_s
     power_w = arrays * mvm.energy_j / mvm.mvm_time_s + static_w

@@ -52,8 +52,9 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
 exact width of a K-term integer dot product); non-linear ops at the DPU's 16 bits; the residual stream
 between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the model dtype; a linear
-op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM for every
-token vector (no reuse assumed, an upper bound).
+op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
+iteration for a dense op (one DPU matmul over the iteration's vectors) and once per routed vector for
+MoE experts (which experts a vector uses is not known here: an upper bound).
 """
 
 from __future__ import annotations
@@ -206,13 +207,20 @@ class _Builder:
             A.MUX: v["mux_select"],
             A.LSRAM_R: lsram_r,
             A.LSRAM_W: lsram_w,
-            A.NOC: noc_bits * self.noc_hops,
+            # the input reaches its tile groups by multicast (about one link per receiving tile, an XY
+            # multicast tree); outputs and cross-tile partial sums travel the mean hop distance
+            A.NOC: t.analog_rows * a * groups + (noc_bits - t.analog_rows * a * groups) * self.noc_hops,
             A.DPU_MAC: out_macs,
             A.DPU_OP: bias_ops,
-            A.GSRAM_R: out_macs * t.outlier_bits,
         }
         for idx, val in per_t.items():
             c[idx] += val * g * vec
+        # outlier weights (fp16 rows on the DPU) are read from global SRAM once per iteration and applied
+        # to all of its token vectors (a DPU matmul); MoE experts' per routed vector (top-k is not known)
+        if t.num_experts > 1:
+            c[A.GSRAM_R] += out_macs * t.outlier_bits * g * vec
+        else:
+            c[A.GSRAM_R, F_ONE] += out_macs * t.outlier_bits
         c[A.GSRAM_R] += poly_vec(op.act_bytes_read, 8.0 * q)
         c[A.GSRAM_W] += poly_vec(op.act_bytes_written, 8.0 * q)
         tm = base.times

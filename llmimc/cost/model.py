@@ -41,12 +41,24 @@ max(0, Sum L - on_c).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from llmimc.cost import actions as A
 from llmimc.cost import power as P
 from llmimc.cost.compile import F_L, F_ONE, F_T, NUM_F, NUM_R, Compiled, R
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+
+
+@dataclass(frozen=True)
+class IterationDetail:
+    latency_s: float
+    stage_times_s: np.ndarray
+    bound: str
+    slot_busy_s: np.ndarray
+    static_counts: np.ndarray  # chiplets x actions (leakage)
+
 
 # resources that belong to one op (its own arrays / tiles): consecutive vectors overlap across ops
 OWN_RESOURCES = (R["analog"], R["analog_min"], R["tile_min"], R["shift_add"])
@@ -149,6 +161,9 @@ class CompiledCostModel:
         )
         self.power = compiled.power
         self.static_idle_w = P.idle_power_w(compiled.power, self.e)
+        self.e_on_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
+        self.e_gated_w = compiled.power.gated_counts_per_s @ self.e
+        self.e_wake_j = float((compiled.power.wake_counts @ self.e).sum())
         self.wake_s = compiled.power.wakeup_time_s
         self.link_bw = compiled.d2d_bw_bytes_per_s
         self.mem_bw = compiled.mem_bw_bytes_per_s
@@ -218,15 +233,12 @@ class CompiledCostModel:
         lat, stage_t, bound, _ = self._evaluate(f, s)
         return lat, stage_t, bound
 
-    def busy_times(self, f: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """Per-slot busy time of one iteration: its work, at most the iteration (ops overlap in a pipeline)."""
-        lat, _, _, slot_t = self._evaluate(f, s)
-        return np.minimum(slot_t, lat)
-
-    def static_counts(self, f: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """Leakage action counts per chiplet (chiplets x actions) of one iteration."""
-        lat, _, _, slot_t = self._evaluate(f, s)
-        return P.static_counts(self.power, lat, slot_t, float(f[F_ONE]))
+    def detail(self, f: np.ndarray, s: np.ndarray) -> IterationDetail:
+        """Latency, stage times, bound, per-slot busy times (work, at most the iteration: ops overlap in
+        a pipeline) and leakage action counts per chiplet of one iteration, in one evaluation."""
+        lat, stage_t, bound, slot_t = self._evaluate(f, s)
+        static = P.static_counts(self.power, lat, slot_t, float(f[F_ONE]))
+        return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
         f = features(prefill, decode_past_tokens)
@@ -234,7 +246,9 @@ class CompiledCostModel:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
         lat, _, _, slot_t = self._evaluate(f, s)
-        static = P.static_counts(self.power, lat, slot_t, float(f[F_ONE])).sum(axis=0) @ self.e
+        static = (
+            self.e_on_w * lat + self.e_gated_w @ np.minimum(slot_t, lat) + self.e_wake_j * float(f[F_ONE])
+        )
         energy = float(self.E5 @ f + self.ES @ s) + float(static)
         return IterationCost(
             latency_s=float(lat),

@@ -172,8 +172,8 @@ def run_profile(
     # Prefill.
     f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
     s_p = cm.spill(f_p)
-    lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
-    slot_p = cm.busy_times(f_p, s_p)
+    det_p = cm.detail(f_p, s_p)
+    lat_p, stage_p, bound_p, slot_p = det_p.latency_s, det_p.stage_times_s, det_p.bound, det_p.slot_busy_s
     # Decode steps.
     f_d = np.zeros_like(f_p)
     s_d = np.zeros(cm.n_kv)
@@ -185,15 +185,16 @@ def run_profile(
     for k in range(1, gen_len):
         f = features([], [prompt_len + k - 1] * batch)
         s = cm.spill(f)
-        lat, stage_t, bound = cm.latency(f, s)
+        det = cm.detail(f, s)
+        lat, stage_t, bound = det.latency_s, det.stage_times_s, det.bound
         if k == 1:
             stage_d1 = stage_t
         bounds.add(bound)
         step_lat.append(float(lat))
         f_d += f
         s_d += s
-        slot_d += cm.busy_times(f, s)
-        stat_d += cm.static_counts(f, s)
+        slot_d += det.slot_busy_s
+        stat_d += det.static_counts
     lat_d = float(sum(step_lat))
     e = cm.e
     cnt_p = cm.item_counts(f_p, s_p)
@@ -201,7 +202,7 @@ def run_profile(
     item_p = cnt_p @ e
     item_d = cnt_d @ e
     n_chip = m.num_chiplets
-    stat_p = cm.static_counts(f_p, s_p)  # leakage actions per chiplet (llmimc.cost.power)
+    stat_p = det_p.static_counts  # leakage actions per chiplet (llmimc.cost.power)
     static_p = float(stat_p.sum(axis=0) @ e)
     static_d = float(stat_d.sum(axis=0) @ e)
     tot_cnt_p = cnt_p.sum(axis=0) + stat_p.sum(axis=0)

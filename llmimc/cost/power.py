@@ -11,11 +11,11 @@ per-action energy has leakage 0 in its spec, with that said in its source):
 - without ``power_gating`` every component of every chiplet is on all the time (ON holds all of
   them; the old "static power x chiplets" convention);
 - with ``power_gating``:
-  * a chiplet is powered when it holds weights or KV, is the memory chiplet, or is an end of a
-    die-to-die link that carries traffic; an unpowered chiplet draws nothing;
-  * always on in a powered chiplet (ON): the global SRAM (it holds the KV cache and activations),
-    the DPU, the idle PHY of each outgoing link that carries traffic, and the retention leakage of
-    volatile (SRAM) arrays that hold weights;
+  * a chiplet is powered when it holds weights or KV or is the memory chiplet; a chiplet that only
+    forwards die-to-die traffic powers just its PHYs; any other chiplet draws nothing;
+  * always on (ON): in a powered chiplet the global SRAM (it holds the KV cache and activations), the
+    DPU and the retention leakage of volatile (SRAM) arrays that hold weights; in every chiplet the
+    idle PHY of each outgoing link that carries traffic;
   * gated per stage (GATED_v, charged while the stage's virtual chiplet is busy): the ADCs and DACs
     of the arrays holding its weights, those arrays (non-volatile cells keep their weights unpowered,
     so their leakage counts only while they compute), and the buffer, vector unit and router of each
@@ -50,7 +50,7 @@ class PowerStates:
     wake_counts: np.ndarray  # (slots, actions): leak-seconds per wake-up (one per iteration with work)
     slot_chiplet: np.ndarray  # physical chiplet of each slot
     wakeup_time_s: float
-    powered: list[bool]
+    powered: list[bool]  # global SRAM and DPU on (transit chiplets power only their PHYs)
 
 
 def tiles_holding(chip: Chiplet, arrays: int) -> int:
@@ -90,16 +90,15 @@ def power_states(
             on[c, A.LEAK_PHY] = sum(1 for a, _ in all_links if a == c)
         return PowerStates(on, gated, gated.copy(), np.array(slot_chiplet, dtype=int), 0.0, [True] * n_chip)
     kv_chips = {c.chiplet for c in mapping.kv.chiplets}
-    ends = {a for a, _ in traffic_links} | {b for _, b in traffic_links}
     powered = [
-        mapping.arrays_per_chiplet[c] > 0 or c in kv_chips or c == mapping.memory_chiplet or c in ends
+        mapping.arrays_per_chiplet[c] > 0 or c in kv_chips or c == mapping.memory_chiplet
         for c in range(n_chip)
     ]
     for c in range(n_chip):
+        on[c, A.LEAK_PHY] = sum(1 for a, _ in traffic_links if a == c)
         if not powered[c]:
             continue
         on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
-        on[c, A.LEAK_PHY] = sum(1 for a, _ in traffic_links if a == c)
         if volatile:  # SRAM cells lose their weights when gated: arrays holding weights stay powered
             on[c, A.LEAK_ARRAY] = mapping.arrays_per_chiplet[c]
     for st in mapping.stages:

@@ -307,6 +307,10 @@ class _Builder:
 
     def kv(self) -> None:
         ch = self.spec.chiplet
+        attn_items: dict[tuple[str, int], list[Item]] = {}
+        for x in self.items:
+            if x.kind in _ATTN_VALUES:
+                attn_items.setdefault((x.layer, x.slot), []).append(x)
         for kl in self.m.kv.layers:
             st = next(s for s in self.m.stages if kl.layer in s.layers)
             c = st.chiplets[0]
@@ -323,9 +327,7 @@ class _Builder:
             it.times[R["global_sram"], F_T] = b / ch.global_sram.bw_bytes_per_s
             # the K (V) half of the cache is read while the DPU computes scores (context): the read
             # overlaps the attention MACs, so its time goes to those ops' global-SRAM resource
-            attn = [
-                x for x in self.items if x.layer == it.layer and x.kind in _ATTN_VALUES and x.slot == it.slot
-            ]
+            attn = attn_items.get((it.layer, it.slot), [])
             for x in attn:
                 x.times[R["global_sram"], F_L] += b / ch.global_sram.bw_bytes_per_s / len(attn)
             if not attn:
@@ -413,7 +415,7 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
             slot_chip[s] = c
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
-    traffic = {lk for it in b.items for lk, b5 in it.links if np.any(b5)}
+    traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
     traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
     power = power_states(spec, mapping, traffic, directed, slot_chip)
     return Compiled(

@@ -87,15 +87,17 @@ def power_states(
         for c in range(n_chip):
             on[c] = _array_counts(chip, arrays, chip.tiles, True)
             on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
-            on[c, A.LEAK_PHY] = sum(1 for a, _ in all_links if a == c)
+        for a, _ in all_links:
+            on[a, A.LEAK_PHY] += 1.0
         return PowerStates(on, gated, gated.copy(), np.array(slot_chiplet, dtype=int), 0.0, [True] * n_chip)
     kv_chips = {c.chiplet for c in mapping.kv.chiplets}
     powered = [
         mapping.arrays_per_chiplet[c] > 0 or c in kv_chips or c == mapping.memory_chiplet
         for c in range(n_chip)
     ]
+    for a, _ in traffic_links:
+        on[a, A.LEAK_PHY] += 1.0
     for c in range(n_chip):
-        on[c, A.LEAK_PHY] = sum(1 for a, _ in traffic_links if a == c)
         if not powered[c]:
             continue
         on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0

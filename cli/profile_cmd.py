@@ -20,10 +20,10 @@ def profile_cmd(
         ..., help="Model: bundled alias/id, HF hub id (cached) or a folder with config.json."
     ),
     chiplets: int | None = typer.Option(
-        None, "--chiplets", "-n", help="Number of chiplets (default: the spec's)."
+        None, "--chiplets", "-n", help="Number of chiplets (default: the spec's); for a GPU --hw, tensor-parallel GPUs."
     ),
     hw: str | None = typer.Option(
-        None, "--hw", help="IMC hardware spec name or YAML/JSON path (default rram-chiplet)."
+        None, "--hw", help="Hardware spec name or YAML/JSON path: IMC (default rram-chiplet) or GPU (h100, h100-hf-eager, a100...)."
     ),
     batch: int = typer.Option(1, "--batch", "-b", help="Identical sequences processed together."),
     prompt_len: int = typer.Option(128, "--prompt-len", help="Prompt tokens per sequence."),
@@ -70,12 +70,8 @@ def profile_cmd(
     from llmimc.sim.profile import run_profile, uniform_plan
 
     spec = load_spec(hw or DEFAULT_IMC_SPEC)
-    if not isinstance(spec, ImcSystemSpec):
-        raise fail(
-            f"--hw {hw}: '{spec.name}' is a digital baseline spec; pass an IMC spec (e.g. {DEFAULT_IMC_SPEC})"
-        )
-    if chiplets is not None:
-        spec = spec.with_chiplets(chiplets)
+    if chiplets is not None:  # IMC: chiplets on the package; digital: tensor-parallel GPUs
+        spec = spec.with_chiplets(chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
     base = None
     if baseline is not None:
         b = load_spec(baseline)

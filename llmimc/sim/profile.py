@@ -36,6 +36,7 @@ from llmimc.cost.breakdown import (
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.cost.model import features
 from llmimc.errors import LlmimcError, MappingError
+from llmimc.gpu.result import GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
@@ -72,6 +73,7 @@ class ProfileResult(BaseModel):
     baseline: BaselineResult | None = None
     reprogramming_endurance_iterations: float | None = None
     notes: list[str]
+    gpu: GpuProfileDetail | None = None  # set when the system is a GPU (digital spec), llmimc.gpu
 
 
 def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> CompressionPlan:
@@ -99,11 +101,34 @@ def _check_inputs(graph: OpGraph, batch: int, prompt_len: int, gen_len: int) -> 
     if gen_len < 1:
         raise LlmimcError(f"--gen-len must be >= 1 (got {gen_len})")
     ctx = graph.info.max_position_embeddings
-    if prompt_len + gen_len > ctx:
+    # the last generated token is never fed back: S + G - 1 positions are processed. A learned
+    # position table (GPT-2's wpe, OPT's embed_positions) has no row beyond it; rotary models run on
+    # (context_note says so).
+    if prompt_len + gen_len - 1 > ctx and _has_position_table(graph):
         raise LlmimcError(
-            f"prompt ({prompt_len}) + generated ({gen_len}) tokens exceed {graph.info.model_id}'s context of "
-            f"{ctx} tokens; lower --prompt-len or --gen-len"
+            f"prompt ({prompt_len}) + generated ({gen_len}) tokens need {prompt_len + gen_len - 1} positions, more "
+            f"than {graph.info.model_id}'s context of {ctx} tokens; lower --prompt-len or --gen-len"
         )
+
+
+def _has_position_table(graph: OpGraph) -> bool:
+    from llmimc.model.opgraph import OpKind
+
+    return any(
+        op.kind == OpKind.EMBEDDING and op.in_features < graph.info.vocab_size and op.in_features >= graph.info.max_position_embeddings
+        for op in graph.ops
+    )
+
+
+def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
+    """A note when the run processes more positions than the model was trained for (rotary models)."""
+    ctx = graph.info.max_position_embeddings
+    if prompt_len + gen_len - 1 <= ctx:
+        return None
+    return (
+        f"{prompt_len + gen_len - 1} positions exceed {graph.info.model_id}'s trained context of {ctx} tokens "
+        "(costed as asked; output quality beyond it is not modelled)"
+    )
 
 
 def _precision_rows(system: System) -> list[PrecisionRow]:
@@ -138,7 +163,7 @@ def _precision_rows(system: System) -> list[PrecisionRow]:
 
 def run_profile(
     graph: OpGraph,
-    spec: ImcSystemSpec,
+    spec: ImcSystemSpec | DigitalBaselineSpec,
     plan: CompressionPlan,
     *,
     batch: int = 1,
@@ -151,6 +176,12 @@ def run_profile(
     """Profile ``batch`` identical requests (see module docstring); ``reference_plan`` adds savings."""
     from llmimc.compress import analog_mac_ratio
 
+    if isinstance(spec, DigitalBaselineSpec):  # a GPU system: costed kernel by kernel (llmimc.gpu)
+        from llmimc.gpu.profile import run_gpu_profile
+
+        return run_gpu_profile(
+            graph, spec, plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, baseline=baseline
+        )
     _check_inputs(graph, batch, prompt_len, gen_len)
     system = build_system(
         graph,
@@ -329,6 +360,9 @@ def run_profile(
     peak_tokens = batch * (prompt_len + gen_len - 1)
     spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
     notes = list(m.notes)
+    ctx_note = context_note(graph, prompt_len, gen_len)
+    if ctx_note:
+        notes.append(ctx_note)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
             f"static power dominates: {n_chip} chiplets x {comp.static_power_w:.3g} W leak "

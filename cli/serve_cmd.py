@@ -77,18 +77,20 @@ def _build_cost_model(
     model: str, chiplets: int | None, hw: str, precision: str, sparsity: str | None, batch: int
 ):
     from llmimc.compress import build_plan, load_policy, parse_sparsity
-    from llmimc.errors import SpecError
     from llmimc.hw import ImcSystemSpec, load_spec
     from llmimc.model import load_opgraph
     from llmimc.sim.system import build_system
 
     spec = load_spec(hw)
-    if not isinstance(spec, ImcSystemSpec):
-        raise SpecError(f"--hw {hw}: is a digital baseline spec; `llmimc serve` needs an IMC system spec")
-    if chiplets is not None:
-        spec = spec.with_chiplets(chiplets)
     graph = load_opgraph(model)
     plan = build_plan(graph, load_policy(precision), parse_sparsity(sparsity))
+    if not isinstance(spec, ImcSystemSpec):  # a GPU: costed kernel by kernel (llmimc.gpu)
+        from llmimc.gpu import build_gpu_system
+
+        spec = spec.with_gpus(chiplets) if chiplets is not None else spec
+        return graph, spec, build_gpu_system(graph, spec, plan).cost_model
+    if chiplets is not None:
+        spec = spec.with_chiplets(chiplets)
     system = build_system(graph, spec, plan, batch=batch)
     return graph, spec, system.cost_model
 
@@ -152,7 +154,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from llmimc.compress import DEFAULT_POLICY
-        from llmimc.hw import DEFAULT_IMC_SPEC
+        from llmimc.hw import DEFAULT_IMC_SPEC, ImcSystemSpec
         from llmimc.report.serve_report import render_serve_report
         from llmimc.report.timeline import serve_timeline
         from llmimc.sim.serve import ServeConfig, run_serve
@@ -219,7 +221,12 @@ def register(app: typer.Typer) -> None:
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
                 skipped_rows=load.skipped,
             )
-        title = f"llmimc serve {graph.info.model_id} on {spec.package.num_chiplets} chiplets — {load.source}"
+        units = (
+            f"{spec.package.num_chiplets} chiplets"
+            if isinstance(spec, ImcSystemSpec)
+            else f"{spec.num_gpus} x {spec.name} ({spec.software_stack.value})"
+        )
+        title = f"llmimc serve {graph.info.model_id} on {units} — {load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
             json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")

@@ -8,4 +8,12 @@ eager), ``kernels`` costs each kernel as max(flops / throughput, bytes / bandwid
 from llmimc.gpu.model import GpuCostModel, GpuSystem, build_gpu_system
 from llmimc.gpu.stack import HF_EAGER, SERVING, SoftwareStack, software_stack
 
-__all__ = ["HF_EAGER", "SERVING", "GpuCostModel", "GpuSystem", "SoftwareStack", "build_gpu_system", "software_stack"]
+__all__ = [
+    "HF_EAGER",
+    "SERVING",
+    "GpuCostModel",
+    "GpuSystem",
+    "SoftwareStack",
+    "build_gpu_system",
+    "software_stack",
+]

@@ -78,8 +78,10 @@ def derive(data: dict) -> dict[str, float]:
     weight_bw = w_bytes / t_gemm
     stream_bw = data["copy_bytes_rw_per_s"]
     kv_tok = h * 2  # bytes of K (or V) of one token of one layer, fp16
-    cat_bytes = 64 * (1023 + 1024) * kv_tok + 64 * 2 * (1 * h)  # decode: cache concat + rotate_half (T=1)
-    cat_bytes += 64 * 2 * (512 * h)  # prefill: rotate_half cat of q and k (read halves, write whole)
+    # decode: K/V cache concat (read 1,023 rows, write 1,024) + rotate_half of q and k at T = 1
+    # (read both halves, write the whole: 2 x T x hidden x 2 bytes each)
+    cat_bytes = 64 * (1023 + 1024) * kv_tok + 64 * 2 * 1 * h * 2
+    cat_bytes += 64 * 2 * 512 * h * 2  # prefill: rotate_half cats of q and k at T = 512
     _, t_cat_d = _classes(dec, "CatArrayBatchedCopy")
     _, t_cat_p = _classes(pre, "CatArrayBatchedCopy")
     concat_bw = cat_bytes / (t_cat_d + t_cat_p)

@@ -22,8 +22,8 @@ bytes; KV at the plan's kv_bits; weights at the plan's stored bits, ``cost.basel
   T new K/V rows (read + write).
 - other memory-bound ops (norm, activation, elementwise, embedding, other): hf-eager launches one kernel
   per aten call; the traced op holds the calls' summed bytes, and its kernel count is its written bytes
-  per token over one output tensor (the intermediate width when the bytes are a multiple of it, else
-  the hidden width), e.g. Llama RMSNorm 65,548 B / 8,192 B = 8 kernels (to fp32, pow, mean, add, rsqrt,
+  per token over one output tensor (the intermediate width for an MLP op whose bytes are a multiple
+  of it, else the hidden width), e.g. Llama RMSNorm 65,548 B / 8,192 B = 8 kernels (to fp32, pow, mean, add, rsqrt,
   mul, to fp16, mul), GPT-2 gelu_new 8, a residual pair 2; bytes split evenly. Serving: a chain of
   such ops between two GEMM / attention / KV kernels is one kernel reading and writing one tensor per op.
 - tensor parallel over N GPUs (Megatron-LM, Shoeybi et al. 2019): GEMMs, attention, KV kernels and
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmimc.compress import op_roles
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost.baseline import op_weight_bytes
 from llmimc.gpu.stack import SoftwareStack
@@ -105,11 +106,12 @@ class _Builder:
 
     # -- helpers ---------------------------------------------------------------------------------
     def unit_bytes(self, op: Op) -> tuple[float, bool]:
-        """Traced bytes of one output tensor per token, and whether it is intermediate-width."""
+        """Traced bytes of one output tensor per token, and whether it is intermediate-width (an MLP op)."""
         info = self.graph.info
         w = op.act_bytes_written.c_t
         inter = info.intermediate_size * info.dtype_bytes
-        if inter > 0 and w >= inter and abs(w / inter - round(w / inter)) < 1e-6:
+        in_mlp = "mlp" in op_roles(op)
+        if in_mlp and inter > 0 and w >= inter and abs(w / inter - round(w / inter)) < 1e-6:
             return float(inter), True
         return float(info.hidden_size * info.dtype_bytes), False
 
@@ -153,9 +155,10 @@ class _Builder:
             and not is_logits
             and parent == self.last_gemm_module
             and op.in_features == self.last_gemm_in
-            and not any(self.chain)
         )
-        if fuse and self.last_gemm is not None:
+        if (
+            fuse and self.last_gemm is not None
+        ):  # a pending chain (gate's activation) runs after the fused GEMM
             g = self.last_gemm
             in_bytes = op.act_bytes_read.c_t * s / self.tp  # the shared input is read once
             g.flops = tuple(a + b for a, b in zip(g.flops, flops, strict=True))
@@ -171,6 +174,7 @@ class _Builder:
 
     def attention(self, op: Op) -> None:
         s = self.scale
+        self.last_gemm = None  # a GEMM after attention reads its output, not the Q/K/V input
         if self.attn is None or self.attn.label != f"attention@{op.layer}":
             self.flush_chain()
             layer = op.layer if op.layer is not None else 0
@@ -202,6 +206,7 @@ class _Builder:
 
     def kv_update(self, op: Op) -> None:
         self.flush_chain()
+        self.last_gemm = None
         layer = op.layer if op.layer is not None else 0
         half = self.graph.kv_elements_per_token_per_layer[layer] * self.kv_bytes_per_elem / 2.0
         if self.stack.paged_kv:

@@ -20,10 +20,10 @@ def profile_cmd(
         ..., help="Model: bundled alias/id, HF hub id (cached) or a folder with config.json."
     ),
     chiplets: int | None = typer.Option(
-        None, "--chiplets", "-n", help="Number of chiplets (default: the spec's); for a GPU --hw, tensor-parallel GPUs."
+        None, "--chiplets", "-n", help="Number of chiplets (default: the spec's)."
     ),
     hw: str | None = typer.Option(
-        None, "--hw", help="Hardware spec name or YAML/JSON path: IMC (default rram-chiplet) or GPU (h100, h100-hf-eager, a100...)."
+        None, "--hw", help="IMC hardware spec name or YAML/JSON path (default rram-chiplet)."
     ),
     batch: int = typer.Option(1, "--batch", "-b", help="Identical sequences processed together."),
     prompt_len: int = typer.Option(128, "--prompt-len", help="Prompt tokens per sequence."),
@@ -62,38 +62,22 @@ def profile_cmd(
         raise fail(f"--prompt-len must be >= 1 (got {prompt_len})")
     if gen_len < 1:
         raise fail(f"--gen-len must be >= 1 (got {gen_len})")
-    from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy, parse_sparsity
-    from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-    from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
-    from llmimc.model import load_opgraph
+    from llmimc import api
     from llmimc.report.profile_report import DEFAULT_MAX_ROWS, render_profile
-    from llmimc.sim.profile import run_profile, uniform_plan
 
-    spec = load_spec(hw or DEFAULT_IMC_SPEC)
-    if chiplets is not None:  # IMC: chiplets on the package; digital: tensor-parallel GPUs
-        spec = spec.with_chiplets(chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
-    base = None
-    if baseline is not None:
-        b = load_spec(baseline)
-        if not isinstance(b, DigitalBaselineSpec):
-            raise fail(
-                f"--baseline {baseline}: '{b.name}' is an IMC spec; pass a digital baseline (e.g. h100)"
-            )
-        base = b
-    sp = parse_sparsity(sparsity)
-    policy = load_policy(precision or DEFAULT_POLICY)
-    graph = load_opgraph(model, use_cache=not no_cache)
-    plan = build_plan(graph, policy, sp, weights_dir=weights)
-    result = run_profile(
-        graph,
-        spec,
-        plan,
+    result = api.profile(
+        model,
+        hw=hw,
+        chiplets=chiplets,
         batch=batch,
         prompt_len=prompt_len,
         gen_len=gen_len,
+        precision=precision,
+        sparsity=sparsity,
+        weights=weights,
+        baseline=baseline,
         allow_reprogramming=allow_reprogramming,
-        baseline=base,
-        reference_plan=uniform_plan(graph, plan, 8),
+        use_cache=not no_cache,
     )
     render_profile(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
     if json_path is not None:

@@ -25,6 +25,7 @@ from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.kv import KvChiplet, KvLayer, KvResidency
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, _baseline, _check_inputs, _p99, context_note
+from llmimc.workload import decode_past_tokens
 
 
 def _sum_evals(evs: list[IterationEval]) -> dict[str, float]:
@@ -213,7 +214,7 @@ def run_gpu_profile(
     system = build_gpu_system(graph, spec, plan, need_kv_tokens=batch * (prompt_len + gen_len))
     cm, n = system.cost_model, spec.num_gpus
     pre = [cm.evaluate(features([PrefillChunk(prompt_len, 0)] * batch, []))]
-    dec = [cm.evaluate(features([], [prompt_len + k - 1] * batch)) for k in range(1, gen_len)]
+    dec = [cm.evaluate(features([], [past] * batch)) for past in decode_past_tokens(prompt_len, gen_len)]
     sp, sd = _sum_evals(pre), _sum_evals(dec)
     lat_p, lat_d = sp["latency_s"], sd["latency_s"]
     step_lat = [e.latency_s for e in dec]

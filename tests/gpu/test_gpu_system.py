@@ -15,9 +15,9 @@ from llmimc.cost.iteration import PrefillChunk
 from llmimc.errors import MappingError
 from llmimc.gpu import build_gpu_system
 from llmimc.gpu.kernels import features
+from llmimc.gpu.profile import run_gpu_profile
 from llmimc.model import load_opgraph
 from llmimc.model.opgraph import OpKind
-from llmimc.sim.profile import run_profile
 from llmimc_cli.main import app
 
 GPT2 = load_opgraph("gpt2")
@@ -77,7 +77,7 @@ def test_profile_matches_iteration_cost_model():
     g = load_opgraph("llama-2-7b")
     spec = gpu_spec({"software_stack": "hf-eager"})
     plan = plan16(g)
-    r = run_profile(g, spec, plan, batch=4, prompt_len=300, gen_len=5)
+    r = run_gpu_profile(g, spec, plan, batch=4, prompt_len=300, gen_len=5)
     cm = build_gpu_system(g, spec, plan).cost_model
     assert r.summary.ttft_s == pytest.approx(cm.iteration_cost([PrefillChunk(300, 0)] * 4, []).latency_s)
     first = cm.iteration_cost([], [300] * 4)

@@ -114,15 +114,21 @@ class GpuSystem:
 
 
 def build_gpu_system(
-    graph: OpGraph, spec: DigitalBaselineSpec, plan: CompressionPlan, *, need_kv_tokens: int = 0
+    graph: OpGraph,
+    spec: DigitalBaselineSpec,
+    plan: CompressionPlan,
+    *,
+    need_kv_tokens: int = 0,
+    check_fit: bool = True,
 ) -> GpuSystem:
-    """Lower ``graph`` for ``spec`` and check that weights plus ``need_kv_tokens`` of KV fit in HBM."""
+    """Lower ``graph`` for ``spec``; unless ``check_fit`` is off, weights plus ``need_kv_tokens`` of
+    KV must fit in HBM (MappingError naming the GPUs needed otherwise)."""
     consts = gpu_constants(spec, plan)
     stack = software_stack(spec.software_stack)
     table = lower(graph, plan, stack, spec.num_gpus)
     mem = gpu_memory(graph, spec, table, need_kv_tokens)
     n = spec.num_gpus
-    if mem.gpus_needed > n:
+    if check_fit and mem.gpus_needed > n:
         raise MappingError(
             f"{graph.info.model_id} does not fit on {n} x {spec.name}: weights {mem.weight_bytes / 1e9:.3g} GB + KV "
             f"{need_kv_tokens} tokens x {mem.kv_bytes_per_token / 1e6:.3g} MB = "

@@ -16,7 +16,16 @@ import numpy as np
 from llmimc.compress import op_roles
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost.actions import EnergyRow
-from llmimc.cost.breakdown import ChipletRow, GroupRow, LinkRow, PhaseRow, PrecisionRow, StageRow, Summary
+from llmimc.cost.breakdown import (
+    BaselineResult,
+    ChipletRow,
+    GroupRow,
+    LinkRow,
+    PhaseRow,
+    PrecisionRow,
+    StageRow,
+    Summary,
+)
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.gpu.kernels import IterationEval, features
 from llmimc.gpu.model import GpuSystem, build_gpu_system
@@ -372,4 +381,42 @@ def run_gpu_profile(
         reprogramming_endurance_iterations=None,
         notes=notes,
         gpu=detail,
+    )
+
+
+def gpu_baseline(
+    graph: OpGraph,
+    plan: CompressionPlan,
+    spec: DigitalBaselineSpec,
+    batch: int,
+    prompt_len: int,
+    gen_len: int,
+    imc_tpot: float,
+    imc_e_tok: float,
+) -> BaselineResult:
+    """The ``--baseline`` row from the per-kernel model (same numbers as ``--hw`` on that spec).
+
+    A model that does not fit still gets its figures, with ``fits_in_memory`` False.
+    """
+    need = batch * (prompt_len + gen_len)
+    system = build_gpu_system(graph, spec, plan, need_kv_tokens=need, check_fit=False)
+    cm = system.cost_model
+    pre = cm.evaluate(features([PrefillChunk(prompt_len, 0)] * batch, []))
+    dec = [cm.evaluate(features([], [past] * batch)) for past in decode_past_tokens(prompt_len, gen_len)]
+    dec_t = sum(e.latency_s for e in dec)
+    tpot = dec_t / len(dec) if dec else 0.0
+    out = batch * gen_len
+    e_tok = (pre.energy_j + sum(e.energy_j for e in dec)) / out
+    return BaselineResult(
+        name=f"{spec.name} x{spec.num_gpus}" if spec.num_gpus > 1 else spec.name,
+        format=f"{cm.consts.fmt}, per-kernel, {spec.software_stack.value} stack",
+        ttft_s=pre.latency_s,
+        mean_tpot_s=tpot,
+        tokens_per_s=out / (pre.latency_s + dec_t),
+        energy_per_output_token_j=e_tok,
+        prefill_bound=pre.bound,
+        decode_bound=_bound(dec),
+        fits_in_memory=cm.memory.gpus_needed <= spec.num_gpus,
+        speedup_tpot=tpot / imc_tpot if imc_tpot > 0 else 0.0,
+        energy_ratio=e_tok / imc_e_tok if imc_e_tok > 0 else 0.0,
     )

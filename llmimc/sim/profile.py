@@ -536,6 +536,10 @@ def _baseline(
     imc_tpot: float,
     imc_e_tok: float,
 ) -> BaselineResult:
+    if spec.kernels is not None:  # a calibrated GPU: the per-kernel model (llmimc.gpu), as --hw would give
+        from llmimc.gpu.profile import gpu_baseline
+
+        return gpu_baseline(graph, plan, spec, batch, prompt_len, gen_len, imc_tpot, imc_e_tok)
     bm = baseline_model(graph, plan, spec)
     pre = bm.step(*prefill_point(prompt_len), batch)
     steps: list[BaselineStep] = [

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from llmimc.model.opgraph import OpKind
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
     import torch
 
 # aten overload packet names (func.overloadpacket.__name__ with a trailing "_" stripped for in-place).
@@ -205,14 +207,14 @@ def model_static(model: torch.nn.Module, num_layers: int, per_layer_config: list
         param_shape[name] = tuple(p.shape)
     signatures: list[str] = []
     if prefix:
-        layers = model.get_submodule(prefix)
+        layers: Iterable[torch.nn.Module] = model.get_submodule(prefix)  # type: ignore[assignment]  # a ModuleList
         for i, layer in enumerate(layers):
             parts = [f"{n}:{tuple(p.shape)}:{p.dtype}" for n, p in layer.named_parameters()]
             parts += [f"{n}:{type(m).__name__}" for n, m in layer.named_modules()]
             parts.append(per_layer_config[i] if i < len(per_layer_config) else "")
             signatures.append("|".join(parts))
     return ModelStatic(
-        num_params=int(model.num_parameters()),
+        num_params=int(model.num_parameters()),  # type: ignore[operator]  # PreTrainedModel method
         layers_prefix=prefix,
         num_layers=num_layers,
         layer_signatures=signatures,
@@ -360,7 +362,7 @@ class _Recorder:
             flops = 2.0 * bt * m * k * n
         elif name == "_grouped_mm":
             k = a.shape[-1]
-            n = b.shape[-1] if b.dim() == 3 else b.shape[-1]
+            n = b.shape[-1]  # weights (K, N) or per-expert (E, K, N)
             m = a.shape[0] if a.dim() == 2 else a.shape[0] * a.shape[1]
             flops = 2.0 * m * k * n
         else:  # mv, dot, addmv

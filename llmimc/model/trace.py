@@ -17,6 +17,7 @@ torch is imported by the functions that need it, never at module import.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -449,6 +450,8 @@ def trace_steps(
         extra: dict[str, Any] = {}
         if logits_to_keep is not None:
             extra["logits_to_keep"] = logits_to_keep
+        # transformers renamed ``past_key_values`` to ``cache`` (the old name warns, then goes in 5.40)
+        cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         with torch.no_grad():
             for tokens in token_steps:
                 kv_len = past + tokens
@@ -456,7 +459,7 @@ def trace_steps(
                 rec = _Recorder(model, tokens, kv_len)
                 rec_holder[:] = [rec]
                 with _make_mode(rec):
-                    model(input_ids=ids, past_key_values=cache, use_cache=True, **extra)
+                    model(input_ids=ids, use_cache=True, **{cache_kw: cache}, **extra)
                 rec_holder.clear()
                 records.append(
                     TraceRecord(

@@ -143,7 +143,7 @@ def gpu_baseline(
     e_tok = (pre.energy_j + sum(e.energy_j for e in dec)) / out
     return BaselineResult(
         name=f"{spec.name} x{spec.num_gpus}" if spec.num_gpus > 1 else spec.name,
-        format=f"{cm.consts.fmt}, per-kernel, {spec.software_stack.value} stack",
+        format=f"{cm.consts.fmt}, per kernel",
         ttft_s=pre.latency_s,
         mean_tpot_s=tpot,
         tokens_per_s=out / (pre.latency_s + dec_t),

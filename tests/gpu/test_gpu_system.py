@@ -100,6 +100,8 @@ def test_cli_profile_gpu_json(tmp_path, hw):
     assert data["summary"]["ttft_s"] > 0 and data["summary"]["mean_tpot_s"] > 0
     assert data["phases"][0]["bound"] == "compute" and data["phases"][1]["bound"] == "memory"
     assert data["gpu"]["kv_capacity_tokens"] > 16 * 4097
+    # 4,096 + 2 tokens process 4,097 positions: a rotary model runs on past its 4,096, with a note
+    assert any("trained context of 4096" in n for n in data["notes"])
 
 
 def test_cli_serve_gpu():

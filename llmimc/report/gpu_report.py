@@ -101,7 +101,7 @@ def render_gpu_profile(r: ProfileResult, console: Console) -> None:
     if r.baseline is not None:
         base = r.baseline
         console.print(
-            f"[bold]baseline {base.name} roofline[/]: TTFT {si(base.ttft_s, 's')}, TPOT {si(base.mean_tpot_s, 's')}, "
+            f"[bold]baseline {base.name} ({base.format})[/]: TTFT {si(base.ttft_s, 's')}, TPOT {si(base.mean_tpot_s, 's')}, "
             f"{base.tokens_per_s:,.1f} tokens/s, {si(base.energy_per_output_token_j, 'J')}/token"
         )
     for note in r.notes:

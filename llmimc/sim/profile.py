@@ -181,6 +181,8 @@ class _Phases:
     stage_d1: np.ndarray  # stage times of the first decode step
     step_lat: list[float]  # latency of each decode step
     bounds_d: set[str]
+    stat_p: np.ndarray  # leakage action counts per chiplet (llmimc.cost.power), prefill
+    stat_d: np.ndarray  # ... summed over the decode steps
 
     @property
     def lat_d(self) -> float:
@@ -192,37 +194,42 @@ def _evaluate_phases(system: System, batch: int, prompt_len: int, gen_len: int) 
     cm = system.cost_model
     f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
     s_p = cm.spill(f_p)
-    lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
+    det_p = cm.detail(f_p, s_p)
     f_d = np.zeros_like(f_p)
     s_d = np.zeros(cm.n_kv)
     slot_d = np.zeros(len(system.compiled.slot_chiplet))
+    stat_d = np.zeros((system.mapping.num_chiplets, len(cm.e)))
     step_lat: list[float] = []
     bounds: set[str] = set()
     stage_d1 = np.zeros(len(system.mapping.stages))
     for k, past in enumerate(decode_past_tokens(prompt_len, gen_len), start=1):
         f = features([], [past] * batch)
         s = cm.spill(f)
-        lat, stage_t, bound = cm.latency(f, s)
+        det = cm.detail(f, s)
+        lat, stage_t, bound = det.latency_s, det.stage_times_s, det.bound
         if k == 1:
             stage_d1 = stage_t
         bounds.add(bound)
         step_lat.append(float(lat))
         f_d += f
         s_d += s
-        slot_d += cm.slot_times(f, s)
+        slot_d += det.slot_busy_s  # busy = work, at most the iteration (ops overlap in a pipeline)
+        stat_d += det.static_counts
     return _Phases(
         f_p=f_p,
         s_p=s_p,
-        lat_p=lat_p,
-        stage_p=stage_p,
-        bound_p=bound_p,
-        slot_p=cm.slot_times(f_p, s_p),
+        lat_p=det_p.latency_s,
+        stage_p=det_p.stage_times_s,
+        bound_p=det_p.bound,
+        slot_p=det_p.slot_busy_s,
         f_d=f_d,
         s_d=s_d,
         slot_d=slot_d,
         stage_d1=stage_d1,
         step_lat=step_lat,
         bounds_d=bounds,
+        stat_p=det_p.static_counts,
+        stat_d=stat_d,
     )
 
 
@@ -234,6 +241,7 @@ class _Energy:
     item_d: np.ndarray
     static_p: float
     static_d: float
+    static_per_chiplet: np.ndarray  # leakage energy of each chiplet, both phases
     table: list[A.EnergyRow]
     table_p: list[A.EnergyRow]
     table_d: list[A.EnergyRow]
@@ -248,20 +256,18 @@ class _Energy:
 
 
 def _energy(system: System, ph: _Phases, gen_len: int) -> _Energy:
-    cm, comp = system.cost_model, system.compiled
+    cm = system.cost_model
     e = cm.e
     cnt_p = cm.item_counts(ph.f_p, ph.s_p)
     cnt_d = cm.item_counts(ph.f_d, ph.s_d) if gen_len > 1 else np.zeros_like(cnt_p)
-    n_chip = system.mapping.num_chiplets
-    tot_cnt_p = cnt_p.sum(axis=0)
-    tot_cnt_d = cnt_d.sum(axis=0)
-    tot_cnt_p[A.STATIC] += n_chip * ph.lat_p
-    tot_cnt_d[A.STATIC] += n_chip * ph.lat_d
+    tot_cnt_p = cnt_p.sum(axis=0) + ph.stat_p.sum(axis=0)
+    tot_cnt_d = cnt_d.sum(axis=0) + ph.stat_d.sum(axis=0)
     return _Energy(
         item_p=cnt_p @ e,
         item_d=cnt_d @ e,
-        static_p=comp.static_power_w * n_chip * ph.lat_p,
-        static_d=comp.static_power_w * n_chip * ph.lat_d,
+        static_p=float(ph.stat_p.sum(axis=0) @ e),
+        static_d=float(ph.stat_d.sum(axis=0) @ e),
+        static_per_chiplet=(ph.stat_p + ph.stat_d) @ e,
         table=A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist()),
         table_p=A.energy_table(tot_cnt_p.tolist(), e.tolist()),
         table_d=A.energy_table(tot_cnt_d.tolist(), e.tolist()),
@@ -316,7 +322,7 @@ def _chiplet_rows(system: System, ph: _Phases, en: _Energy, total_lat: float) ->
                 decode_busy_s=float(busy_d[c]),
                 prefill_utilisation=float(busy_p[c] / ph.lat_p) if ph.lat_p > 0 else 0.0,
                 decode_utilisation=float(busy_d[c] / lat_d) if lat_d > 0 else 0.0,
-                energy_j=float(chip_e[c] + comp.static_power_w * total_lat),
+                energy_j=float(chip_e[c] + en.static_per_chiplet[c]),
             )
         )
     return rows
@@ -360,17 +366,16 @@ def _phase_rows(
 def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spilled: int) -> list[str]:
     """What the reader must know to read the numbers right (static share, spills, windows, endurance)."""
     m, graph = system.mapping, system.graph
-    n_chip, static_w = m.num_chiplets, system.compiled.static_power_w
+    idle_w, powered = system.cost_model.static_power_w, sum(system.compiled.power.powered)
     notes = list(m.notes)
     ctx_note = context_note(graph, prompt_len, gen_len)
     if ctx_note:
         notes.append(ctx_note)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
-            f"static power dominates: {n_chip} chiplets x {static_w:.3g} W leak "
-            f"{100 * summary.static_energy_share:.1f}% of the energy, so energy per token is about "
-            f"{n_chip * static_w:.3g} W x time per token; a larger --batch or fewer chiplets "
-            "amortise it"
+            f"static power dominates: leakage is {100 * summary.static_energy_share:.1f}% of the energy "
+            f"({idle_w:.3g} W always on in {powered} powered chiplets, plus the periphery of each stage "
+            "while it computes); a larger --batch amortises it"
         )
     if spilled:
         notes.append(

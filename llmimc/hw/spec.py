@@ -264,8 +264,51 @@ class ImcSystemSpec(_Frozen):
         return self.model_copy(update={"package": pkg})
 
 
+class SoftwareStackName(str, Enum):
+    """Which software runs the model on a digital machine (llmimc.gpu.stack names the terms)."""
+
+    SERVING = "serving"  # a serving engine (vLLM/TensorRT-LLM style)
+    HF_EAGER = "hf-eager"  # Hugging Face transformers eager forward
+
+
+class GpuKernelCalibration(Sourced):
+    """Per-kernel throughput figures of a GPU (llmimc.gpu.kernels): fractions of the spec's peaks.
+
+    GEMM throughput = peak x gemm_efficiency_max x K / (K + gemm_k_half); attention (fused, causal)
+    throughput = peak x attn_efficiency_max x keys / (keys + attn_keys_half); memory-bound kernels
+    stream at a fraction of ``memory_bw_bytes_per_s`` by kernel class; no kernel is shorter than
+    ``kernel_min_s``.
+    """
+
+    gemm_efficiency_max: Fraction
+    gemm_k_half: NonNegFloat  # reduction length at which a GEMM reaches half its efficiency ceiling
+    weight_stream_bw_fraction: Fraction  # small-M GEMM (decode) weight streaming
+    stream_bw_fraction: Fraction  # elementwise / copy kernels
+    concat_bw_fraction: Fraction  # eager torch.cat (DynamicCache update, rotate_half)
+    attn_efficiency_max: Fraction
+    attn_keys_half: NonNegFloat
+    attn_kv_bw_fraction: Fraction  # decode attention streaming the KV cache
+    kernel_min_s: PosFloat  # shortest kernel (execution time of a tiny kernel)
+    gemm_min_s: PosFloat  # shortest GEMM kernel (a tiny matmul)
+    memory_usable_fraction: Fraction  # share of HBM a serving engine may fill (weights + KV)
+
+
+class GpuInterconnect(Sourced):
+    """GPU-to-GPU link for tensor parallelism (``--chiplets N`` = N GPUs); ring all-reduce."""
+
+    name: str
+    bw_bytes_per_s: PosFloat  # per GPU, per direction
+    allreduce_base_latency_s: NonNegFloat
+    allreduce_hop_latency_s: NonNegFloat
+    energy_per_bit_j: NonNegFloat
+
+
 class DigitalBaselineSpec(_Frozen):
-    """GPU-like digital machine: roofline with achievable fractions; energy from board power."""
+    """GPU-like digital machine: roofline with achievable fractions; energy from board power.
+
+    With ``kernels`` set, the machine is also a first-class ``--hw`` target costed kernel by kernel
+    (llmimc.gpu) under ``software_stack``; ``num_gpus`` is the tensor-parallel degree (``--chiplets``).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["digital"] = "digital"
@@ -278,7 +321,15 @@ class DigitalBaselineSpec(_Frozen):
     achievable_bw_fraction: Fraction
     board_power_w: PosFloat  # maximum board power (TDP)
     idle_power_w: NonNegFloat
+    software_stack: SoftwareStackName = SoftwareStackName.SERVING
+    kernels: GpuKernelCalibration | None = None
+    interconnect: GpuInterconnect | None = None
+    num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
+
+    def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
+        """A copy with a different tensor-parallel GPU count (the --chiplets override)."""
+        return self.model_copy(update={"num_gpus": num_gpus})
 
     @model_validator(mode="after")
     def _sourced(self) -> DigitalBaselineSpec:

@@ -38,6 +38,7 @@ from llmimc.cost.breakdown import (
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.cost.model import features
 from llmimc.errors import LlmimcError, MappingError
+from llmimc.gpu.result import GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
@@ -75,6 +76,7 @@ class ProfileResult(BaseModel):
     baseline: BaselineResult | None = None
     reprogramming_endurance_iterations: float | None = None
     notes: list[str]
+    gpu: GpuProfileDetail | None = None  # set when the system is a GPU (digital spec), llmimc.gpu
 
 
 def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> CompressionPlan:
@@ -102,11 +104,35 @@ def _check_inputs(graph: OpGraph, batch: int, prompt_len: int, gen_len: int) -> 
     if gen_len < 1:
         raise LlmimcError(f"--gen-len must be >= 1 (got {gen_len})")
     ctx = graph.info.max_position_embeddings
-    if prompt_len + gen_len > ctx:
+    # the last generated token is never fed back: S + G - 1 positions are processed. A learned
+    # position table (GPT-2's wpe, OPT's embed_positions) has no row beyond it; rotary models run on
+    # (context_note says so).
+    if prompt_len + gen_len - 1 > ctx and _has_position_table(graph):
         raise LlmimcError(
-            f"prompt ({prompt_len}) + generated ({gen_len}) tokens exceed {graph.info.model_id}'s context of "
-            f"{ctx} tokens; lower --prompt-len or --gen-len"
+            f"prompt ({prompt_len}) + generated ({gen_len}) tokens need {prompt_len + gen_len - 1} positions, more "
+            f"than {graph.info.model_id}'s context of {ctx} tokens; lower --prompt-len or --gen-len"
         )
+
+
+def _has_position_table(graph: OpGraph) -> bool:
+    from llmimc.model.opgraph import OpKind
+
+    info = graph.info
+    return any(
+        op.kind == OpKind.EMBEDDING and info.max_position_embeddings <= op.in_features < info.vocab_size
+        for op in graph.ops
+    )
+
+
+def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
+    """A note when the run processes more positions than the model was trained for (rotary models)."""
+    ctx = graph.info.max_position_embeddings
+    if prompt_len + gen_len - 1 <= ctx:
+        return None
+    return (
+        f"{prompt_len + gen_len - 1} positions exceed {graph.info.model_id}'s trained context of {ctx} tokens "
+        "(costed as asked; output quality beyond it is not modelled)"
+    )
 
 
 def _precision_rows(system: System) -> list[PrecisionRow]:
@@ -342,6 +368,9 @@ def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spil
     m, graph = system.mapping, system.graph
     idle_w, powered = system.cost_model.static_power_w, sum(system.compiled.power.powered)
     notes = list(m.notes)
+    ctx_note = context_note(graph, prompt_len, gen_len)
+    if ctx_note:
+        notes.append(ctx_note)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
             f"static power dominates: leakage is {100 * summary.static_energy_share:.1f}% of the energy "
@@ -512,6 +541,10 @@ def _baseline(
     imc_tpot: float,
     imc_e_tok: float,
 ) -> BaselineResult:
+    if spec.kernels is not None:  # a calibrated GPU: the per-kernel model (llmimc.gpu), as --hw would give
+        from llmimc.gpu.profile import gpu_baseline
+
+        return gpu_baseline(graph, plan, spec, batch, prompt_len, gen_len, imc_tpot, imc_e_tok)
     bm = baseline_model(graph, plan, spec)
     pre = bm.step(*prefill_point(prompt_len), batch)
     steps: list[BaselineStep] = [

@@ -31,7 +31,8 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   (tiles per column block - 1) x N x acc_bits (cross-tile partial sums; sums inside a tile stay local),
   time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
-  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs); energy: the input reaches its tile groups by
+  multicast (about one link per receiving tile group), outputs and partial sums travel the mean hops;
 - tile_min (MoE ops): the per-tile times above spread the expected expert load over every expert's
   tiles; a routed vector runs on its own expert's tiles only, so, like analog's one-MVM floor, an
   iteration with work takes at least one vector's local-SRAM / NoC time on one expert's tiles;
@@ -51,8 +52,8 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
 exact width of a K-term integer dot product); non-linear ops at the DPU's 16 bits; the residual stream
-between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the model dtype; a linear
-op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
+between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the
+model dtype; a linear op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
 iteration for a dense op (one DPU matmul over the iteration's vectors) and once per routed vector for
 MoE experts (which experts a vector uses is not known here: an upper bound).
 """

@@ -68,7 +68,7 @@ import numpy as np
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost import actions as A
 from llmimc.cost.power import PowerStates, power_states, tiles_holding
-from llmimc.hw.spec import ImcSystemSpec, NocTopology
+from llmimc.hw.spec import Chiplet, ImcSystemSpec, NocTopology
 from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
 from llmimc.mapping.placement import route_hops
 from llmimc.mapping.tiling import OpTiling, per_vector_actions
@@ -146,6 +146,18 @@ def _noc_mean_hops(spec: ImcSystemSpec) -> float:
     return max(1.0, 2.0 * (w * w - 1) / (3.0 * w))
 
 
+def _tile_geometry(ch: Chiplet, t: OpTiling, kk: int) -> tuple[int, int, int, int]:
+    """Tiles of one op on one of its kk chiplets: (all experts, one expert, tiles per column block,
+    tile groups). The arrays are spread over min(tiles, arrays) tiles; the row blocks of a column block
+    stay together (tpc tiles) and sum in the tile's adder tree; each group of tpc tiles receives the
+    whole input once; partial sums of different tiles cross the NoC."""
+    arrays_e = max(1, math.ceil(t.arrays_per_expert / kk))  # one expert's arrays on one chiplet
+    tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays / kk)))
+    tiles_e = max(1, tiles_holding(ch, arrays_e))
+    tpc = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
+    return tiles_c, tiles_e, tpc, max(1, math.ceil(tiles_e / tpc))
+
+
 class _Builder:
     def __init__(self, graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping):
         self.g, self.spec, self.plan, self.m = graph, spec, plan, mapping
@@ -181,15 +193,7 @@ class _Builder:
         lsram_r = t.analog_rows * a + meta_read
         lsram_w = n * a
         kk = len(st.chiplets)
-        # Tiles: the op's arrays on one chiplet are spread over min(tiles, arrays) tiles; the row blocks
-        # of a column block stay together (tpc tiles) and sum in the tile's adder tree; each group of
-        # tpc tiles receives the whole input once; partial sums of different tiles cross the NoC.
-        arrays_e = max(1, math.ceil(t.arrays_per_expert / kk))  # one expert's arrays on one chiplet
-        tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays / kk)))
-        tiles_e = max(1, tiles_holding(ch, arrays_e))
-        per_tile_op = math.ceil(arrays_e / tiles_e)
-        tpc = max(1, math.ceil(t.row_blocks / per_tile_op))
-        groups = max(1, math.ceil(tiles_e / tpc))
+        tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, kk)
         noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
         out_macs = t.outlier_rows * n

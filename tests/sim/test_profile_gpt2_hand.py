@@ -104,6 +104,8 @@ def test_gpt2_decode_latency_and_static_energy(gpt2_profile):
     leak_rows = [x for x in r.energy_table if x.action in ("leak_second", "idle_second", "retention_second")]
     assert sum(x.energy_j for x in leak_rows) == pytest.approx(r.summary.static_energy_j, rel=1e-9)
     empty = [c for c in r.chiplets if c.arrays_used == 0 and not c.kv_layers and c.chiplet != 0]
-    assert empty and all(c.energy_j < 1e-3 * r.summary.energy_j for c in empty)  # gated (PHYs at most)
+    phy_w = load_spec("rram-chiplet").chiplet.power.phy_idle_w
+    # gated off: at most the idle PHYs of up to 4 mesh links it forwards traffic on
+    assert empty and all(c.energy_j <= 4 * phy_w * total * (1 + 1e-9) for c in empty)
     dominated = r.summary.static_energy_share > 0.5
     assert dominated == any(n.startswith("static power dominates") for n in r.notes)

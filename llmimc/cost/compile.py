@@ -422,7 +422,7 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
     traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
     traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
-    power = power_states(spec, mapping, traffic, directed, slot_chip)
+    power = power_states(spec, mapping, traffic, directed)
     return Compiled(
         items=b.items,
         slot_chiplet=slot_chip,

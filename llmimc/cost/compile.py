@@ -146,13 +146,13 @@ def _noc_mean_hops(spec: ImcSystemSpec) -> float:
     return max(1.0, 2.0 * (w * w - 1) / (3.0 * w))
 
 
-def _tile_geometry(ch: Chiplet, t: OpTiling, kk: int) -> tuple[int, int, int, int]:
-    """Tiles of one op on one of its kk chiplets: (all experts, one expert, tiles per column block,
+def _tile_geometry(ch: Chiplet, t: OpTiling, share: float) -> tuple[int, int, int, int]:
+    """Tiles of the share of one op on one chiplet: (all experts, one expert, tiles per column block,
     tile groups). The arrays are spread over min(tiles, arrays) tiles; the row blocks of a column block
     stay together (tpc tiles) and sum in the tile's adder tree; each group of tpc tiles receives the
     whole input once; partial sums of different tiles cross the NoC."""
-    arrays_e = max(1, math.ceil(t.arrays_per_expert / kk))  # one expert's arrays on one chiplet
-    tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays / kk)))
+    arrays_e = max(1, math.ceil(t.arrays_per_expert * share - 1e-9))  # one expert's arrays on one chiplet
+    tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays * share - 1e-9)))
     tiles_e = max(1, tiles_holding(ch, arrays_e))
     tpc = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
     return tiles_c, tiles_e, tpc, max(1, math.ceil(tiles_e / tpc))
@@ -193,7 +193,8 @@ class _Builder:
         lsram_r = t.analog_rows * a + meta_read
         lsram_w = n * a
         kk = len(st.chiplets)
-        tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, kk)
+        share = 1.0 / kk  # the op's share (arrays, actions) on one chiplet
+        tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, share)
         noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
         out_macs = t.outlier_rows * n
@@ -235,16 +236,16 @@ class _Builder:
         tm[R["shift_add"], F_ONE] = tree_s  # adder-tree latency; its throughput matches the ADCs
         tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
-        # Per-tile resources (tile buffers, router ports) of ONE chiplet: a split op puts 1/kk of its
-        # work on each chiplet, but also only 1/kk of its tiles, so these times do not shrink.
+        # Per-tile resources (tile buffers, router ports) of ONE chiplet: a split op puts a share of its
+        # work on each chiplet, but also only that share of its tiles, so these times do not shrink.
         per_tile = {
             R["local_sram"]: (lsram_r + lsram_w)
             * g
             * vec
             / 8.0
-            / kk
+            * share
             / (ch.tile.local_sram.bw_bytes_per_s * tiles_c),
-            R["noc"]: noc_bits * g * vec / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_c)
+            R["noc"]: noc_bits * g * vec / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_c)
             + unit(F_ONE, self.noc_hops * ch.noc.hop_latency_s),
         }
         for r_idx, row in per_tile.items():
@@ -254,8 +255,8 @@ class _Builder:
         e = max(t.num_experts, 1)
         if t.rows_stored and e > 1:
             tm[R["tile_min"], F_ONE] = max(
-                (lsram_r + lsram_w) / 8.0 / kk / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
-                noc_bits / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_e)
+                (lsram_r + lsram_w) / 8.0 * share / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
+                noc_bits / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_e)
                 + self.noc_hops * ch.noc.hop_latency_s,
             )
         if kk == 1:

@@ -9,11 +9,11 @@ op shards and transfers), ``placement`` (nearest-neighbour chiplet order, shorte
 crossbars (a lookup reads one row, not an MVM): they live in off-package memory and one row per token
 is fetched over the die-to-die route from the memory-attached chiplet to the first stage.
 
-Chiplet budget: at batch 1 a token vector visits every stage in turn, so stages beyond the fewest
-chiplets that hold the model add only hops and leakage: the model is packed onto that minimum. With
-several sequences in flight, balanced stages over the whole package raise pipeline throughput. (A
-batch-1 prefill also streams its prompt tokens through the stages; the minimum is kept there too:
-decode steps dominate a request.)
+Chiplet budget (``partition``): a model whose blocks fit whole spreads over the package in balanced
+stages (finer pipeline stages and power-gating domains); a model that fits only when blocks are split
+over chiplets (the stream packing, at the capacity bound) is packed on the fewest chiplets at batch 1
+(a lone token visits every stage in turn and its layers already span several chiplets: more chiplets
+would add only hops, split traffic and always-on leakage) and spread with several vectors in flight.
 """
 
 from __future__ import annotations
@@ -220,17 +220,17 @@ def _routes(
 
 
 def _placement_notes(
-    sp: StagePlan, blocks: list[Block], pieces: list[list[Piece]], batch: int, n_chip: int
+    packing: str, blocks: list[Block], pieces: list[list[Piece]], batch: int, n_chip: int
 ) -> list[str]:
     notes: list[str] = []
     used = len(pieces)
-    if batch == 1 and used < n_chip:
-        notes.append(
-            f"batch 1: weights packed on the fewest chiplets that hold them ({used} of {n_chip}); a lone "
-            "token visits every stage in turn, so more stages would add only hops and leakage"
-        )
     pieces_of = Counter(p.block for chip in pieces for p in chip)
     split = sum(1 for n in pieces_of.values() if n > 1)
+    if batch == 1 and used < n_chip and packing == "stream":
+        notes.append(
+            f"batch 1: split weight blocks packed on the fewest chiplets that hold them ({used} of "
+            f"{n_chip}); a lone token visits every stage in turn, so more chiplets would add only hops"
+        )
     if split:
         notes.append(
             f"{split} weight block(s) split column-then-row over chiplets (one partial-output reduction "
@@ -243,13 +243,6 @@ def _placement_notes(
             f"with probability 1 - C(E - e, k) / C(E, k) (uniform top-{experts[0].top_k} routing)"
         )
     return notes
-
-
-def _chiplet_budget(batch: int, needed: int, num_chiplets: int) -> int:
-    """Chiplets the packing may use (module docstring): the minimum at batch 1, else the package."""
-    if needed > num_chiplets:
-        return needed  # reprogramming: the virtual chiplets needed
-    return needed if batch == 1 else num_chiplets
 
 
 def map_model(
@@ -282,7 +275,7 @@ def map_model(
     need = chiplets_needed(loads, cap)
     if need > n_chip and not allow_reprogramming:
         raise MappingError(_fit_message(graph, spec, total_arrays, cap, need))
-    packing, pieces = partition(loads, cap, _chiplet_budget(batch, need, n_chip), balance=batch > 1)
+    packing, pieces = partition(loads, cap, max(need, n_chip), spread_stream=batch > 1)
 
     links = topology_links(spec.package, n_chip)
     mem_chip = _memory_chiplet(spec, notes)
@@ -300,7 +293,7 @@ def map_model(
         for i, op in enumerate(graph.ops)
     ]
     routes = _routes(links, sp.stages, ops, mem_chip, n_chip)
-    notes += _placement_notes(sp, blocks, pieces, batch, n_chip)
+    notes += _placement_notes(packing, blocks, pieces, batch, n_chip)
     emb_bytes = float(
         sum(op.weight_params for op in graph.ops if op.kind == OpKind.EMBEDDING) * graph.info.dtype_bytes
     )

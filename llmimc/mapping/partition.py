@@ -19,10 +19,12 @@ the capacity measure), a *work* (estimated decode time per token: the balance me
 ``partition`` picks the packing and the bound: the *budget* is the chiplet count it may use; the
 whole packing is used when it fits the budget (no split traffic), else the stream packing; the work
 bound is the smallest (bisection) whose packing fits the budget, i.e. the min-max work-balanced
-contiguous packing. Callers choose the budget and whether to balance (``map_model``: at batch 1 the
-fewest chiplets that hold the model, filled to capacity, since a lone token vector visits every stage
-in turn and extra stages or balancing cuts add only hops, split traffic and leakage; with several
-vectors in flight, the whole package in balanced stages, for pipeline throughput).
+contiguous packing. The whole packing spreads over the budget in balanced stages: finer stages
+pipeline more vectors and are finer power-gating domains (``llmimc.cost.power``: a stage's ADCs and
+DACs leak only while it computes). The stream packing (blocks split over chiplets anyway) can spread
+too (``spread_stream``); ``map_model`` does so only with several vectors in flight: at batch 1 a
+lone token visits every stage in turn and its layers already span several chiplets, so more chiplets
+would add only hops, split traffic and always-on leakage.
 """
 
 from __future__ import annotations
@@ -133,16 +135,16 @@ def chiplets_needed(blocks: list[BlockLoad], capacity: int) -> int:
 
 
 def partition(
-    blocks: list[BlockLoad], capacity: int, budget: int, *, balance: bool = True
+    blocks: list[BlockLoad], capacity: int, budget: int, *, spread_stream: bool = True
 ) -> tuple[Packing, list[list[Piece]]]:
     """Min-max work-balanced packing onto at most ``budget`` chiplets (see module docstring).
 
-    ``balance=False`` fills chiplets to capacity (no work bound). The caller checks
-    ``chiplets_needed(blocks, capacity) <= budget`` first.
+    ``spread_stream=False``: when only the stream packing fits, fill chiplets to capacity (the fewest
+    chiplets, no work bound). The caller checks ``chiplets_needed(blocks, capacity) <= budget`` first.
     """
     packing: Packing = "whole" if len(pack_whole(blocks, capacity, math.inf)) <= budget else "stream"
-    if not balance:
-        return packing, _pack(blocks, capacity, math.inf, packing)
+    if packing == "stream" and not spread_stream:
+        return packing, pack_stream(blocks, capacity, math.inf)
     lo, hi = 0.0, sum(b.work_s for b in blocks)
     if len(_pack(blocks, capacity, lo, packing)) <= budget:
         return packing, _pack(blocks, capacity, lo, packing)

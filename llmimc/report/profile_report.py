@@ -71,6 +71,11 @@ def _gap_row(table: Table, hidden: int, what: str) -> None:
 
 def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
     """Print the whole profile report; long tables show ``max_rows`` rows (None: every row)."""
+    if r.gpu is not None:  # a GPU system: its own layout (llmimc.report.gpu_report)
+        from llmimc.report.gpu_report import render_gpu_profile
+
+        render_gpu_profile(r, console)
+        return
     s = r.summary
     head = Table(
         title=escape(f"llmimc profile: {r.model_id} on {r.num_chiplets} x {r.spec_name} ({r.policy_name})")
@@ -261,7 +266,9 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
     if r.comparison is not None:
         c = r.comparison
         if c.reference_error is not None or c.arrays_saving is None:
-            console.print(f"[yellow]savings vs {c.reference}:[/] reference not profiled: {escape(str(c.reference_error))}")
+            console.print(
+                f"[yellow]savings vs {c.reference}:[/] reference not profiled: {escape(str(c.reference_error))}"
+            )
         else:
             console.print(
                 f"[bold]savings vs {c.reference}[/] (dense, no outliers): arrays {100 * c.arrays_saving:+.1f}%, "

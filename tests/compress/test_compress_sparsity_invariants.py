@@ -5,10 +5,9 @@
 - array-shared N:M (``2:4:array``): rows leave the arrays; arrays, dynamic energy, decode latency and
   energy per decode step never exceed the dense model's on the same package.
 
-The built-in rram-chiplet's tile buffer (16 GB/s per tile, ISAAC/PUMA eDRAM) makes a dropped-row op
-slower today: its arrays pack into fewer tiles, hence fewer buffer ports, for the same input bytes
-(gpt2 x 8 w8a8: TPOT 110 -> 119 us with 2:4:array). Issue 9 item 2 (partial sums in adder trees, ops
-spread over the free tiles) removes that artefact; the case below records it until then.
+Also on the built-in rram-chiplet's tile buffer (16 GB/s per tile): before issue 9 item 2 (partial
+sums in adder trees, ops spread over the free tiles) a dropped-row op packed into fewer tiles, hence
+fewer buffer ports, and 2:4:array raised gpt2's TPOT (110 -> 119 us); the gpt2 case below checks it.
 """
 
 from __future__ import annotations
@@ -97,11 +96,6 @@ def test_sparsity_never_raises_energy_and_per_channel_is_dense(c):
         assert sh.energy_j <= d.energy_j * (1 + 1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 2: a dropped-row op packs into fewer tiles, so the per-tile buffer port binds "
-    "longer (remove this marker when the partial-sum/tile-spreading rework lands)",
-)
 def test_array_sparsity_never_raises_decode_latency_on_a_real_tile_buffer():
     from llmimc.compress import build_plan, load_policy, parse_sparsity
     from llmimc.hw import load_spec

@@ -19,6 +19,7 @@ from imc_testkit import HAND_SPEC, info, linear, make_spec, plan_for  # noqa: E4
 
 from llmimc.cost import actions as A  # noqa: E402
 from llmimc.cost.model import features  # noqa: E402
+from llmimc.errors import MappingError  # noqa: E402
 from llmimc.mapping import map_model  # noqa: E402
 from llmimc.mapping.blocks import routed_probability  # noqa: E402
 from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly  # noqa: E402
@@ -159,17 +160,8 @@ def test_dense_mlp_split_column_then_row_by_hand():
     )
 
 
-def test_batch1_uses_the_fewest_chiplets_batch2_spreads():
-    g = tiny_dense()
-    one = map_model(g, _spec(8, 3), plan_for(g))  # 112 arrays fit one chiplet of 128
-    assert [st.chiplets for st in one.stages] == [[0]] and one.arrays_per_chiplet == [112, 0, 0]
-    two = map_model(g, _spec(8, 3), plan_for(g), batch=2)
-    assert len(two.stages) == 2 and sum(1 for a in two.arrays_per_chiplet if a) == 2
-
-
-def test_llama_like_layers_share_chiplets_at_the_capacity_bound():
-    """Layers of 96 arrays (attention 32, MLP 64) on chiplets of 80: whole layers do not fit, whole
-    blocks need 2 chiplets per layer; sharing chiplets between neighbours reaches ceil(total / 80)."""
+def _six_layers() -> OpGraph:
+    """tiny_dense's layer six times: 96 arrays per layer (attention 32, MLP 64), plus lm_head 16."""
     g = tiny_dense()
     layers = 6
     ops = [g.ops[0]]
@@ -179,14 +171,41 @@ def test_llama_like_layers_share_chiplets_at_the_capacity_bound():
             for op in g.ops[1:-1]
         ]
     ops.append(g.ops[-1])
-    big = g.model_copy(
+    return g.model_copy(
         update={"ops": ops, "info": info(layers, H), "kv_elements_per_token_per_layer": [2 * H] * layers}
     )
-    spec = make_spec({**HAND_SPEC, "chiplet.tiles": 5, "package.num_chiplets": 16})
+
+
+def test_whole_blocks_spread_split_blocks_pack_tight_at_batch1():
+    """Whole blocks (112 arrays, chiplets of 128) spread over the package in balanced stages (finer
+    pipeline stages and power-gating domains). Six 96-array layers on chiplets of 80 fit 10 chiplets
+    only with split blocks (whole blocks need 13, the stream 8): batch 1 keeps the fewest, 8; with two
+    sequences in flight the stream spreads in balanced stages (9 of the 10)."""
+    g = tiny_dense()
+    spread = map_model(g, _spec(8, 3), plan_for(g))
+    assert spread.packing == "whole" and len(spread.stages) >= 2
+    big = _six_layers()
+    spec = make_spec({**HAND_SPEC, "chiplet.tiles": 5, "package.num_chiplets": 10})
+    tight = map_model(big, spec, plan_for(big))
+    assert tight.packing == "stream" and sum(1 for a in tight.arrays_per_chiplet if a) == 8
+    assert any("fewest chiplets" in n for n in tight.notes)
+    wide = map_model(big, spec, plan_for(big), batch=2)
+    assert wide.packing == "stream" and sum(1 for a in wide.arrays_per_chiplet if a) > 8  # balanced: 9
+
+
+def test_llama_like_layers_share_chiplets_at_the_capacity_bound():
+    """Layers of 96 arrays (attention 32, MLP 64) on chiplets of 80: whole layers do not fit, whole
+    blocks need 2 chiplets per layer (13); sharing chiplets between neighbours reaches ceil(total / 80)."""
+    big = _six_layers()
+    layers = 6
+    spec = make_spec({**HAND_SPEC, "chiplet.tiles": 5, "package.num_chiplets": 8})
     m = map_model(big, spec, plan_for(big))
+    assert m.packing == "stream"
     assert m.total_arrays == layers * 96 + 16
     assert sum(1 for a in m.arrays_per_chiplet if a) == math.ceil(m.total_arrays / 80)
     assert np.all(np.array(m.arrays_per_chiplet) <= 80)
+    with pytest.raises(MappingError, match="--chiplets 8 or more"):
+        map_model(big, spec.with_chiplets(7), plan_for(big))
 
 
 def test_split_attention_returns_heads_and_partial_output_by_hand():

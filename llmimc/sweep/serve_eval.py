@@ -1,0 +1,145 @@
+"""Serve points: a workload (trace or synthetic) through ``llmimc.api`` and its metrics as one flat row.
+
+The workload's arrival times are multiplied by ``time_scale``. Names the sweep file gives beyond the
+known serve parameters go to ``ServeConfig`` when they are its fields (``max_batch``,
+``max_tokens_per_iter``, ``chunk_size``, ...) and otherwise to ``llmimc.api.prepare_serve`` as keyword
+arguments (``passthrough_names`` lists what is accepted), so serving options added to the api later
+(replicas, disaggregation) can be swept without changes here.
+With a capacity search the costed system is built once and the same requests are replayed at each
+trial rate (``llmimc.sweep.capacity``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from llmimc.errors import LlmimcError
+from llmimc.sim.serve_models import Percentiles, ServeConfig, ServeResult
+from llmimc.sweep.capacity import find_max_rate
+from llmimc.sweep.points import PointConfig, ServeParams
+from llmimc.sweep.sweep_file import Scalar
+from llmimc.traces import Request, TraceLoad
+
+Metric = float | int | str | bool | None
+_SET_BY_SWEEP = frozenset({"slo_ttft_s", "slo_tpot_s", "max_context_tokens", "record_timeline", "kv_series_points"})
+_API_ARGS_SET = frozenset({"model", "workload", "hw", "chiplets", "precision", "sparsity", "config", "use_cache"})
+
+
+def passthrough_names() -> frozenset[str]:
+    """Serve-mode names accepted beyond SERVE_PARAMS: ServeConfig fields and api.prepare_serve keywords."""
+    from llmimc import api
+
+    config = set(ServeConfig.model_fields) - _SET_BY_SWEEP
+    kwargs = set(inspect.signature(api.prepare_serve).parameters) - _API_ARGS_SET
+    return frozenset(config | kwargs)
+
+
+def _split_extra(extra: dict[str, Scalar]) -> tuple[dict[str, Scalar], dict[str, Scalar]]:
+    config = {k: v for k, v in extra.items() if k in ServeConfig.model_fields}
+    return config, {k: v for k, v in extra.items() if k not in config}
+
+
+def _load(p: ServeParams, rate_qps: float | None) -> TraceLoad:
+    from llmimc.workload import SyntheticWorkload, TraceWorkload, load_workload
+
+    if p.trace is not None:
+        if p.rate is not None or p.num_requests is not None:
+            raise LlmimcError("give either trace or a synthetic workload (rate, num_requests), not both")
+        load = load_workload(TraceWorkload(path=Path(p.trace)))
+    else:
+        rate = rate_qps if rate_qps is not None else p.rate
+        if rate is None or p.num_requests is None:
+            raise LlmimcError("a serve point needs trace, or rate and num_requests (with prompt_len/gen_len or lengths)")
+        load = load_workload(
+            SyntheticWorkload(
+                rate_qps=rate,
+                num_requests=p.num_requests,
+                arrival=p.arrival,
+                cv=p.cv,
+                prompt_len=p.prompt_len,
+                gen_len=p.gen_len,
+                lengths_path=Path(p.lengths) if p.lengths else None,
+                seed=p.seed,
+            )
+        )
+    return scale_arrivals(load, p.time_scale)
+
+
+def scale_arrivals(load: TraceLoad, factor: float) -> TraceLoad:
+    if factor == 1.0:
+        return load
+    requests = [r.model_copy(update={"arrived_at": r.arrived_at * factor}) for r in load.requests]
+    return load.model_copy(update={"requests": requests})
+
+
+def native_rate_per_s(requests: list[Request]) -> float:
+    """(N - 1) / (last arrival - first arrival): the rate of the trace as given."""
+    times = sorted(r.arrived_at for r in requests)
+    span = times[-1] - times[0] if times else 0.0
+    if len(times) < 2 or span <= 0:
+        raise LlmimcError("a capacity search needs at least two requests with different arrival times")
+    return (len(times) - 1) / span
+
+
+def _flat(prefix: str, p: Percentiles) -> dict[str, Metric]:
+    return {f"{prefix}_{k}": v for k, v in p.model_dump().items() if k != "count"}
+
+
+def result_metrics(result: ServeResult) -> dict[str, Metric]:
+    out: dict[str, Metric] = {}
+    for name, value in result.model_dump(exclude={"config", "requests", "timeline", "kv_occupancy"}).items():
+        if isinstance(value, dict):
+            if {"mean", "p50"} <= set(value):
+                out.update(_flat(name, getattr(result, name)))
+            else:
+                out.update({f"{name}.{k}": v for k, v in value.items()})
+        else:
+            out[name] = value
+    out["kv_peak_used_fraction"] = result.kv_occupancy.peak_used_fraction
+    out["total_energy_j"] = result.total_energy_j
+    sim = result.simulated_time_s
+    out["avg_power_w"] = result.total_energy_j / sim if sim > 0 else None
+    return out
+
+
+def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
+    from llmimc import api
+    from llmimc.sweep.sweep_file import CapacitySearch
+
+    p = cfg.params
+    assert isinstance(p, ServeParams)
+    config_fields, api_kwargs = _split_extra(cfg.serve_extra)
+    cap: CapacitySearch | None = cfg.capacity
+    config = ServeConfig.model_validate(
+        {**config_fields, "slo_ttft_s": cap.slo_ttft_s if cap else None, "slo_tpot_s": cap.slo_tpot_s if cap else None}
+    )
+    base = _load(p, 1.0 if cap is not None and p.trace is None else None)
+    run = api.prepare_serve(
+        p.model, base, hw=cfg.spec, precision=p.precision, sparsity=p.sparsity, config=config, **api_kwargs  # type: ignore[arg-type]
+    )
+    if cap is None:
+        return result_metrics(run.run())
+    native = native_rate_per_s(base.requests) if p.trace is not None else 1.0
+
+    def attains(rate: float) -> tuple[float, ServeResult]:
+        trial = type(run)(system=run.system, load=scale_arrivals(base, native / rate), config=run.config)
+        result = trial.run()
+        return float(result.slo_attainment or 0.0), result
+
+    found = find_max_rate(attains, cap)
+    out: dict[str, Metric] = result_metrics(found.at_max) if found.at_max is not None else {}
+    goodput = found.at_max.goodput_requests_per_s if found.at_max is not None else 0.0
+    power = out.get("avg_power_w")
+    out.update(
+        {
+            "max_rate_per_s": found.max_rate_per_s,
+            "unsustained_rate_per_s": found.unsustained_rate_per_s,
+            "capacity_trials": found.trials,
+            "capacity_note": found.note,
+            "goodput_per_chiplet": (goodput or 0.0) / cfg.spec.package.num_chiplets,
+            "goodput_per_mm2": (goodput or 0.0) / cfg.package_area_mm2 if cfg.package_area_mm2 else None,
+            "goodput_per_w": (goodput or 0.0) / power if isinstance(power, float) and power > 0 else None,
+        }
+    )
+    return out

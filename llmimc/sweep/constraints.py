@@ -67,8 +67,8 @@ class Constraint:
 
     def _check(self, node: ast.expr) -> None:
         name = _dotted(node)
-        if name is not None:
-            self.names.add(name)
+        if name is not None and not any(part.startswith("_") for part in name.split(".")):
+            self.names.add(name)  # a dotted name is a key looked up in the point, never attribute access
             return
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
             return

@@ -262,13 +262,12 @@ def expand_points(
             excluded += 1
             continue
         known = set(ProfileParams.model_fields if sweep.mode == "profile" else ServeParams.model_fields)
-        inputs: dict[str, Scalar | None] = {
-            k: v for k, v in params.model_dump(mode="json").items() if k in known
-        }
-        inputs["chiplets"] = spec.package.num_chiplets
+        effective = {k: v for k, v in params.model_dump(mode="json").items() if k in known}
+        effective["chiplets"] = spec.package.num_chiplets
         extra = {k: v for k, v in plain.items() if k not in known}
-        inputs.update(extra)
-        inputs.update(dict(overrides))
+        order = [*sweep.axes, *sweep.fixed, *effective]
+        values = {**effective, **extra, **dict(overrides)}
+        inputs: dict[str, Scalar | None] = {k: values[k] for k in dict.fromkeys(order)}
         kept.append(
             PointConfig(
                 index=len(kept),

@@ -51,7 +51,11 @@ def _capacity(
         return None
     if slo_ttft_s is None and slo_tpot_s is None:
         raise fail("--find-max-rate needs --slo-ttft-s and/or --slo-tpot-s")
-    fields: dict[str, float | str | None] = {"slo_ttft_s": slo_ttft_s, "slo_tpot_s": slo_tpot_s, "attainment": attainment}
+    fields: dict[str, float | str | None] = {
+        "slo_ttft_s": slo_ttft_s,
+        "slo_tpot_s": slo_tpot_s,
+        "attainment": attainment,
+    }
     if rank_by is not None:
         fields["rank_by"] = rank_by
     return CapacitySearch.model_validate(fields)
@@ -59,12 +63,19 @@ def _capacity(
 
 @friendly_errors
 def sweep_cmd(
-    sweep_file: Annotated[str, typer.Argument(help="Sweep file (.yaml/.json), or 'schema' to print its JSON Schema.")],
+    sweep_file: Annotated[
+        str, typer.Argument(help="Sweep file (.yaml/.json), or 'schema' to print its JSON Schema.")
+    ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for results.csv/.parquet, pareto.csv; re-runs resume.")
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for results.csv/.parquet, pareto.csv; re-runs resume."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", min=1, max=1024, help="Local worker processes.")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", help="Run points as Ray tasks (pip install 'llmimc[ray]').")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", min=1, max=1024, help="Local worker processes.")
+    ] = 1,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run points as Ray tasks (pip install 'llmimc[ray]').")
+    ] = False,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")
     ] = None,
@@ -81,9 +92,13 @@ def sweep_cmd(
     ] = 0.9,
     rank_by: Annotated[
         Literal["goodput_per_chiplet", "goodput_per_mm2", "goodput_per_w"] | None,
-        typer.Option("--rank-by", help="Capacity ranking: goodput_per_chiplet, goodput_per_mm2 or goodput_per_w."),
+        typer.Option(
+            "--rank-by", help="Capacity ranking: goodput_per_chiplet, goodput_per_mm2 or goodput_per_w."
+        ),
     ] = None,
-    all_rows: Annotated[bool, typer.Option("--all-rows", help="Print every Pareto row (default: 30).")] = False,
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows", help="Print every Pareto row (default: 30).")
+    ] = False,
 ) -> None:
     """Explore a design space: evaluate every point of a sweep file and print its Pareto front."""
     from llmimc.report.sweep_report import DEFAULT_MAX_ROWS, render_sweep
@@ -152,7 +167,9 @@ def _run(plan, out: Path | None, workers: int, ray: bool, ray_address: str | Non
             progress.update(task, completed=done, total=total)
 
         if out is None:
-            return run_sweep(plan, workers=workers, use_ray=ray, ray_address=ray_address, on_progress=on_progress)
+            return run_sweep(
+                plan, workers=workers, use_ray=ray, ray_address=ray_address, on_progress=on_progress
+            )
         with Journal(out) as journal:
             return run_sweep(
                 plan,

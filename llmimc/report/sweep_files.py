@@ -38,7 +38,9 @@ def prepare_out_dir(out_dir: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
             pass
     except OSError as err:
-        raise SweepError(f"--out {out_dir}: folder is not writable ({err.strerror or err}); pick another --out") from None
+        raise SweepError(
+            f"--out {out_dir}: folder is not writable ({err.strerror or err}); pick another --out"
+        ) from None
 
 
 def read_journal(out_dir: Path) -> dict[str, PointOutcome]:
@@ -78,7 +80,15 @@ class Journal:
 
 
 def _columns(result: SweepResult) -> list[str]:
-    first = ["point", *result.input_columns, "chiplet_area_mm2", "package_area_mm2", "status", "reason", "pareto"]
+    first = [
+        "point",
+        *result.input_columns,
+        "chiplet_area_mm2",
+        "package_area_mm2",
+        "status",
+        "reason",
+        "pareto",
+    ]
     rest: list[str] = []
     for row in result.rows:
         rest += [k for k in row if k not in first and k not in rest]

@@ -77,9 +77,17 @@ def html_text(result: SweepResult) -> str:
         for subset, name, color in ((rows, "all ok points", "lightgray"), (front, "Pareto front", "crimson")):
             xs, ys, ids = _xy(subset, a, b)
             fig.add_trace(
-                go.Scatter(x=xs, y=ys, mode="markers", name=name, marker={"color": color}, text=[f"point {p}" for p in ids],
-                           showlegend=i == 0),
-                row=rr, col=cc,
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    name=name,
+                    marker={"color": color},
+                    text=[f"point {p}" for p in ids],
+                    showlegend=i == 0,
+                ),
+                row=rr,
+                col=cc,
             )
         fig.update_xaxes(title_text=a, row=rr, col=cc)
         fig.update_yaxes(title_text=b, row=rr, col=cc)
@@ -87,13 +95,24 @@ def html_text(result: SweepResult) -> str:
         rr, cc = j // cols + 1, j % cols + 1
         xs, ys, ids = _xy(rows, axis, obj)
         fig.add_trace(
-            go.Box(x=[str(x) for x in xs], y=ys, boxpoints="all", name=axis, showlegend=False, marker={"color": "steelblue"}),
-            row=rr, col=cc,
+            go.Box(
+                x=[str(x) for x in xs],
+                y=ys,
+                boxpoints="all",
+                name=axis,
+                showlegend=False,
+                marker={"color": "steelblue"},
+            ),
+            row=rr,
+            col=cc,
         )
         fig.update_xaxes(title_text=axis, type="category", row=rr, col=cc)
         fig.update_yaxes(title_text=obj, row=rr, col=cc)
-    fig.update_layout(title=f"llmimc sweep {result.name}: {len(rows)} ok points, {len(front)} on the front",
-                      height=360 * nrows, width=1100)
+    fig.update_layout(
+        title=f"llmimc sweep {result.name}: {len(rows)} ok points, {len(front)} on the front",
+        height=360 * nrows,
+        width=1100,
+    )
     return str(fig.to_html(include_plotlyjs=True, full_html=True))
 
 

@@ -26,7 +26,9 @@ def _fmt(value: Any) -> str:
 def _table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str], max_rows: int | None) -> Table:
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c, justify="left" if c in ("model", "hw", "precision", "sparsity") else "right", overflow="fold")
+        table.add_column(
+            c, justify="left" if c in ("model", "hw", "precision", "sparsity") else "right", overflow="fold"
+        )
     shown = rows if max_rows is None else rows[:max_rows]
     for row in shown:
         table.add_row(*[_fmt(row.get(c)) for c in columns])
@@ -60,7 +62,11 @@ def summary_line(result: SweepResult) -> str:
     if result.cached_points:
         parts.append(f"{result.cached_points} reused from the output folder")
     rate = result.evaluated_points / result.wall_time_s if result.wall_time_s > 0 else 0.0
-    where = "Ray" if result.executor == "ray" else f"{result.workers} local worker{'s' if result.workers > 1 else ''}"
+    where = (
+        "Ray"
+        if result.executor == "ray"
+        else f"{result.workers} local worker{'s' if result.workers > 1 else ''}"
+    )
     return f"{', '.join(parts)}; {result.evaluated_points} evaluated in {result.wall_time_s:.1f} s on {where} ({rate:.2f} points/s)"
 
 
@@ -76,8 +82,19 @@ def render_sweep(result: SweepResult, console: Console, max_rows: int | None = D
     if result.capacity is not None:
         rank = result.capacity.rank_by
         ok = sorted((r for r in result.rows if r["status"] == "ok"), key=_sort_key(rank, "max"))
-        cols = ["point", *shown_inputs, "max_rate_per_s", "goodput_requests_per_s", rank, "energy_per_output_token_j"]
-        console.print(_table(f"capacity at the SLOs, ranked by {rank}", ok, list(dict.fromkeys(cols)), max_rows))
+        cols = [
+            "point",
+            *shown_inputs,
+            "max_rate_per_s",
+            "goodput_requests_per_s",
+            rank,
+            "energy_per_output_token_j",
+        ]
+        console.print(
+            _table(f"capacity at the SLOs, ranked by {rank}", ok, list(dict.fromkeys(cols)), max_rows)
+        )
     failed = [r for r in result.rows if r["status"] == "error"]
     if failed:
-        console.print(f"[red]{len(failed)} point(s) failed[/]; first: point {failed[0]['point']}: {failed[0]['reason']}")
+        console.print(
+            f"[red]{len(failed)} point(s) failed[/]; first: point {failed[0]['point']}: {failed[0]['reason']}"
+        )

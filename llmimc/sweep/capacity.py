@@ -32,9 +32,7 @@ class CapacityFound(Generic[R]):
     note: str
 
 
-def find_max_rate(
-    attains: Callable[[float], tuple[float, R]], search: CapacitySearch
-) -> CapacityFound[R]:
+def find_max_rate(attains: Callable[[float], tuple[float, R]], search: CapacitySearch) -> CapacityFound[R]:
     """Bracket and bisect; ``attains(rate)`` returns (SLO attainment in [0, 1], the evaluation)."""
     trials = 0
 
@@ -62,7 +60,9 @@ def find_max_rate(
     while hi is None:
         rate = lo * 2
         if rate > search.rate_max:
-            return CapacityFound(lo, None, trials, best, f"sustained up to rate_max; capacity >= {lo:.4g} req/s")
+            return CapacityFound(
+                lo, None, trials, best, f"sustained up to rate_max; capacity >= {lo:.4g} req/s"
+            )
         good, result = ok(rate)
         if good:
             lo, best = rate, result

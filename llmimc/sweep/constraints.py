@@ -38,7 +38,13 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
-_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "log2": math.log2, "sqrt": math.sqrt}
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "log2": math.log2,
+    "sqrt": math.sqrt,
+}
 _MAX_POW_EXPONENT = 64
 
 

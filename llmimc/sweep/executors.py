@@ -61,12 +61,16 @@ def run_ray(points: Sequence[PointConfig], workers: int, address: str | None, on
     started = not ray.is_initialized()
     if started:
         if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(
+                num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+            )
         else:
             try:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as err:
-                raise SweepError(f"--ray-address {address}: cannot connect to a Ray cluster ({err})") from None
+                raise SweepError(
+                    f"--ray-address {address}: cannot connect to a Ray cluster ({err})"
+                ) from None
     try:
         task = ray.remote(num_cpus=1)(evaluate_point)
         pending = [task.remote(p) for p in points]

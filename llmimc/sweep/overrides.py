@@ -76,7 +76,9 @@ def _set(data: dict, parts: Sequence[str], value: Scalar, note: str) -> None:
         sources[leaf] = f"{note} (spec value {old}" + (f": {was})" if was else ")")
 
 
-def apply_overrides(spec: ImcSystemSpec, overrides: Sequence[tuple[str, Scalar]], where: str) -> ImcSystemSpec:
+def apply_overrides(
+    spec: ImcSystemSpec, overrides: Sequence[tuple[str, Scalar]], where: str
+) -> ImcSystemSpec:
     """A validated copy of ``spec`` with each (dotted path, value) set; SweepError names the failing axis."""
     if not overrides:
         return spec

@@ -23,7 +23,9 @@ def _value(row: Mapping[str, Any], name: str) -> float | None:
     return float(v)
 
 
-def pareto_mask(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str, Literal["min", "max"]]) -> list[bool]:
+def pareto_mask(
+    rows: Sequence[Mapping[str, Any]], objectives: Mapping[str, Literal["min", "max"]]
+) -> list[bool]:
     """One flag per row: True when the row is ok and on the front."""
     names = list(objectives)
     idx: list[int] = []

@@ -100,12 +100,20 @@ def check_names(sweep: SweepFile, serve_api_params: frozenset[str], label: str) 
         elif name not in known and not (sweep.mode == "serve" and name in serve_api_params):
             raise SweepError(
                 f"{label}: {kind} '{name}': unknown {sweep.mode} parameter; use one of {', '.join(known)}"
-                + (f", an llmimc.api.serve parameter ({', '.join(sorted(serve_api_params))})" if sweep.mode == "serve" else "")
+                + (
+                    f", an llmimc.api.serve parameter ({', '.join(sorted(serve_api_params))})"
+                    if sweep.mode == "serve"
+                    else ""
+                )
                 + ", or a spec path (chiplet.…, package.…; see `llmimc hw schema`)"
             )
     if "model" not in sweep.fixed and "model" not in sweep.axes:
         raise SweepError(f"{label}: no model; add fixed: {{model: NAME}} or a model axis")
-    if sweep.mode == "serve" and sweep.capacity is not None and ("rate" in sweep.axes or "rate" in sweep.fixed):
+    if (
+        sweep.mode == "serve"
+        and sweep.capacity is not None
+        and ("rate" in sweep.axes or "rate" in sweep.fixed)
+    ):
         raise SweepError(f"{label}: capacity search chooses the rate itself; remove 'rate' from fixed/axes")
 
 
@@ -113,7 +121,9 @@ def _describe(point: Mapping[str, Scalar]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "(no axes)"
 
 
-def _params(mode: str, values: dict[str, Scalar], where: str, axes: Mapping[str, Any]) -> ProfileParams | ServeParams:
+def _params(
+    mode: str, values: dict[str, Scalar], where: str, axes: Mapping[str, Any]
+) -> ProfileParams | ServeParams:
     cls = ProfileParams if mode == "profile" else ServeParams
     try:
         return cls.model_validate(values)
@@ -121,7 +131,27 @@ def _params(mode: str, values: dict[str, Scalar], where: str, axes: Mapping[str,
         first = err.errors()[0]
         name = str(first.get("loc", ("?",))[0])
         kind = "axis" if name in axes else "fixed parameter"
-        raise SweepError(one_line(f"{where}: {kind} '{name}' = {values.get(name)!r}: {first.get('msg')}")) from None
+        raise SweepError(
+            one_line(f"{where}: {kind} '{name}' = {values.get(name)!r}: {first.get('msg')}")
+        ) from None
+
+
+def _check_serve_config(extra: dict[str, Scalar], where: str, axes: Mapping[str, Any]) -> None:
+    """Pass-through names that are ServeConfig fields are validated here, before anything runs."""
+    from llmimc.sim.serve_models import ServeConfig
+
+    fields = {k: v for k, v in extra.items() if k in ServeConfig.model_fields}
+    if not fields:
+        return
+    try:
+        ServeConfig.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first.get("loc", ("?",))[0])
+        kind = "axis" if name in axes else "fixed parameter"
+        raise SweepError(
+            one_line(f"{where}: {kind} '{name}' = {fields.get(name)!r}: {first.get('msg')}")
+        ) from None
 
 
 def _file_digest(ref: str | None) -> str | None:
@@ -163,7 +193,9 @@ class _Resolver:
             except LlmimcError as err:
                 raise SweepError(f"{self._kind('hw')}: {err}") from None
             if not isinstance(spec, ImcSystemSpec):
-                raise SweepError(f"{self._kind('hw')}: '{ref}' is a digital baseline spec; sweeps need an IMC spec")
+                raise SweepError(
+                    f"{self._kind('hw')}: '{ref}' is a digital baseline spec; sweeps need an IMC spec"
+                )
             self._specs[ref] = spec
         return self._specs[ref]
 
@@ -232,13 +264,21 @@ def expand_points(
     constraints = [Constraint(text, f"{label}: constraints[{i}]") for i, text in enumerate(sweep.constraints)]
     for c in constraints:
         for name in c.names:
-            if not (name in sweep.fixed or name in sweep.axes or name in DERIVED_NAMES or name == "chiplets"
-                    or name in PROFILE_PARAMS or name in SERVE_PARAMS):
+            if not (
+                name in sweep.fixed
+                or name in sweep.axes
+                or name in DERIVED_NAMES
+                or name == "chiplets"
+                or name in PROFILE_PARAMS
+                or name in SERVE_PARAMS
+            ):
                 if is_spec_path(name):
                     check_spec_path(name, c.where)
                 else:
-                    raise SweepError(f"{c.where}: unknown name '{name}' in '{c.text}'; use parameters, "
-                                     f"spec paths or {', '.join(DERIVED_NAMES)}")
+                    raise SweepError(
+                        f"{c.where}: unknown name '{name}' in '{c.text}'; use parameters, "
+                        f"spec paths or {', '.join(DERIVED_NAMES)}"
+                    )
     resolver = _Resolver(sweep.axes, label, check_model or (lambda _m: None))
     kept: list[PointConfig] = []
     excluded = 0
@@ -265,6 +305,7 @@ def expand_points(
         effective = {k: v for k, v in params.model_dump(mode="json").items() if k in known}
         effective["chiplets"] = spec.package.num_chiplets
         extra = {k: v for k, v in plain.items() if k not in known}
+        _check_serve_config(extra, where, sweep.axes)
         order = [*sweep.axes, *sweep.fixed, *effective]
         values = {**effective, **extra, **dict(overrides)}
         inputs: dict[str, Scalar | None] = {k: values[k] for k in dict.fromkeys(order)}

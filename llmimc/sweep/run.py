@@ -30,7 +30,11 @@ from llmimc.sweep.points import DERIVED_NAMES, PointConfig, expand_points
 from llmimc.sweep.sweep_file import CapacitySearch, SweepError, SweepFile, load_sweep_file
 
 Objectives = dict[str, Literal["min", "max"]]
-PROFILE_OBJECTIVES: Objectives = {"energy_per_output_token_j": "min", "mean_tpot_s": "min", "package_area_mm2": "min"}
+PROFILE_OBJECTIVES: Objectives = {
+    "energy_per_output_token_j": "min",
+    "mean_tpot_s": "min",
+    "package_area_mm2": "min",
+}
 SERVE_OBJECTIVES: Objectives = {
     "energy_per_output_token_j": "min",
     "tpot_s_p99": "min",

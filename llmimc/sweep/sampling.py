@@ -83,5 +83,7 @@ def sample_points(axes: dict[str, AxisSpec], sampling: Sampling, max_points: int
         units = np.empty((n, len(names)))
         for j in range(len(names)):
             units[:, j] = (rng.permutation(n) + rng.random(n)) / n
-    points = [{name: _from_unit(axes[name], float(units[i, j])) for j, name in enumerate(names)} for i in range(n)]
+    points = [
+        {name: _from_unit(axes[name], float(units[i, j])) for j, name in enumerate(names)} for i in range(n)
+    ]
     return _dedupe(points)

@@ -22,8 +22,12 @@ from llmimc.sweep.sweep_file import Scalar
 from llmimc.traces import Request, TraceLoad
 
 Metric = float | int | str | bool | None
-_SET_BY_SWEEP = frozenset({"slo_ttft_s", "slo_tpot_s", "max_context_tokens", "record_timeline", "kv_series_points"})
-_API_ARGS_SET = frozenset({"model", "workload", "hw", "chiplets", "precision", "sparsity", "config", "use_cache"})
+_SET_BY_SWEEP = frozenset(
+    {"slo_ttft_s", "slo_tpot_s", "max_context_tokens", "record_timeline", "kv_series_points"}
+)
+_API_ARGS_SET = frozenset(
+    {"model", "workload", "hw", "chiplets", "precision", "sparsity", "config", "use_cache"}
+)
 
 
 def passthrough_names() -> frozenset[str]:
@@ -50,7 +54,9 @@ def _load(p: ServeParams, rate_qps: float | None) -> TraceLoad:
     else:
         rate = rate_qps if rate_qps is not None else p.rate
         if rate is None or p.num_requests is None:
-            raise LlmimcError("a serve point needs trace, or rate and num_requests (with prompt_len/gen_len or lengths)")
+            raise LlmimcError(
+                "a serve point needs trace, or rate and num_requests (with prompt_len/gen_len or lengths)"
+            )
         load = load_workload(
             SyntheticWorkload(
                 rate_qps=rate,
@@ -112,11 +118,21 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
     config_fields, api_kwargs = _split_extra(cfg.serve_extra)
     cap: CapacitySearch | None = cfg.capacity
     config = ServeConfig.model_validate(
-        {**config_fields, "slo_ttft_s": cap.slo_ttft_s if cap else None, "slo_tpot_s": cap.slo_tpot_s if cap else None}
+        {
+            **config_fields,
+            "slo_ttft_s": cap.slo_ttft_s if cap else None,
+            "slo_tpot_s": cap.slo_tpot_s if cap else None,
+        }
     )
     base = _load(p, 1.0 if cap is not None and p.trace is None else None)
     run = api.prepare_serve(
-        p.model, base, hw=cfg.spec, precision=p.precision, sparsity=p.sparsity, config=config, **api_kwargs  # type: ignore[arg-type]
+        p.model,
+        base,
+        hw=cfg.spec,
+        precision=p.precision,
+        sparsity=p.sparsity,
+        config=config,
+        **api_kwargs,  # type: ignore[arg-type]
     )
     if cap is None:
         return result_metrics(run.run())

@@ -174,7 +174,9 @@ def _loc(loc: tuple) -> str:
 def parse_sweep_data(data: object, label: str) -> SweepFile:
     """Validate parsed data; errors become one SweepError line naming ``label`` and the field/axis."""
     if not isinstance(data, dict):
-        raise SweepError(f"{label}: a sweep file must be a mapping (mode, fixed, axes, ...), got {type(data).__name__}")
+        raise SweepError(
+            f"{label}: a sweep file must be a mapping (mode, fixed, axes, ...), got {type(data).__name__}"
+        )
     try:
         return SweepFile.model_validate(data)
     except ValidationError as err:
@@ -200,7 +202,9 @@ def _range_msg(errors: list, fallback: str) -> str:
     for e in errors:
         if any(str(p).startswith("RangeAxis") for p in e.get("loc", ())):
             field = str(e["loc"][-1])
-            return f"range {field}: {e.get('msg')}" if not field.startswith("RangeAxis") else str(e.get("msg"))
+            return (
+                f"range {field}: {e.get('msg')}" if not field.startswith("RangeAxis") else str(e.get("msg"))
+            )
     return fallback
 
 
@@ -216,7 +220,9 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     try:
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise SweepError(one_line(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {err}")) from None
+        raise SweepError(
+            one_line(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {err}")
+        ) from None
     return parse_sweep_data(data, str(p))
 
 

@@ -46,12 +46,16 @@ def test_unknown_parameter_and_section_path():
 
 
 def test_axis_value_failing_spec_validation_names_point_and_axis():
-    with pytest.raises(SweepError, match=r"point 1 \(chiplet.array.adc.bits=32\).*adc.bits.*less than or equal to 16"):
+    with pytest.raises(
+        SweepError, match=r"point 1 \(chiplet.array.adc.bits=32\).*adc.bits.*less than or equal to 16"
+    ):
         plan_sweep(_sweep(axes={"chiplet.array.adc.bits": [8, 32]}), "s.yaml")
 
 
 def test_axis_value_failing_parameter_validation():
-    with pytest.raises(SweepError, match=r"point 0 \(chiplets=0\): axis 'chiplets' = 0: .*greater than or equal to 1"):
+    with pytest.raises(
+        SweepError, match=r"point 0 \(chiplets=0\): axis 'chiplets' = 0: .*greater than or equal to 1"
+    ):
         plan_sweep(_sweep(axes={"chiplets": [0, 2]}), "s.yaml")
     with pytest.raises(SweepError, match=r"axis 'precision'.*unknown precision policy 'w3a3'"):
         plan_sweep(_sweep(axes={"precision": ["w8a8", "w3a3"]}), "s.yaml")
@@ -86,7 +90,9 @@ def test_point_key_depends_on_full_config_only():
     a = plan_sweep(_sweep(axes={"chiplets": [2, 4]}), "a").points
     b = plan_sweep(_sweep(axes={"chiplets": [4, 2]}), "b").points
     assert {p.key for p in a} == {p.key for p in b}
-    c = plan_sweep(_sweep(axes={"chiplets": [2, 4]}, fixed={"model": "gpt2", "prompt_len": 17, "gen_len": 4}), "c")
+    c = plan_sweep(
+        _sweep(axes={"chiplets": [2, 4]}, fixed={"model": "gpt2", "prompt_len": 17, "gen_len": 4}), "c"
+    )
     assert not {p.key for p in a} & {p.key for p in c.points}
 
 
@@ -126,7 +132,14 @@ def test_lhs_list_axis_is_balanced():
 
 @pytest.mark.parametrize(
     "text",
-    ["__import__('os').system('true')", "chiplets.__class__", "open('x')", "[c for c in chiplets]", "x[0]", "lambda: 1"],
+    [
+        "__import__('os').system('true')",
+        "chiplets.__class__",
+        "open('x')",
+        "[c for c in chiplets]",
+        "x[0]",
+        "lambda: 1",
+    ],
 )
 def test_constraint_refuses_anything_but_arithmetic(text):
     with pytest.raises(SweepError, match="not allowed|not an expression"):

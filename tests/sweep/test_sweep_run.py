@@ -86,7 +86,9 @@ def test_results_files(tmp_path, serial):
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert len(rows) == 8 and rows[0]["status"] in ("ok", "does-not-fit", "error")
     ok = [i for i, r in enumerate(serial.rows) if r["status"] == "ok"]
-    assert ok and all(float(rows[i]["energy_j"]) == serial.rows[i]["energy_j"] for i in ok)  # repr round-trips
+    assert ok and all(
+        float(rows[i]["energy_j"]) == serial.rows[i]["energy_j"] for i in ok
+    )  # repr round-trips
     assert all(rows[i]["energy_j"] == "" for i in range(8) if i not in ok)
     pareto = list(csv.DictReader((tmp_path / "pareto.csv").open()))
     assert len(pareto) == sum(r["pareto"] for r in serial.rows)

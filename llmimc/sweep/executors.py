@@ -19,6 +19,7 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from llmimc.errors import one_line
 from llmimc.sweep.evaluate import PointOutcome, evaluate_point
 from llmimc.sweep.points import PointConfig
 from llmimc.sweep.sweep_file import SweepError
@@ -35,14 +36,24 @@ def run_local(points: Sequence[PointConfig], workers: int, on_done: OnDone) -> N
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(points)), mp_context=ctx) as pool:
-        futures = [pool.submit(evaluate_point, p) for p in points]
+        futures = {pool.submit(evaluate_point, p): p.key for p in points}
         try:
             for fut in as_completed(futures):
-                on_done(fut.result())
+                try:
+                    outcome = fut.result()
+                except Exception as err:  # noqa: BLE001 - e.g. a worker killed (BrokenProcessPool)
+                    outcome = lost_point(futures[fut], err)
+                on_done(outcome)
         except BaseException:
             for fut in futures:
                 fut.cancel()
             raise
+
+
+def lost_point(key: str, err: BaseException) -> PointOutcome:
+    """The outcome of a point whose worker failed outside ``evaluate_point`` (killed, unpicklable...)."""
+    reason = one_line(f"worker failed: {type(err).__name__}: {err}")
+    return PointOutcome(key=key, status="error", reason=reason, metrics={}, eval_time_s=0.0)
 
 
 def ray_available() -> bool:
@@ -72,11 +83,16 @@ def run_ray(points: Sequence[PointConfig], workers: int, address: str | None, on
                     f"--ray-address {address}: cannot connect to a Ray cluster ({err})"
                 ) from None
     try:
-        task = ray.remote(num_cpus=1)(evaluate_point)
-        pending = [task.remote(p) for p in points]
+        task = ray.remote(num_cpus=1, max_retries=0)(evaluate_point)
+        refs = {task.remote(p): p.key for p in points}
+        pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            on_done(ray.get(done[0]))
+            try:
+                outcome = ray.get(done[0])
+            except Exception as err:  # noqa: BLE001 - a Ray worker died or the task could not run
+                outcome = lost_point(refs[done[0]], err)
+            on_done(outcome)
     finally:
         if started:
             ray.shutdown()

@@ -206,7 +206,7 @@ def run_sweep(
     else:
         run_local(todo, workers, done)
     rows = [_row(p, *outcomes[p.key]) for p in points]
-    for row, flag in zip(rows, pareto_mask(rows, plan.objectives), strict=True):
+    for row, flag in zip(rows, pareto_mask(rows, plan.objectives, plan.sweep.pareto_tolerance), strict=True):
         row["pareto"] = flag
     inputs, varying = _columns(points)
     return SweepResult(

@@ -12,6 +12,7 @@ batching), fixed parameters, axes, a sampling method, constraints and objectives
     sampling: {method: grid}                     # grid | random | lhs (with samples, seed)
     constraints: ["chiplets * chiplet_area_mm2 <= 20000"]
     objectives: {energy_per_output_token_j: min, mean_tpot_s: min, package_area_mm2: min}
+    pareto_tolerance: 0.001                      # relative differences below 0.1 % count as ties
 
 Parameter names (in ``fixed`` and ``axes``) are either workload/system parameters (``PROFILE_PARAMS``,
 ``SERVE_PARAMS``; in serve mode any further name must be a ``ServeConfig`` field or a keyword of
@@ -148,6 +149,7 @@ class SweepFile(BaseModel):
     sampling: Sampling = Sampling()
     constraints: list[str] = Field(default_factory=list)
     objectives: dict[str, Literal["min", "max"]] = Field(default_factory=dict)
+    pareto_tolerance: float = Field(default=0.0, ge=0, lt=1)  # relative differences counted as ties
     capacity: CapacitySearch | None = None
 
     @model_validator(mode="after")

@@ -37,3 +37,9 @@ def test_front_is_undominated_and_dominates_the_rest(pairs):
         assert m == (not dominated)
         if not m:
             assert any(_dominates(f, r) for f in front)
+
+
+def test_tolerance_treats_near_ties_as_ties():
+    rows = _rows([(1.0, 1.0), (2.0, 1.0000001), (0.5, 0.2)])
+    assert pareto_mask(rows, OBJ) == [True, True, True]
+    assert pareto_mask(rows, OBJ, tolerance=1e-3) == [True, False, True]

@@ -95,7 +95,8 @@ def test_missing_file_bad_yaml_and_flag_misuse(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("suffix", "module", "magic"), [(".html", "plotly", b"<html"), (".png", "matplotlib", b"\x89PNG")]
+    ("suffix", "module", "magic"),
+    [(".html", "plotly", b"<html"), pytest.param(".png", "matplotlib", b"\x89PNG", marks=pytest.mark.slow)],
 )
 def test_plot_files(tmp_path, suffix, module, magic):
     pytest.importorskip(module)

@@ -74,7 +74,7 @@ def sweep_cmd(
         int, typer.Option("--workers", "-j", min=1, max=1024, help="Local worker processes.")
     ] = 1,
     ray: Annotated[
-        bool, typer.Option("--ray", help="Run points as Ray tasks (pip install 'llmimc[ray]').")
+        bool, typer.Option("--ray", help="Run points as Ray tasks (pip install 'llmimc\\[ray]').")
     ] = False,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start a local one).")
@@ -118,19 +118,24 @@ def sweep_cmd(
         sweep = with_capacity(sweep, search)
     plan = plan_sweep(sweep, sweep_file)
     result = _run(plan, out, workers, ray, ray_address)
-    render_sweep(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
+    written = []  # files first: a closed stdout (| head) must not lose the results
     if out is not None:
-        from llmimc.report.sweep_files import parquet_available, write_results
+        from llmimc.report.sweep_files import write_results
 
-        written = write_results(result, out)
-        console.print(f"wrote {', '.join(str(p) for p in written)}")
-        if not parquet_available():
-            console.print("results.parquet not written: pip install 'llmimc[sweep]' (pyarrow)")
+        written += write_results(result, out)
     if plot is not None:
         from llmimc.report.sweep_plot import write_plot
 
         write_plot(result, plot)
-        console.print(f"wrote {plot}")
+        written.append(plot)
+    render_sweep(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
+    if written:
+        console.print(f"wrote {', '.join(str(p) for p in written)}")
+    if out is not None:
+        from llmimc.report.sweep_files import parquet_available
+
+        if not parquet_available():
+            console.print("results.parquet not written: pip install 'llmimc\\[sweep]' (pyarrow)")
 
 
 def _run(plan, out: Path | None, workers: int, ray: bool, ray_address: str | None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from llmimc.sweep.sweep_file import SweepError
@@ -105,17 +105,17 @@ class Constraint:
         for child in children:
             self._check(child)
 
-    def holds(self, values: Mapping[str, Any]) -> bool:
-        """Evaluate on a point's values; SweepError names the constraint on a missing value or bad type."""
+    def holds(self, lookup: Callable[[str], Any]) -> bool:
+        """Evaluate with ``lookup(name)`` giving a value (None: missing); SweepError names the constraint on failure."""
         try:
-            return bool(self._eval(self._tree, values))
+            return bool(self._eval(self._tree, lookup))
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as err:
             raise SweepError(f"{self.where}: constraint '{self.text}' cannot be evaluated: {err}") from None
 
-    def _eval(self, node: ast.expr, values: Mapping[str, Any]) -> Any:
+    def _eval(self, node: ast.expr, values: Callable[[str], Any]) -> Any:
         name = _dotted(node)
         if name is not None:
-            value = values.get(name)
+            value = values(name)
             if value is None:
                 raise ValueError(f"'{name}' has no value for this point")
             return value

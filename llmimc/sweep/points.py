@@ -242,16 +242,6 @@ def _namespace(
     return lookup
 
 
-class _Lookup(dict):
-    def __init__(self, fn: Callable[[str], Any]) -> None:
-        super().__init__()
-        self._fn = fn
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        value = self._fn(key)
-        return default if value is None else value
-
-
 def expand_points(
     sweep: SweepFile,
     label: str,
@@ -297,7 +287,7 @@ def expand_points(
             except (ValidationError, ValueError) as err:
                 raise SweepError(one_line(f"{where}: chiplets={params.chiplets}: {err}")) from None
         areas = _areas(spec)
-        lookup = _Lookup(_namespace(merged, spec, areas))
+        lookup = _namespace(merged, spec, areas)
         if not all(c.holds(lookup) for c in constraints):
             excluded += 1
             continue

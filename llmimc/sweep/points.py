@@ -242,6 +242,18 @@ def _namespace(
     return lookup
 
 
+def _check_constraint_names(sweep: SweepFile, constraints: list[Constraint]) -> None:
+    plain = {*sweep.fixed, *sweep.axes, *DERIVED_NAMES, *PROFILE_PARAMS, *SERVE_PARAMS}
+    for c in constraints:
+        for name in sorted(c.names - plain):
+            if not is_spec_path(name):
+                raise SweepError(
+                    f"{c.where}: unknown name '{name}' in '{c.text}'; use parameters, "
+                    f"spec paths or {', '.join(DERIVED_NAMES)}"
+                )
+            check_spec_path(name, c.where)
+
+
 def expand_points(
     sweep: SweepFile,
     label: str,
@@ -252,24 +264,9 @@ def expand_points(
     """(kept points, number excluded by constraints); SweepError on the first bad name or value."""
     check_names(sweep, serve_api_params, label)
     constraints = [Constraint(text, f"{label}: constraints[{i}]") for i, text in enumerate(sweep.constraints)]
-    for c in constraints:
-        for name in c.names:
-            if not (
-                name in sweep.fixed
-                or name in sweep.axes
-                or name in DERIVED_NAMES
-                or name == "chiplets"
-                or name in PROFILE_PARAMS
-                or name in SERVE_PARAMS
-            ):
-                if is_spec_path(name):
-                    check_spec_path(name, c.where)
-                else:
-                    raise SweepError(
-                        f"{c.where}: unknown name '{name}' in '{c.text}'; use parameters, "
-                        f"spec paths or {', '.join(DERIVED_NAMES)}"
-                    )
+    _check_constraint_names(sweep, constraints)
     resolver = _Resolver(sweep.axes, label, check_model or (lambda _m: None))
+    known = set(ProfileParams.model_fields if sweep.mode == "profile" else ServeParams.model_fields)
     kept: list[PointConfig] = []
     excluded = 0
     for i, point in enumerate(sample_points(dict(sweep.axes), sweep.sampling)):
@@ -279,32 +276,29 @@ def expand_points(
         plain = {k: v for k, v in merged.items() if not is_spec_path(k)}
         params = _params(sweep.mode, plain, where, sweep.axes)
         resolver.check(params)
-        spec = resolver.spec(params.hw)
-        spec = apply_overrides(spec, overrides, where)
+        spec = apply_overrides(resolver.spec(params.hw), overrides, where)
         if params.chiplets is not None:
             try:
                 spec = spec.with_chiplets(params.chiplets)
-            except (ValidationError, ValueError) as err:
+            except ValueError as err:  # pydantic's ValidationError included
                 raise SweepError(one_line(f"{where}: chiplets={params.chiplets}: {err}")) from None
-        areas = _areas(spec)
-        lookup = _namespace(merged, spec, areas)
-        if not all(c.holds(lookup) for c in constraints):
-            excluded += 1
-            continue
-        known = set(ProfileParams.model_fields if sweep.mode == "profile" else ServeParams.model_fields)
         effective = {k: v for k, v in params.model_dump(mode="json").items() if k in known}
         effective["chiplets"] = spec.package.num_chiplets
         extra = {k: v for k, v in plain.items() if k not in known}
         _check_serve_config(extra, where, sweep.axes)
-        order = [*sweep.axes, *sweep.fixed, *effective]
         values = {**effective, **extra, **dict(overrides)}
-        inputs: dict[str, Scalar | None] = {k: values[k] for k in dict.fromkeys(order)}
+        areas = _areas(spec)
+        lookup = _namespace(values, spec, areas)
+        if not all(c.holds(lookup) for c in constraints):
+            excluded += 1
+            continue
+        order = [*sweep.axes, *sweep.fixed, *effective]
         kept.append(
             PointConfig(
                 index=len(kept),
                 key=point_key(sweep.mode, params, spec, sweep.capacity),
                 mode=sweep.mode,
-                inputs=inputs,
+                inputs={k: values[k] for k in dict.fromkeys(order)},
                 params=params,
                 spec=spec,
                 serve_extra=extra,

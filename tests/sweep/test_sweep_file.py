@@ -75,7 +75,7 @@ def test_grid_count_and_constraint_exclusion():
     plan = plan_sweep(
         _sweep(
             axes={"chiplets": [1, 2, 4, 8], "chiplet.array.rows": [128, 256]},
-            constraints=["chiplets * chiplet_area_mm2 <= 300", "chiplet.array.rows >= 128"],
+            constraints=["chiplets * chiplet_area_mm2 <= 300", "chiplet.array.rows >= 128", "batch == 1"],
         ),
         "s.yaml",
     )

@@ -116,7 +116,7 @@ def sweep_cmd(
     sweep = load_sweep_file(sweep_file)
     if search is not None:
         sweep = with_capacity(sweep, search)
-    plan = plan_sweep(sweep, sweep_file)
+    plan = plan_sweep(sweep, sweep_file, base_dir=Path(sweep_file).parent)
     result = _run(plan, out, workers, ray, ray_address)
     written = []  # files first: a closed stdout (| head) must not lose the results
     if out is not None:

@@ -242,6 +242,17 @@ def _namespace(
     return lookup
 
 
+FILE_PARAMS: tuple[str, ...] = ("hw", "precision", "trace", "lengths")
+
+
+def _rebase(name: str, value: Scalar, base_dir: Path | None) -> Scalar:
+    """A relative file path that exists beside the sweep file is read from there."""
+    if base_dir is None or name not in FILE_PARAMS or not isinstance(value, str) or Path(value).is_absolute():
+        return value
+    beside = base_dir / value
+    return str(beside) if beside.is_file() else value
+
+
 def _check_constraint_names(sweep: SweepFile, constraints: list[Constraint]) -> None:
     plain = {*sweep.fixed, *sweep.axes, *DERIVED_NAMES, *PROFILE_PARAMS, *SERVE_PARAMS}
     for c in constraints:
@@ -260,6 +271,7 @@ def expand_points(
     *,
     serve_api_params: frozenset[str] = frozenset(),
     check_model: Callable[[str], None] | None = None,
+    base_dir: Path | None = None,
 ) -> tuple[list[PointConfig], int]:
     """(kept points, number excluded by constraints); SweepError on the first bad name or value."""
     check_names(sweep, serve_api_params, label)
@@ -273,7 +285,7 @@ def expand_points(
         where = f"{label}: point {i} ({_describe(point)})"
         merged = {**sweep.fixed, **point}
         overrides = [(k, v) for k, v in merged.items() if is_spec_path(k)]
-        plain = {k: v for k, v in merged.items() if not is_spec_path(k)}
+        plain = {k: _rebase(k, v, base_dir) for k, v in merged.items() if not is_spec_path(k)}
         params = _params(sweep.mode, plain, where, sweep.axes)
         resolver.check(params)
         spec = apply_overrides(resolver.spec(params.hw), overrides, where)

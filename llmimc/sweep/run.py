@@ -134,10 +134,17 @@ class SweepPlan(BaseModel):
     duplicate_points: int
 
 
-def plan_sweep(sweep: SweepFile | str | Path, label: str | None = None) -> SweepPlan:
-    """Validate names, values, constraints and objectives; SweepError names the first bad axis/point."""
+def plan_sweep(
+    sweep: SweepFile | str | Path, label: str | None = None, base_dir: Path | None = None
+) -> SweepPlan:
+    """Validate names, values, constraints and objectives; SweepError names the first bad axis/point.
+
+    Relative file paths in the sweep (hw, precision, trace, lengths) that exist under ``base_dir``
+    (default: the sweep file's folder when a path is given) are read from there.
+    """
     if not isinstance(sweep, SweepFile):
         label = label or str(sweep)
+        base_dir = base_dir or Path(sweep).parent
         sweep = load_sweep_file(sweep)
     label = label or sweep.name
     objectives = default_objectives(sweep)
@@ -154,6 +161,7 @@ def plan_sweep(sweep: SweepFile | str | Path, label: str | None = None) -> Sweep
         label,
         serve_api_params=passthrough_names() if sweep.mode == "serve" else frozenset(),
         check_model=_check_model,
+        base_dir=base_dir,
     )
     unique: dict[str, PointConfig] = {}
     for p in points:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llmimc import api
@@ -53,3 +55,20 @@ def test_unknown_serve_name_and_bad_passthrough_value():
         SweepError, match=r"point 1 \(max_batch=0\): axis 'max_batch' = 0: .*greater than or equal to 1"
     ):
         plan_sweep(bad, "s")
+
+
+def test_relative_trace_path_is_read_beside_the_sweep_file(tmp_path, monkeypatch):
+    from llmimc.traces import Request
+    from llmimc.traces.writer import save_vidur_csv
+
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    reqs = [
+        Request(request_id=i, arrived_at=0.01 * i, num_prefill_tokens=16, num_decode_tokens=2)
+        for i in range(4)
+    ]
+    save_vidur_csv(reqs, folder / "t.csv")
+    (folder / "s.yaml").write_text("mode: serve\nfixed: {model: gpt2, chiplets: 2, trace: t.csv}\n")
+    monkeypatch.chdir(tmp_path)
+    (row,) = run_sweep("sweeps/s.yaml").rows
+    assert row["status"] == "ok" and row["num_finished"] == 4 and Path(row["trace"]).resolve() == folder / "t.csv"

@@ -5,7 +5,8 @@ warmed first; the wall time includes starting the worker processes or the local 
 - the 54-point examples/sweeps/llama7b_chiplets.yaml on 1 local worker (in process);
 - the same on 2 local worker processes (spawn);
 - the same on Ray (a local instance with 2 CPUs, started and shut down per run) when Ray is
-  installed; the Ray-vs-local overhead is printed as the difference of medians.
+  installed, and on an instance already running (Ray's per-task cost without its start-up); the
+  Ray-vs-local overhead is printed as the difference of medians.
 With ``--screenshot`` (needs plotly and a Chromium binary) the sweep's --plot HTML is also rendered
 headless to a PNG, to check that the page opens in a browser; the PNG size is printed.
 
@@ -58,7 +59,9 @@ def _screenshot() -> None:
         cmd = [browser, *CHROMIUM_FLAGS, f"--screenshot={png}", html.as_uri()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         size = png.stat().st_size if png.exists() else 0
-        print(f"screenshot: exit {proc.returncode}, {html.stat().st_size / 1e6:.1f} MB html -> {size} byte png")
+        print(
+            f"screenshot: exit {proc.returncode}, {html.stat().st_size / 1e6:.1f} MB html -> {size} byte png"
+        )
 
 
 def main() -> None:
@@ -78,9 +81,23 @@ def main() -> None:
             times.append(dt)
         med = statistics.median(times)
         medians[name] = med
-        print(f"{name:16s} {points} points: median {med:6.2f} s = {points / med:6.2f} points/s (min {min(times):.2f} s)")
+        print(
+            f"{name:16s} {points} points: median {med:6.2f} s = {points / med:6.2f} points/s (min {min(times):.2f} s)"
+        )
+    if ray_available():
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        try:
+            times = [_time(2, True)[0] for _ in range(opts.repeats)]
+        finally:
+            ray.shutdown()
+        medians["ray, running"] = statistics.median(times)
+        print(f"{'ray, running':16s} median {medians['ray, running']:6.2f} s (Ray already started)")
     if "ray, 2 CPUs" in medians:
-        print(f"ray overhead vs 2 local workers: {medians['ray, 2 CPUs'] - medians['2 local workers']:+.2f} s per sweep")
+        print(
+            f"ray overhead vs 2 local workers: {medians['ray, 2 CPUs'] - medians['2 local workers']:+.2f} s per sweep"
+        )
     else:
         print("ray not installed: pip install 'llmimc[ray]'")
     if opts.screenshot:

@@ -139,7 +139,7 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
     native = native_rate_per_s(base.requests) if p.trace is not None else 1.0
 
     def attains(rate: float) -> tuple[float, ServeResult]:
-        trial = type(run)(system=run.system, load=scale_arrivals(base, native / rate), config=run.config)
+        trial = api.ServeRun(system=run.system, load=scale_arrivals(base, native / rate), config=run.config)
         result = trial.run()
         return float(result.slo_attainment or 0.0), result
 

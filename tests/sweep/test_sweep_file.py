@@ -170,3 +170,14 @@ def test_bad_objective_and_capacity_in_profile_mode():
         plan_sweep(_sweep(objectives={"tpot": "min"}), "s.yaml")
     with pytest.raises(SweepError, match="capacity search needs mode: serve"):
         _sweep(capacity={"slo_ttft_s": 1.0})
+
+
+@pytest.mark.parametrize("name", ["llama7b_chiplets", "gpt2_adc_lhs", "gpt2_serve_capacity"])
+def test_example_sweeps_plan(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / f"{name}.yaml"
+    plan = plan_sweep(path)
+    assert plan.points
+    if name == "llama7b_chiplets":
+        assert len(plan.points) >= 50 and plan.excluded_points == 6

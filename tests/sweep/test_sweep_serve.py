@@ -71,4 +71,8 @@ def test_relative_trace_path_is_read_beside_the_sweep_file(tmp_path, monkeypatch
     (folder / "s.yaml").write_text("mode: serve\nfixed: {model: gpt2, chiplets: 2, trace: t.csv}\n")
     monkeypatch.chdir(tmp_path)
     (row,) = run_sweep("sweeps/s.yaml").rows
-    assert row["status"] == "ok" and row["num_finished"] == 4 and Path(row["trace"]).resolve() == folder / "t.csv"
+    assert (
+        row["status"] == "ok"
+        and row["num_finished"] == 4
+        and Path(row["trace"]).resolve() == folder / "t.csv"
+    )

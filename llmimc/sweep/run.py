@@ -187,7 +187,12 @@ def run_sweep(
     on_outcome: Callable[[PointOutcome], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
-    """Run a sweep (a SweepFile, a path to one, or a plan) and return every point's row and Pareto flag."""
+    """Run a sweep (a SweepFile, a path to one, or a plan) and return every point's row and Pareto flag.
+
+    ``workers > 1`` starts worker processes with the spawn method, which re-imports the calling
+    script: call it under ``if __name__ == "__main__":`` there. ``use_ray`` runs the points as Ray
+    tasks (a local instance, or the cluster at ``ray_address``).
+    """
     start = time.perf_counter()
     plan = sweep if isinstance(sweep, SweepPlan) else plan_sweep(sweep)
     points = plan.points

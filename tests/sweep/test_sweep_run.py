@@ -97,3 +97,15 @@ def test_results_files(tmp_path, serial):
     assert table.num_rows == 8 and "chiplet.tiles" in table.column_names
     assert table.column("energy_j").to_pylist() == [r.get("energy_j") for r in serial.rows]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_dead_worker_marks_points_as_errors_and_the_sweep_finishes(monkeypatch):
+    import sweep_die_helper
+
+    from llmimc.sweep import executors
+
+    monkeypatch.setattr(executors, "evaluate_point", sweep_die_helper.evaluate_or_die)
+    result = run_sweep(_plan(), workers=2)
+    assert len(result.rows) == 8
+    dead = [r for r in result.rows if r["chiplets"] == 2]
+    assert all(r["status"] == "error" and "worker failed" in r["reason"] for r in dead)

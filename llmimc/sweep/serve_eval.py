@@ -2,8 +2,8 @@
 
 The workload's arrival times are multiplied by ``time_scale``. Names the sweep file gives beyond the
 known serve parameters go to ``ServeConfig`` when they are its fields (``max_batch``,
-``max_tokens_per_iter``, ``chunk_size``, ...) and otherwise to ``llmimc.api.prepare_serve`` as keyword
-arguments (``passthrough_names`` lists what is accepted), so serving options added to the api later
+``max_tokens_per_iter``, ``chunk_size``, ...) and otherwise to ``llmimc.api.serve`` (and
+``prepare_serve`` in a capacity search) as keyword arguments (``passthrough_names`` lists what is accepted), so serving options added to the api later
 (replicas, disaggregation) can be swept without changes here.
 With a capacity search the costed system is built once and the same requests are replayed at each
 trial rate (``llmimc.sweep.capacity``).
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import Any
 
 from llmimc.errors import LlmimcError
 from llmimc.sim.serve_models import Percentiles, ServeConfig, ServeResult
-from llmimc.sweep.capacity import find_max_rate
+from llmimc.sweep.capacity import CapacityFound, find_max_rate
 from llmimc.sweep.points import PointConfig, ServeParams
 from llmimc.sweep.sweep_file import Scalar
 from llmimc.traces import Request, TraceLoad
@@ -31,15 +32,15 @@ _API_ARGS_SET = frozenset(
 
 
 def passthrough_names() -> frozenset[str]:
-    """Serve-mode names accepted beyond SERVE_PARAMS: ServeConfig fields and api.prepare_serve keywords."""
+    """Serve-mode names accepted beyond SERVE_PARAMS: ServeConfig fields and api.serve keywords."""
     from llmimc import api
 
     config = set(ServeConfig.model_fields) - _SET_BY_SWEEP
-    kwargs = set(inspect.signature(api.prepare_serve).parameters) - _API_ARGS_SET
+    kwargs = set(inspect.signature(api.serve).parameters) - _API_ARGS_SET
     return frozenset(config | kwargs)
 
 
-def _split_extra(extra: dict[str, Scalar]) -> tuple[dict[str, Scalar], dict[str, Scalar]]:
+def _split_extra(extra: dict[str, Scalar]) -> tuple[dict[str, Scalar], dict[str, Any]]:
     config = {k: v for k, v in extra.items() if k in ServeConfig.model_fields}
     return config, {k: v for k, v in extra.items() if k not in config}
 
@@ -110,13 +111,13 @@ def result_metrics(result: ServeResult) -> dict[str, Metric]:
 
 
 def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
+    """Metrics of one serve point: ``api.serve`` once, or a capacity search over the rate."""
     from llmimc import api
-    from llmimc.sweep.sweep_file import CapacitySearch
 
     p = cfg.params
     assert isinstance(p, ServeParams)
     config_fields, api_kwargs = _split_extra(cfg.serve_extra)
-    cap: CapacitySearch | None = cfg.capacity
+    cap = cfg.capacity
     config = ServeConfig.model_validate(
         {
             **config_fields,
@@ -125,17 +126,26 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
         }
     )
     base = _load(p, 1.0 if cap is not None and p.trace is None else None)
-    run = api.prepare_serve(
-        p.model,
-        base,
-        hw=cfg.spec,
-        precision=p.precision,
-        sparsity=p.sparsity,
-        config=config,
-        **api_kwargs,  # type: ignore[arg-type]
-    )
+    # api_kwargs: sweep names checked against api.serve's signature (passthrough_names), e.g. replicas
     if cap is None:
-        return result_metrics(run.run())
+        result = api.serve(
+            p.model,
+            base,
+            hw=cfg.spec,
+            precision=p.precision,
+            sparsity=p.sparsity,
+            config=config,
+            **api_kwargs,
+        )
+        return result_metrics(result)
+    unknown = set(api_kwargs) - set(inspect.signature(api.prepare_serve).parameters)
+    if unknown:
+        raise LlmimcError(
+            f"capacity search cannot pass {', '.join(sorted(unknown))} (not an api.prepare_serve parameter)"
+        )
+    run = api.prepare_serve(
+        p.model, base, hw=cfg.spec, precision=p.precision, sparsity=p.sparsity, config=config, **api_kwargs
+    )
     native = native_rate_per_s(base.requests) if p.trace is not None else 1.0
 
     def attains(rate: float) -> tuple[float, ServeResult]:
@@ -143,9 +153,13 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
         result = trial.run()
         return float(result.slo_attainment or 0.0), result
 
-    found = find_max_rate(attains, cap)
+    return capacity_metrics(find_max_rate(attains, cap), cfg)
+
+
+def capacity_metrics(found: CapacityFound[ServeResult], cfg: PointConfig) -> dict[str, Metric]:
+    """The serve metrics at the capacity, the capacity itself, and goodput per chiplet, mm² and watt."""
     out: dict[str, Metric] = result_metrics(found.at_max) if found.at_max is not None else {}
-    goodput = found.at_max.goodput_requests_per_s if found.at_max is not None else 0.0
+    goodput = (found.at_max.goodput_requests_per_s if found.at_max is not None else None) or 0.0
     power = out.get("avg_power_w")
     out.update(
         {
@@ -153,9 +167,9 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
             "unsustained_rate_per_s": found.unsustained_rate_per_s,
             "capacity_trials": found.trials,
             "capacity_note": found.note,
-            "goodput_per_chiplet": (goodput or 0.0) / cfg.spec.package.num_chiplets,
-            "goodput_per_mm2": (goodput or 0.0) / cfg.package_area_mm2 if cfg.package_area_mm2 else None,
-            "goodput_per_w": (goodput or 0.0) / power if isinstance(power, float) and power > 0 else None,
+            "goodput_per_chiplet": goodput / cfg.spec.package.num_chiplets,
+            "goodput_per_mm2": goodput / cfg.package_area_mm2 if cfg.package_area_mm2 else None,
+            "goodput_per_w": goodput / power if isinstance(power, float) and power > 0 else None,
         }
     )
     return out

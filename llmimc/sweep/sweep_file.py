@@ -187,27 +187,30 @@ def parse_sweep_data(data: object, label: str) -> SweepFile:
         loc = tuple(first.get("loc", ()))
         msg = str(first.get("msg", "invalid"))
         if loc[:1] == ("axes",) and len(loc) >= 2:
-            axis = loc[1]
-            raw = data.get("axes", {}).get(axis) if isinstance(data.get("axes"), dict) else None
-            if isinstance(raw, list) and not raw:
-                msg = "empty axis; give at least one value"
-            elif isinstance(raw, dict):
-                msg = _range_msg(errors, msg)
-            return_msg = f"{label}: axis '{axis}': {msg}"
-            raise SweepError(one_line(return_msg)) from None
+            axes = data.get("axes")
+            raw = axes.get(loc[1]) if isinstance(axes, dict) else None
+            raise SweepError(one_line(f"{label}: axis '{loc[1]}': {_axis_problem(raw, msg)}")) from None
         if first.get("type") == "extra_forbidden":
             msg += " (unknown key: check `llmimc sweep schema`)"
         raise SweepError(one_line(f"{label}: {_loc(loc)}: {msg}")) from None
 
 
-def _range_msg(errors: list, fallback: str) -> str:
-    for e in errors:
-        if any(str(p).startswith("RangeAxis") for p in e.get("loc", ())):
-            field = str(e["loc"][-1])
-            return (
-                f"range {field}: {e.get('msg')}" if not field.startswith("RangeAxis") else str(e.get("msg"))
-            )
-    return fallback
+def _axis_problem(raw: object, fallback: str) -> str:
+    """What is wrong with one axis: validated again on its own so the message fits its form."""
+    if isinstance(raw, list):
+        if not raw:
+            return "empty axis; give at least one value"
+        bad = next((v for v in raw if not isinstance(v, (bool, int, float, str))), None)
+        return f"value {bad!r} is not a number, string or boolean" if bad is not None else fallback
+    if isinstance(raw, dict):
+        try:
+            RangeAxis.model_validate(raw)
+        except ValidationError as err:
+            e = err.errors()[0]
+            where = ".".join(str(p) for p in e.get("loc", ()))
+            return f"range {where + ': ' if where else ''}{e.get('msg')} (a range has low, high, num|step, log, integer)"
+        return fallback
+    return f"give a list of values or a range {{low, high, num}}, not {type(raw).__name__}"
 
 
 def load_sweep_file(path: str | Path) -> SweepFile:

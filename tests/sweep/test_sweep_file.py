@@ -181,3 +181,18 @@ def test_example_sweeps_plan(name):
     assert plan.points
     if name == "llama7b_chiplets":
         assert len(plan.points) >= 50 and plan.excluded_points == 6
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        ({"low": 5, "high": 1}, "axis 'a': range Value error, high (1.0) is below low (5.0)"),
+        ({"low": 1, "high": 2, "num": 0}, "axis 'a': range num: Input should be greater than or equal to 1"),
+        ({"lo": 1}, "axis 'a': range low: Field required"),
+        ("x", "axis 'a': give a list of values or a range"),
+        ([[1]], "axis 'a': value [1] is not a number"),
+    ],
+)
+def test_bad_axis_forms_name_the_axis(axis, message):
+    with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        _sweep(axes={"a": axis})

@@ -14,8 +14,8 @@ EIGHT = {
     "name": "eight",
     "mode": "profile",
     "fixed": {"model": "gpt2", "gen_len": 4},
-    # 1 tile per chiplet cannot hold GPT-2 (does-not-fit); 1020 + 4 tokens exceed its 1024 context (error)
-    "axes": {"chiplets": [1, 2], "chiplet.tiles": [1, 96], "prompt_len": [32, 1021]},
+    # 1 tile per chiplet cannot hold GPT-2 (does-not-fit); 1030 + 4 tokens need 1033 positions > 1024 (error)
+    "axes": {"chiplets": [1, 2], "chiplet.tiles": [1, 96], "prompt_len": [32, 1030]},
 }
 
 
@@ -36,8 +36,8 @@ def test_statuses_and_values_match_the_api(serial):
     rows = serial.rows
     assert len(rows) == 8 and [r["point"] for r in rows] == list(range(8))
     by = {(r["chiplets"], r["chiplet.tiles"], r["prompt_len"]): r for r in rows}
-    assert {r["status"] for r in rows if r["prompt_len"] == 1021} == {"error"}
-    assert all("exceed" in r["reason"] and "context" in r["reason"] for r in rows if r["prompt_len"] == 1021)
+    assert {r["status"] for r in rows if r["prompt_len"] == 1030} == {"error"}
+    assert all("positions" in r["reason"] and "context" in r["reason"] for r in rows if r["prompt_len"] == 1030)
     assert by[(1, 1, 32)]["status"] == "does-not-fit" and "chiplets" in by[(1, 1, 32)]["reason"]
     ok = by[(2, 96, 32)]
     assert ok["status"] == "ok"

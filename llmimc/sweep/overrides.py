@@ -3,7 +3,9 @@
 The spec is dumped to plain data, the value is set at the path, the section's ``sources`` entry for
 that field is replaced by a note naming the sweep axis and the value it replaces (the spec's rule
 that every number carries a source still holds: a swept value is a stated design-space assumption),
-and the whole spec is validated again, so a value the spec would refuse (``adc.bits: 32``,
+and the whole spec is validated again (sweeping an ADC's ``bits`` whose ``reference_bits`` is unset pins
+``reference_bits`` to the spec's bits first, so energy and time per conversion scale as ``llmimc.hw.derive``
+says instead of silently staying the same), so a value the spec would refuse (``adc.bits: 32``,
 ``rows: 0``) is refused here with the axis named. The input spec is never mutated.
 """
 
@@ -69,6 +71,13 @@ def _set(data: dict, parts: Sequence[str], value: Scalar, note: str) -> None:
         node = node[part]
     leaf = parts[-1]
     old = node.get(leaf)
+    if leaf == "bits" and "reference_bits" in node and node["reference_bits"] is None:
+        # energy/time per conversion were given at the spec's bits; keep that reference so they scale
+        node["reference_bits"] = old
+        if isinstance(node.get("sources"), dict):
+            node["sources"]["reference_bits"] = (
+                f"[assumption] pinned to the spec's bits ({old}) by sweep axis {'.'.join(parts)}"
+            )
     node[leaf] = value
     sources = node.get("sources")
     if isinstance(sources, dict) and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -196,3 +196,14 @@ def test_example_sweeps_plan(name):
 def test_bad_axis_forms_name_the_axis(axis, message):
     with pytest.raises(SweepError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         _sweep(axes={"a": axis})
+
+
+def test_sweeping_adc_bits_keeps_the_energy_reference():
+    spec = load_spec("rram-chiplet")
+    data = spec.model_dump(mode="json")
+    data["chiplet"]["array"]["adc"]["reference_bits"] = None
+    del data["chiplet"]["array"]["adc"]["sources"]["reference_bits"]
+    unset = type(spec).model_validate(data)
+    out = apply_overrides(unset, [("chiplet.array.adc.bits", 6)], "here")
+    assert out.chiplet.array.adc.bits == 6 and out.chiplet.array.adc.reference_bits == 8
+    assert "pinned" in out.chiplet.array.adc.sources["reference_bits"]

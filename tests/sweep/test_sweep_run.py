@@ -37,7 +37,9 @@ def test_statuses_and_values_match_the_api(serial):
     assert len(rows) == 8 and [r["point"] for r in rows] == list(range(8))
     by = {(r["chiplets"], r["chiplet.tiles"], r["prompt_len"]): r for r in rows}
     assert {r["status"] for r in rows if r["prompt_len"] == 1030} == {"error"}
-    assert all("positions" in r["reason"] and "context" in r["reason"] for r in rows if r["prompt_len"] == 1030)
+    assert all(
+        "positions" in r["reason"] and "context" in r["reason"] for r in rows if r["prompt_len"] == 1030
+    )
     assert by[(1, 1, 32)]["status"] == "does-not-fit" and "chiplets" in by[(1, 1, 32)]["reason"]
     ok = by[(2, 96, 32)]
     assert ok["status"] == "ok"

@@ -93,6 +93,8 @@ def render_sweep(result: SweepResult, console: Console, max_rows: int | None = D
         console.print(
             _table(f"capacity at the SLOs, ranked by {rank}", ok, list(dict.fromkeys(cols)), max_rows)
         )
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
     failed = [r for r in result.rows if r["status"] == "error"]
     if failed:
         console.print(

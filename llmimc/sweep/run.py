@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmimc.cost.breakdown import Summary
 from llmimc.sim.serve_models import Percentiles, ServeResult
@@ -66,6 +66,7 @@ class SweepResult(BaseModel):
     wall_time_s: float = 0.0
     executor: str = "local"
     workers: int = 1
+    notes: list[str] = Field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r["status"] == status)
@@ -132,6 +133,19 @@ class SweepPlan(BaseModel):
     objectives: Objectives
     excluded_points: int
     duplicate_points: int
+    notes: list[str]
+
+
+def plan_notes(sweep: SweepFile) -> list[str]:
+    """Caveats the report prints with the results."""
+    notes = []
+    content = [a for a in sweep.axes if a.startswith("chiplet.") and a != "chiplet.area_m2"]
+    if content:
+        notes.append(
+            f"chiplet_area_mm2/package_area_mm2 use the spec's chiplet.area_m2, which the axes {', '.join(content)} "
+            "do not change; add a chiplet.area_m2 axis if the area should follow them"
+        )
+    return notes
 
 
 def plan_sweep(
@@ -174,6 +188,7 @@ def plan_sweep(
         objectives=objectives,
         excluded_points=excluded,
         duplicate_points=len(points) - len(kept),
+        notes=plan_notes(sweep),
     )
 
 
@@ -232,6 +247,7 @@ def run_sweep(
         capacity=plan.sweep.capacity,
         excluded_points=plan.excluded_points,
         duplicate_points=plan.duplicate_points,
+        notes=plan.notes,
         cached_points=total - len(todo),
         evaluated_points=len(todo),
         wall_time_s=time.perf_counter() - start,

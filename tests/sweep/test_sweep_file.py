@@ -84,6 +84,7 @@ def test_grid_count_and_constraint_exclusion():
     assert {p.inputs["chiplets"] for p in plan.points} == {1, 2, 4}
     assert all(p.package_area_mm2 == pytest.approx(75.0 * p.inputs["chiplets"]) for p in plan.points)
     assert len({p.key for p in plan.points}) == 6
+    assert plan.notes and "chiplet.array.rows" in plan.notes[0]  # area does not follow the array size
 
 
 def test_point_key_depends_on_full_config_only():

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmimc import __version__
 from llmimc.errors import LlmimcError, one_line
-from llmimc.hw.spec import ImcSystemSpec
+from llmimc.hw.loader import SpecT
+from llmimc.hw.spec import DigitalBaselineSpec, HwSpec, ImcSystemSpec
 from llmimc.sweep.constraints import Constraint
 from llmimc.sweep.overrides import apply_overrides, check_spec_path, get_spec_value
 from llmimc.sweep.sampling import sample_points
@@ -83,11 +84,16 @@ class PointConfig(_Frozen):
     mode: Literal["profile", "serve"]
     inputs: dict[str, Scalar | None]  # the row's input columns (effective values)
     params: ProfileParams | ServeParams
-    spec: ImcSystemSpec  # chiplet count and spec-path overrides applied
+    spec: HwSpec  # IMC: chiplet count and spec-path overrides applied; digital: GPU count
     serve_extra: dict[str, Scalar] = Field(default_factory=dict)
     capacity: CapacitySearch | None = None
     chiplet_area_mm2: float | None
     package_area_mm2: float | None
+
+    @property
+    def count(self) -> int:
+        """Chiplets (IMC) or GPUs (digital) of this point."""
+        return _count(self.spec)
 
 
 def check_names(sweep: SweepFile, serve_api_params: frozenset[str], label: str) -> None:
@@ -160,7 +166,7 @@ def _file_digest(ref: str | None) -> str | None:
     return hashlib.sha256(Path(ref).read_bytes()).hexdigest()
 
 
-def point_key(mode: str, params: BaseModel, spec: ImcSystemSpec, capacity: CapacitySearch | None) -> str:
+def point_key(mode: str, params: BaseModel, spec: SpecT, capacity: CapacitySearch | None) -> str:
     p = params.model_dump(mode="json")
     doc = {
         "llmimc": __version__,
@@ -178,25 +184,20 @@ class _Resolver:
 
     def __init__(self, axes: Mapping[str, Any], label: str, check_model: Callable[[str], None]) -> None:
         self._axes, self._label, self._check_model = axes, label, check_model
-        self._specs: dict[str, ImcSystemSpec] = {}
+        self._specs: dict[str, SpecT] = {}
         self._seen: set[tuple[str, str]] = set()
 
     def _kind(self, name: str) -> str:
         return f"{self._label}: {'axis' if name in self._axes else 'fixed parameter'} '{name}'"
 
-    def spec(self, ref: str) -> ImcSystemSpec:
+    def spec(self, ref: str) -> SpecT:
         if ref not in self._specs:
             from llmimc.hw import load_spec
 
             try:
-                spec = load_spec(ref)
+                self._specs[ref] = load_spec(ref)
             except LlmimcError as err:
                 raise SweepError(f"{self._kind('hw')}: {err}") from None
-            if not isinstance(spec, ImcSystemSpec):
-                raise SweepError(
-                    f"{self._kind('hw')}: '{ref}' is a digital baseline spec; sweeps need an IMC spec"
-                )
-            self._specs[ref] = spec
         return self._specs[ref]
 
     def check(self, params: ProfileParams | ServeParams) -> None:
@@ -216,7 +217,25 @@ class _Resolver:
             self._seen.add((name, value))
 
 
-def _areas(spec: ImcSystemSpec) -> tuple[float | None, float | None]:
+def _count(spec: SpecT) -> int:
+    """Chiplets on an IMC package, GPUs (tensor-parallel degree) of a digital system."""
+    return spec.package.num_chiplets if isinstance(spec, ImcSystemSpec) else spec.num_gpus
+
+
+def _with_count(spec: SpecT, count: int | None, where: str) -> SpecT:
+    if count is None:
+        return spec
+    if isinstance(spec, DigitalBaselineSpec):
+        return spec.with_gpus(count)
+    try:
+        return spec.with_chiplets(count)
+    except ValueError as err:  # pydantic's ValidationError included
+        raise SweepError(one_line(f"{where}: chiplets={count}: {err}")) from None
+
+
+def _areas(spec: SpecT) -> tuple[float | None, float | None]:
+    if not isinstance(spec, ImcSystemSpec):
+        return None, None
     chip = spec.chiplet.area_m2
     if chip is None:
         return None, None
@@ -224,18 +243,18 @@ def _areas(spec: ImcSystemSpec) -> tuple[float | None, float | None]:
 
 
 def _namespace(
-    values: Mapping[str, Scalar], spec: ImcSystemSpec, areas: tuple[float | None, float | None]
+    values: Mapping[str, Scalar], spec: SpecT, areas: tuple[float | None, float | None]
 ) -> Callable[[str], Any]:
     def lookup(name: str) -> Any:
         if name == "chiplets":
-            return spec.package.num_chiplets
+            return _count(spec)
         if name in values:
             return values[name]
         if name == "chiplet_area_mm2":
             return areas[0]
         if name == "package_area_mm2":
             return areas[1]
-        if is_spec_path(name):
+        if is_spec_path(name) and isinstance(spec, ImcSystemSpec):
             return get_spec_value(spec, name)
         return None
 
@@ -265,6 +284,13 @@ def _check_constraint_names(sweep: SweepFile, constraints: list[Constraint]) -> 
             check_spec_path(name, c.where)
 
 
+def _holds(c: Constraint, lookup: Callable[[str], Any], where: str) -> bool:
+    try:
+        return c.holds(lookup)
+    except SweepError as err:
+        raise SweepError(f"{where}: {err}") from None
+
+
 def expand_points(
     sweep: SweepFile,
     label: str,
@@ -288,20 +314,21 @@ def expand_points(
         plain = {k: _rebase(k, v, base_dir) for k, v in merged.items() if not is_spec_path(k)}
         params = _params(sweep.mode, plain, where, sweep.axes)
         resolver.check(params)
-        spec = apply_overrides(resolver.spec(params.hw), overrides, where)
-        if params.chiplets is not None:
-            try:
-                spec = spec.with_chiplets(params.chiplets)
-            except ValueError as err:  # pydantic's ValidationError included
-                raise SweepError(one_line(f"{where}: chiplets={params.chiplets}: {err}")) from None
+        spec = resolver.spec(params.hw)
+        shown: dict[str, Scalar | None] = dict(overrides)
+        if isinstance(spec, ImcSystemSpec):
+            spec = apply_overrides(spec, overrides, where)
+        else:  # spec paths name IMC fields: a digital point does not take them (and dedupes across them)
+            shown = dict.fromkeys(shown)
+        spec = _with_count(spec, params.chiplets, where)
         effective = {k: v for k, v in params.model_dump(mode="json").items() if k in known}
-        effective["chiplets"] = spec.package.num_chiplets
+        effective["chiplets"] = _count(spec)
         extra = {k: v for k, v in plain.items() if k not in known}
         _check_serve_config(extra, where, sweep.axes)
-        values = {**effective, **extra, **dict(overrides)}
+        values = {**effective, **extra, **shown}
         areas = _areas(spec)
         lookup = _namespace(values, spec, areas)
-        if not all(c.holds(lookup) for c in constraints):
+        if not all(_holds(c, lookup, where) for c in constraints):
             excluded += 1
             continue
         order = [*sweep.axes, *sweep.fixed, *effective]

@@ -136,9 +136,15 @@ class SweepPlan(BaseModel):
     notes: list[str]
 
 
-def plan_notes(sweep: SweepFile) -> list[str]:
+def plan_notes(sweep: SweepFile, points: list[PointConfig], objectives: Objectives) -> list[str]:
     """Caveats the report prints with the results."""
     notes = []
+    digital = sorted({str(p.inputs.get("hw")) for p in points if p.chiplet_area_mm2 is None})
+    area = [o for o in objectives if o in DERIVED_NAMES]
+    if digital and area:
+        notes.append(
+            f"{', '.join(digital)} give no chiplet area, so their points take no part in a front over {', '.join(area)}"
+        )
     content = [a for a in sweep.axes if a.startswith("chiplet.") and a != "chiplet.area_m2"]
     if content:
         notes.append(
@@ -188,7 +194,7 @@ def plan_sweep(
         objectives=objectives,
         excluded_points=excluded,
         duplicate_points=len(points) - len(kept),
-        notes=plan_notes(sweep),
+        notes=plan_notes(sweep, kept, objectives),
     )
 
 

@@ -167,7 +167,7 @@ def capacity_metrics(found: CapacityFound[ServeResult], cfg: PointConfig) -> dic
             "unsustained_rate_per_s": found.unsustained_rate_per_s,
             "capacity_trials": found.trials,
             "capacity_note": found.note,
-            "goodput_per_chiplet": goodput / cfg.spec.package.num_chiplets,
+            "goodput_per_chiplet": goodput / cfg.count,
             "goodput_per_mm2": goodput / cfg.package_area_mm2 if cfg.package_area_mm2 else None,
             "goodput_per_w": goodput / power if isinstance(power, float) and power > 0 else None,
         }

@@ -18,7 +18,8 @@ Parameter names (in ``fixed`` and ``axes``) are either workload/system parameter
 ``SERVE_PARAMS``; in serve mode any further name must be a ``ServeConfig`` field or a keyword of
 ``llmimc.api.serve``, so new serving options such as replicas pass straight through) or a dotted path into the IMC hardware spec
 (``chiplet.array.rows``, ``package.d2d.bw_bytes_per_s``; see ``llmimc hw schema``) that is applied to
-a copy of the spec and re-validated (``llmimc.sweep.overrides``).
+a copy of the spec and re-validated (``llmimc.sweep.overrides``). Spec paths do not apply to a
+digital (GPU) ``hw``: such points take the spec as it is, and the duplicates this makes run once.
 Grid ranges expand to ``num`` evenly spaced values (geometrically spaced with ``log``) or to
 ``low, low + step, ...`` up to ``high``; random and Latin-hypercube sampling draw within
 ``[low, high]`` (``llmimc.sweep.sampling``).
@@ -47,8 +48,8 @@ SPEC_ROOTS: tuple[str, ...] = ("chiplet", "package")
 # name -> description; values are validated per point by ``llmimc.sweep.points``.
 COMMON_PARAMS: dict[str, str] = {
     "model": "bundled alias/id, HF hub id (cached) or a folder with config.json",
-    "hw": "IMC hardware spec: built-in name or .yaml/.json path",
-    "chiplets": "number of chiplets on the package (default: the spec's)",
+    "hw": "hardware spec: built-in name or .yaml/.json path (IMC, or a digital GPU baseline such as h100)",
+    "chiplets": "chiplets on the IMC package, or GPUs of a digital spec (default: the spec's)",
     "precision": "precision preset or policy file (default w8a8)",
     "sparsity": "N:M structured weight sparsity, e.g. 2:4 (default dense)",
 }

@@ -112,3 +112,23 @@ def test_a_dead_worker_marks_points_as_errors_and_the_sweep_finishes(monkeypatch
     assert len(result.rows) == 8
     dead = [r for r in result.rows if r["chiplets"] == 2]
     assert all(r["status"] == "error" and "worker failed" in r["reason"] for r in dead)
+
+
+def test_imc_and_gpu_points_in_one_sweep():
+    sweep = parse_sweep_data(
+        {
+            "mode": "profile",
+            "fixed": {"model": "gpt2", "prompt_len": 16, "gen_len": 4},
+            "axes": {"hw": ["rram-chiplet", "h100"], "chiplets": [2], "chiplet.array.rows": [128, 256]},
+        },
+        "mixed.yaml",
+    )
+    plan = plan_sweep(sweep, "mixed.yaml")
+    assert plan.duplicate_points == 1  # the rows axis does not apply to h100: one h100 point
+    result = run_sweep(plan)
+    gpu = [r for r in result.rows if r["hw"] == "h100"]
+    assert len(gpu) == 1 and gpu[0]["status"] == "ok" and gpu[0]["chiplet.array.rows"] is None
+    assert gpu[0]["num_chiplets"] == 2 and gpu[0]["package_area_mm2"] is None and not gpu[0]["pareto"]
+    ref = api.profile("gpt2", hw="h100", chiplets=2, prompt_len=16, gen_len=4)
+    assert gpu[0]["energy_j"] == ref.summary.energy_j
+    assert any("h100 give no chiplet area" in n for n in result.notes)

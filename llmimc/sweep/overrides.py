@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from llmimc.hw.spec import ImcSystemSpec
-from llmimc.sweep.sweep_file import Scalar, SweepError
+from llmimc.sweep.sweep_file import SweepError, Value
 
 
 def _fields(model_cls: type[BaseModel]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def get_spec_value(spec: ImcSystemSpec, path: str) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def _set(data: dict, parts: Sequence[str], value: Scalar, note: str) -> None:
+def _set(data: dict, parts: Sequence[str], value: Value, note: str) -> None:
     node = data
     for part in parts[:-1]:
         node = node[part]
@@ -85,9 +85,7 @@ def _set(data: dict, parts: Sequence[str], value: Scalar, note: str) -> None:
         sources[leaf] = f"{note} (spec value {old}" + (f": {was})" if was else ")")
 
 
-def apply_overrides(
-    spec: ImcSystemSpec, overrides: Sequence[tuple[str, Scalar]], where: str
-) -> ImcSystemSpec:
+def apply_overrides(spec: ImcSystemSpec, overrides: Sequence[tuple[str, Value]], where: str) -> ImcSystemSpec:
     """A validated copy of ``spec`` with each (dotted path, value) set; SweepError names the failing axis."""
     if not overrides:
         return spec

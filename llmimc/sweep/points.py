@@ -32,9 +32,9 @@ from llmimc.sweep.sweep_file import (
     PROFILE_PARAMS,
     SERVE_PARAMS,
     CapacitySearch,
-    Scalar,
     SweepError,
     SweepFile,
+    Value,
     is_spec_path,
 )
 
@@ -82,10 +82,10 @@ class PointConfig(_Frozen):
     index: int
     key: str
     mode: Literal["profile", "serve"]
-    inputs: dict[str, Scalar | None]  # the row's input columns (effective values)
+    inputs: dict[str, Value | None]  # the row's input columns (effective values)
     params: ProfileParams | ServeParams
     spec: HwSpec  # IMC: chiplet count and spec-path overrides applied; digital: GPU count
-    serve_extra: dict[str, Scalar] = Field(default_factory=dict)
+    serve_extra: dict[str, Value] = Field(default_factory=dict)
     capacity: CapacitySearch | None = None
     chiplet_area_mm2: float | None
     package_area_mm2: float | None
@@ -123,12 +123,12 @@ def check_names(sweep: SweepFile, serve_api_params: frozenset[str], label: str) 
         raise SweepError(f"{label}: capacity search chooses the rate itself; remove 'rate' from fixed/axes")
 
 
-def _describe(point: Mapping[str, Scalar]) -> str:
+def _describe(point: Mapping[str, Value]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items()) or "(no axes)"
 
 
 def _params(
-    mode: str, values: dict[str, Scalar], where: str, axes: Mapping[str, Any]
+    mode: str, values: dict[str, Value], where: str, axes: Mapping[str, Any]
 ) -> ProfileParams | ServeParams:
     cls = ProfileParams if mode == "profile" else ServeParams
     try:
@@ -142,7 +142,7 @@ def _params(
         ) from None
 
 
-def _check_serve_config(extra: dict[str, Scalar], where: str, axes: Mapping[str, Any]) -> None:
+def _check_serve_config(extra: dict[str, Value], where: str, axes: Mapping[str, Any]) -> None:
     """Pass-through names that are ServeConfig fields are validated here, before anything runs."""
     from llmimc.sim.serve_models import ServeConfig
 
@@ -243,7 +243,7 @@ def _areas(spec: SpecT) -> tuple[float | None, float | None]:
 
 
 def _namespace(
-    values: Mapping[str, Scalar], spec: SpecT, areas: tuple[float | None, float | None]
+    values: Mapping[str, Value], spec: SpecT, areas: tuple[float | None, float | None]
 ) -> Callable[[str], Any]:
     def lookup(name: str) -> Any:
         if name == "chiplets":
@@ -264,7 +264,7 @@ def _namespace(
 FILE_PARAMS: tuple[str, ...] = ("hw", "precision", "trace", "lengths")
 
 
-def _rebase(name: str, value: Scalar, base_dir: Path | None) -> Scalar:
+def _rebase(name: str, value: Value, base_dir: Path | None) -> Value:
     """A relative file path that exists beside the sweep file is read from there."""
     if base_dir is None or name not in FILE_PARAMS or not isinstance(value, str) or Path(value).is_absolute():
         return value
@@ -315,7 +315,7 @@ def expand_points(
         params = _params(sweep.mode, plain, where, sweep.axes)
         resolver.check(params)
         spec = resolver.spec(params.hw)
-        shown: dict[str, Scalar | None] = dict(overrides)
+        shown: dict[str, Value | None] = dict(overrides)
         if isinstance(spec, ImcSystemSpec):
             spec = apply_overrides(spec, overrides, where)
         else:  # spec paths name IMC fields: a digital point does not take them (and dedupes across them)

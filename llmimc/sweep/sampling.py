@@ -15,21 +15,22 @@ Integer ranges are rounded to whole numbers; repeated points are kept once, firs
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
 
-from llmimc.sweep.sweep_file import RangeAxis, Sampling, Scalar, SweepError
+from llmimc.sweep.sweep_file import RangeAxis, Sampling, SweepError, Value
 
-AxisSpec = list[Scalar] | RangeAxis
-Point = dict[str, Scalar]
+AxisSpec = list[Value] | RangeAxis
+Point = dict[str, Value]
 
 
-def _num(value: float, integer: bool) -> Scalar:
+def _num(value: float, integer: bool) -> Value:
     return int(round(value)) if integer else float(value)
 
 
-def grid_values(name: str, axis: AxisSpec) -> list[Scalar]:
+def grid_values(name: str, axis: AxisSpec) -> list[Value]:
     """The values a grid takes along one axis."""
     if isinstance(axis, list):
         return list(axis)
@@ -48,7 +49,7 @@ def grid_values(name: str, axis: AxisSpec) -> list[Scalar]:
     return list(dict.fromkeys(values))
 
 
-def _from_unit(axis: AxisSpec, u: float) -> Scalar:
+def _from_unit(axis: AxisSpec, u: float) -> Value:
     if isinstance(axis, list):
         return axis[min(int(u * len(axis)), len(axis) - 1)]
     if axis.log:
@@ -58,9 +59,9 @@ def _from_unit(axis: AxisSpec, u: float) -> Scalar:
 
 
 def _dedupe(points: list[Point]) -> list[Point]:
-    seen: dict[tuple, Point] = {}
+    seen: dict[str, Point] = {}
     for p in points:
-        seen.setdefault(tuple((k, type(v).__name__, v) for k, v in p.items()), p)
+        seen.setdefault(json.dumps(p, sort_keys=True), p)
     return list(seen.values())
 
 

@@ -2,16 +2,19 @@
 
 The workload's arrival times are multiplied by ``time_scale``. Names the sweep file gives beyond the
 known serve parameters go to ``ServeConfig`` when they are its fields (``max_batch``,
-``max_tokens_per_iter``, ``chunk_size``, ...) and otherwise to ``llmimc.api.serve`` (and
-``prepare_serve`` in a capacity search) as keyword arguments (``passthrough_names`` lists what is accepted), so serving options added to the api later
-(replicas, disaggregation) can be swept without changes here.
+``max_tokens_per_iter``, ``chunk_size``, ``replicas``, ...) and otherwise as keyword arguments to
+``llmimc.api.prepare_serve`` (or ``api.serve`` for a keyword only it has); ``passthrough_names``
+lists what is accepted, so serving options added to the api later (replicas, disaggregation,
+package links) can be swept without changes here. List values reach list/tuple fields as given.
 With a capacity search the costed system is built once and the same requests are replayed at each
 trial rate (``llmimc.sweep.capacity``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from llmimc.errors import LlmimcError
 from llmimc.sim.serve_models import Percentiles, ServeConfig, ServeResult
 from llmimc.sweep.capacity import CapacityFound, find_max_rate
 from llmimc.sweep.points import PointConfig, ServeParams
-from llmimc.sweep.sweep_file import Scalar
+from llmimc.sweep.sweep_file import Value
 from llmimc.traces import Request, TraceLoad
 
 Metric = float | int | str | bool | None
@@ -36,11 +39,15 @@ def passthrough_names() -> frozenset[str]:
     from llmimc import api
 
     config = set(ServeConfig.model_fields) - _SET_BY_SWEEP
-    kwargs = set(inspect.signature(api.serve).parameters) - _API_ARGS_SET
+    kwargs = (_keywords(api.serve) | _keywords(api.prepare_serve)) - _API_ARGS_SET
     return frozenset(config | kwargs)
 
 
-def _split_extra(extra: dict[str, Scalar]) -> tuple[dict[str, Scalar], dict[str, Any]]:
+def _keywords(fn: Callable[..., object]) -> set[str]:
+    return set(inspect.signature(fn).parameters)
+
+
+def _split_extra(extra: dict[str, Value]) -> tuple[dict[str, Value], dict[str, Any]]:
     config = {k: v for k, v in extra.items() if k in ServeConfig.model_fields}
     return config, {k: v for k, v in extra.items() if k not in config}
 
@@ -126,8 +133,9 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
         }
     )
     base = _load(p, 1.0 if cap is not None and p.trace is None else None)
-    # api_kwargs: sweep names checked against api.serve's signature (passthrough_names), e.g. replicas
-    if cap is None:
+    # api_kwargs: names checked against the api's signatures (passthrough_names), e.g. package_link
+    unknown = set(api_kwargs) - _keywords(api.prepare_serve)
+    if cap is None and unknown:
         result = api.serve(
             p.model,
             base,
@@ -138,7 +146,6 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
             **api_kwargs,
         )
         return result_metrics(result)
-    unknown = set(api_kwargs) - set(inspect.signature(api.prepare_serve).parameters)
     if unknown:
         raise LlmimcError(
             f"capacity search cannot pass {', '.join(sorted(unknown))} (not an api.prepare_serve parameter)"
@@ -146,10 +153,12 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
     run = api.prepare_serve(
         p.model, base, hw=cfg.spec, precision=p.precision, sparsity=p.sparsity, config=config, **api_kwargs
     )
+    if cap is None:
+        return result_metrics(run.run())
     native = native_rate_per_s(base.requests) if p.trace is not None else 1.0
 
     def attains(rate: float) -> tuple[float, ServeResult]:
-        trial = api.ServeRun(system=run.system, load=scale_arrivals(base, native / rate), config=run.config)
+        trial = dataclasses.replace(run, load=scale_arrivals(base, native / rate))  # keeps every other field
         result = trial.run()
         return float(result.slo_attainment or 0.0), result
 

@@ -28,7 +28,6 @@ Grid ranges expand to ``num`` evenly spaced values (geometrically spaced with ``
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,7 +41,8 @@ class SweepError(LlmimcError):
     """A sweep file, axis, point or output folder is invalid (one line naming it)."""
 
 
-Scalar = bool | int | float | str
+Atom = bool | int | float | str
+Value = Atom | list[Atom]  # a list value is for list/tuple fields (disaggregate: [1, 3])
 SPEC_ROOTS: tuple[str, ...] = ("chiplet", "package")
 
 # name -> description; values are validated per point by ``llmimc.sweep.points``.
@@ -100,7 +100,7 @@ class RangeAxis(BaseModel):
         return self
 
 
-Axis = Annotated[list[Scalar], Field(min_length=1)] | RangeAxis
+Axis = Annotated[list[Value], Field(min_length=1)] | RangeAxis
 
 
 class Sampling(BaseModel):
@@ -145,7 +145,7 @@ class SweepFile(BaseModel):
     name: str = "sweep"
     description: str = ""
     mode: Literal["profile", "serve"] = "profile"
-    fixed: dict[str, Scalar] = Field(default_factory=dict)
+    fixed: dict[str, Value] = Field(default_factory=dict)
     axes: dict[str, Axis] = Field(default_factory=dict)
     sampling: Sampling = Sampling()
     constraints: list[str] = Field(default_factory=list)
@@ -201,8 +201,19 @@ def _axis_problem(raw: object, fallback: str) -> str:
     if isinstance(raw, list):
         if not raw:
             return "empty axis; give at least one value"
-        bad = next((v for v in raw if not isinstance(v, (bool, int, float, str))), None)
-        return f"value {bad!r} is not a number, string or boolean" if bad is not None else fallback
+        atoms = (bool, int, float, str)
+        bad = next(
+            (
+                v
+                for v in raw
+                if not isinstance(v, atoms)
+                and not (isinstance(v, list) and all(isinstance(a, atoms) for a in v))
+            ),
+            None,
+        )
+        return (
+            f"value {bad!r} is not a number, string, boolean or list of them" if bad is not None else fallback
+        )
     if isinstance(raw, dict):
         try:
             RangeAxis.model_validate(raw)
@@ -234,7 +245,3 @@ def load_sweep_file(path: str | Path) -> SweepFile:
 
 def is_spec_path(name: str) -> bool:
     return "." in name and name.split(".", 1)[0] in SPEC_ROOTS
-
-
-def finite_scalar(value: Scalar) -> bool:
-    return not isinstance(value, float) or math.isfinite(value)

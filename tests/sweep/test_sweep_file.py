@@ -191,7 +191,7 @@ def test_example_sweeps_plan(name):
         ({"low": 1, "high": 2, "num": 0}, "axis 'a': range num: Input should be greater than or equal to 1"),
         ({"lo": 1}, "axis 'a': range low: Field required"),
         ("x", "axis 'a': give a list of values or a range"),
-        ([[1]], "axis 'a': value [1] is not a number"),
+        ([{"x": 1}], "axis 'a': value {'x': 1} is not a number"),
     ],
 )
 def test_bad_axis_forms_name_the_axis(axis, message):
@@ -208,3 +208,25 @@ def test_sweeping_adc_bits_keeps_the_energy_reference():
     out = apply_overrides(unset, [("chiplet.array.adc.bits", 6)], "here")
     assert out.chiplet.array.adc.bits == 6 and out.chiplet.array.adc.reference_bits == 8
     assert "pinned" in out.chiplet.array.adc.sources["reference_bits"]
+
+
+def test_list_values_reach_list_fields():
+    plan = plan_sweep(
+        _sweep(
+            fixed={"model": "gpt2", "chiplets": 2},
+            axes={"package.memory.attached_chiplets": [[0], [0, 1], [0]]},
+        ),
+        "s.yaml",
+    )
+    assert [p.spec.package.memory.attached_chiplets for p in plan.points] == [
+        [0],
+        [0, 1],
+    ]  # [0] sampled twice
+    with pytest.raises(SweepError, match=r"point 1 \(package.memory.attached_chiplets=\[0, 5\]\).*chiplet 5"):
+        plan_sweep(
+            _sweep(
+                fixed={"model": "gpt2", "chiplets": 2},
+                axes={"package.memory.attached_chiplets": [[0], [0, 5]]},
+            ),
+            "s.yaml",
+        )

@@ -74,6 +74,9 @@ def evaluate_point(cfg: PointConfig) -> PointOutcome:
         frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
         where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
         status, reason = "error", one_line(f"{type(err).__name__}: {err}{where}")
+    clean = {
+        k: v if v is None or isinstance(v, (bool, int, float, str)) else str(v) for k, v in metrics.items()
+    }
     return PointOutcome(
-        key=cfg.key, status=status, reason=reason, metrics=metrics, eval_time_s=time.perf_counter() - start
+        key=cfg.key, status=status, reason=reason, metrics=clean, eval_time_s=time.perf_counter() - start
     )

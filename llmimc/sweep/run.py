@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,7 +81,7 @@ def metric_names(mode: str, capacity: bool) -> set[str]:
         return set(Summary.model_fields) | {"num_chiplets", *DERIVED_NAMES}
     names: set[str] = {"kv_peak_used_fraction", "total_energy_j", "avg_power_w", *DERIVED_NAMES}
     for name, info in ServeResult.model_fields.items():
-        if info.annotation is Percentiles:
+        if info.annotation is Percentiles or Percentiles in get_args(info.annotation):
             names |= {f"{name}_{k}" for k in ("mean", "p50", "p90", "p99")}
         elif name not in ("config", "requests", "timeline", "kv_occupancy"):
             names.add(name)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llmimc.errors import LlmimcError
-from llmimc.sim.serve_models import Percentiles, ServeConfig, ServeResult
+from llmimc.sim.serve_models import ServeConfig, ServeResult
 from llmimc.sweep.capacity import CapacityFound, find_max_rate
 from llmimc.sweep.points import PointConfig, ServeParams
 from llmimc.sweep.sweep_file import Value
@@ -96,20 +96,31 @@ def native_rate_per_s(requests: list[Request]) -> float:
     return (len(times) - 1) / span
 
 
-def _flat(prefix: str, p: Percentiles) -> dict[str, Metric]:
-    return {f"{prefix}_{k}": v for k, v in p.model_dump().items() if k != "count"}
+PERCENTILE_KEYS = ("mean", "p50", "p90", "p99")
+
+
+def _flatten(prefix: str, value: object, out: dict[str, Metric]) -> None:
+    """Scalars as they are; percentile summaries as ``<name>_p99``; other mappings as ``<name>.<key>``.
+
+    Lists (per-request records, per-replica summaries, time series) are left to the JSON result.
+    """
+    if isinstance(value, dict):
+        if {"mean", "p50"} <= set(value):
+            out.update({f"{prefix}_{k}": value.get(k) for k in PERCENTILE_KEYS})
+            extra = value.get("values")
+            if isinstance(extra, dict):
+                out.update({f"{prefix}_{k}": v for k, v in extra.items() if f"{prefix}_{k}" not in out})
+            return
+        for key, sub in value.items():
+            _flatten(f"{prefix}.{key}", sub, out)
+    elif value is None or isinstance(value, (bool, int, float, str)):
+        out[prefix] = value
 
 
 def result_metrics(result: ServeResult) -> dict[str, Metric]:
     out: dict[str, Metric] = {}
     for name, value in result.model_dump(exclude={"config", "requests", "timeline", "kv_occupancy"}).items():
-        if isinstance(value, dict):
-            if {"mean", "p50"} <= set(value):
-                out.update(_flat(name, getattr(result, name)))
-            else:
-                out.update({f"{name}.{k}": v for k, v in value.items()})
-        else:
-            out[name] = value
+        _flatten(name, value, out)
     out["kv_peak_used_fraction"] = result.kv_occupancy.peak_used_fraction
     out["total_energy_j"] = result.total_energy_j
     sim = result.simulated_time_s

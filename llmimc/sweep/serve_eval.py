@@ -83,8 +83,15 @@ def _load(p: ServeParams, rate_qps: float | None) -> TraceLoad:
 def scale_arrivals(load: TraceLoad, factor: float) -> TraceLoad:
     if factor == 1.0:
         return load
-    requests = [r.model_copy(update={"arrived_at": r.arrived_at * factor}) for r in load.requests]
+    requests = [_arriving_at(r, r.arrived_at * factor) for r in load.requests]
     return load.model_copy(update={"requests": requests})
+
+
+def _arriving_at(request: Request, arrived_at: float) -> Request:
+    """A copy of ``request`` arriving at another time (Request is a pydantic model or dataclass)."""
+    if dataclasses.is_dataclass(request):
+        return dataclasses.replace(request, arrived_at=arrived_at)
+    return request.model_copy(update={"arrived_at": arrived_at})
 
 
 def native_rate_per_s(requests: list[Request]) -> float:

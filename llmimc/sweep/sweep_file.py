@@ -41,7 +41,7 @@ class SweepError(LlmimcError):
     """A sweep file, axis, point or output folder is invalid (one line naming it)."""
 
 
-Atom = bool | int | float | str
+Atom = bool | int | float | str | None  # None (YAML null): the parameter's default
 Value = Atom | list[Atom]  # a list value is for list/tuple fields (disaggregate: [1, 3])
 SPEC_ROOTS: tuple[str, ...] = ("chiplet", "package")
 
@@ -201,7 +201,7 @@ def _axis_problem(raw: object, fallback: str) -> str:
     if isinstance(raw, list):
         if not raw:
             return "empty axis; give at least one value"
-        atoms = (bool, int, float, str)
+        atoms = (bool, int, float, str, type(None))
         bad = next(
             (
                 v

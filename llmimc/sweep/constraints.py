@@ -2,7 +2,7 @@
 
 A constraint such as ``chiplets * chiplet_area_mm2 <= 20000`` or
 ``chiplet.array.rows >= 2 * chiplet.array.adc.bits and precision != "w16a16"`` is parsed with
-``ast.parse(mode="eval")`` and only this whitelist is accepted: numbers, strings, booleans, names and
+``ast.parse(mode="eval")`` and only this whitelist is accepted: numbers, strings, booleans, None, names and
 dotted names (resolved from the point), ``+ - * / // % **``, unary ``- + not``, comparisons (chains
 included, ``in``/``not in`` against a literal list or tuple), ``and``/``or``, conditional expressions
 and calls to ``min``, ``max``, ``abs``, ``log2``, ``sqrt``. Anything else (attribute access on values,
@@ -46,6 +46,7 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt,
 }
 _MAX_POW_EXPONENT = 64
+MISSING = object()  # what a lookup returns for a name without a value (None is a value: YAML null)
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -76,7 +77,9 @@ class Constraint:
         if name is not None and not any(part.startswith("_") for part in name.split(".")):
             self.names.add(name)  # a dotted name is a key looked up in the point, never attribute access
             return
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+        if isinstance(node, ast.Constant) and (
+            node.value is None or isinstance(node.value, (int, float, str, bool))
+        ):
             return
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             children: list[ast.expr] = [node.left, node.right]
@@ -106,7 +109,7 @@ class Constraint:
             self._check(child)
 
     def holds(self, lookup: Callable[[str], Any]) -> bool:
-        """Evaluate with ``lookup(name)`` giving a value (None: missing); SweepError names the constraint on failure."""
+        """Evaluate with ``lookup(name)`` giving a value (``MISSING``: none); SweepError names the constraint on failure."""
         try:
             return bool(self._eval(self._tree, lookup))
         except (TypeError, ValueError, ZeroDivisionError, OverflowError) as err:
@@ -116,7 +119,7 @@ class Constraint:
         name = _dotted(node)
         if name is not None:
             value = values(name)
-            if value is None:
+            if value is MISSING:
                 raise ValueError(f"'{name}' has no value for this point")
             return value
         if isinstance(node, ast.Constant):

@@ -25,7 +25,7 @@ from llmimc import __version__
 from llmimc.errors import LlmimcError, one_line
 from llmimc.hw.loader import SpecT
 from llmimc.hw.spec import DigitalBaselineSpec, HwSpec, ImcSystemSpec
-from llmimc.sweep.constraints import Constraint
+from llmimc.sweep.constraints import MISSING, Constraint
 from llmimc.sweep.overrides import apply_overrides, check_spec_path, get_spec_value
 from llmimc.sweep.sampling import sample_points
 from llmimc.sweep.sweep_file import (
@@ -134,12 +134,18 @@ def _params(
     try:
         return cls.model_validate(values)
     except ValidationError as err:
-        first = err.errors()[0]
-        name = str(first.get("loc", ("?",))[0])
-        kind = "axis" if name in axes else "fixed parameter"
-        raise SweepError(
-            one_line(f"{where}: {kind} '{name}' = {values.get(name)!r}: {first.get('msg')}")
-        ) from None
+        raise SweepError(_value_error(err, where, values, axes)) from None
+
+
+def _value_error(err: ValidationError, where: str, values: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
+    """One line naming the axis (or fixed parameter) whose value failed; the point for whole-model rules."""
+    first = err.errors()[0]
+    loc = first.get("loc", ())
+    if not loc:
+        return one_line(f"{where}: {first.get('msg')}")
+    name = str(loc[0])
+    kind = "axis" if name in axes else "fixed parameter"
+    return one_line(f"{where}: {kind} '{name}' = {values.get(name)!r}: {first.get('msg')}")
 
 
 def _check_serve_config(extra: dict[str, Value], where: str, axes: Mapping[str, Any]) -> None:
@@ -152,12 +158,7 @@ def _check_serve_config(extra: dict[str, Value], where: str, axes: Mapping[str, 
     try:
         ServeConfig.model_validate(fields)
     except ValidationError as err:
-        first = err.errors()[0]
-        name = str(first.get("loc", ("?",))[0])
-        kind = "axis" if name in axes else "fixed parameter"
-        raise SweepError(
-            one_line(f"{where}: {kind} '{name}' = {fields.get(name)!r}: {first.get('msg')}")
-        ) from None
+        raise SweepError(_value_error(err, where, fields, axes)) from None
 
 
 def _file_digest(ref: str | None) -> str | None:
@@ -250,13 +251,12 @@ def _namespace(
             return _count(spec)
         if name in values:
             return values[name]
-        if name == "chiplet_area_mm2":
-            return areas[0]
-        if name == "package_area_mm2":
-            return areas[1]
+        area = {"chiplet_area_mm2": areas[0], "package_area_mm2": areas[1]}.get(name)
+        if area is not None:
+            return area
         if is_spec_path(name) and isinstance(spec, ImcSystemSpec):
             return get_spec_value(spec, name)
-        return None
+        return MISSING
 
     return lookup
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from llmimc.hw import load_spec
 from llmimc.sweep import SweepError, plan_sweep, sweep_json_schema
-from llmimc.sweep.constraints import Constraint
+from llmimc.sweep.constraints import MISSING, Constraint
 from llmimc.sweep.overrides import apply_overrides
 from llmimc.sweep.sampling import grid_values, sample_points
 from llmimc.sweep.sweep_file import RangeAxis, Sampling, parse_sweep_data
@@ -154,7 +154,7 @@ def test_constraint_evaluates_dotted_names_and_functions():
     assert c.holds({"chiplet.array.rows": 8, "a": 4, "p": "w8a8", "b": False}.get)
     assert not c.holds({"chiplet.array.rows": 7, "a": 4, "p": "w8a8", "b": False}.get)
     with pytest.raises(SweepError, match="'a' has no value"):
-        c.holds({"chiplet.array.rows": 8}.get)
+        c.holds(lambda name: {"chiplet.array.rows": 8}.get(name, MISSING))
     assert Constraint("2 ** 10 == 1024 and log2(8) == 3 and sqrt(4) == 2", "c").holds({}.get)
     with pytest.raises(SweepError, match="too large"):
         Constraint("10 ** 100000 > 1", "c").holds({}.get)
@@ -230,3 +230,18 @@ def test_list_values_reach_list_fields():
             ),
             "s.yaml",
         )
+
+
+def test_null_values_and_none_in_constraints():
+    plan = plan_sweep(
+        _sweep(
+            axes={"sparsity": [None, "2:4"], "chiplets": [1, 2]},
+            constraints=["sparsity == None or chiplets == 2"],
+        ),
+        "s.yaml",
+    )
+    assert [(p.inputs["sparsity"], p.inputs["chiplets"]) for p in plan.points] == [
+        (None, 1),
+        (None, 2),
+        ("2:4", 2),
+    ]

@@ -324,13 +324,13 @@ def expand_points(
         effective = {k: v for k, v in params.model_dump(mode="json").items() if k in known}
         effective["chiplets"] = _count(spec)
         extra = {k: v for k, v in plain.items() if k not in known}
-        _check_serve_config(extra, where, sweep.axes)
         values = {**effective, **extra, **shown}
         areas = _areas(spec)
         lookup = _namespace(values, spec, areas)
         if not all(_holds(c, lookup, where) for c in constraints):
             excluded += 1
             continue
+        _check_serve_config(extra, where, sweep.axes)
         order = [*sweep.axes, *sweep.fixed, *effective]
         kept.append(
             PointConfig(

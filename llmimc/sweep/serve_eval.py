@@ -188,14 +188,17 @@ def capacity_metrics(found: CapacityFound[ServeResult], cfg: PointConfig) -> dic
     out: dict[str, Metric] = result_metrics(found.at_max) if found.at_max is not None else {}
     goodput = (found.at_max.goodput_requests_per_s if found.at_max is not None else None) or 0.0
     power = out.get("avg_power_w")
+    # replicas / disaggregation serve on several packages: goodput is per chiplet and mm² of all of them
+    packages = int(getattr(found.at_max.config, "num_packages", 1)) if found.at_max is not None else 1
+    area = cfg.package_area_mm2 * packages if cfg.package_area_mm2 else None
     out.update(
         {
             "max_rate_per_s": found.max_rate_per_s,
             "unsustained_rate_per_s": found.unsustained_rate_per_s,
             "capacity_trials": found.trials,
             "capacity_note": found.note,
-            "goodput_per_chiplet": goodput / cfg.count,
-            "goodput_per_mm2": goodput / cfg.package_area_mm2 if cfg.package_area_mm2 else None,
+            "goodput_per_chiplet": goodput / (cfg.count * packages),
+            "goodput_per_mm2": goodput / area if area else None,
             "goodput_per_w": goodput / power if isinstance(power, float) and power > 0 else None,
         }
     )

@@ -245,6 +245,60 @@ def _placement_notes(
     return notes
 
 
+def _checked_context(graph: OpGraph, batch: int, max_context_tokens: int | None) -> int:
+    if batch < 1:
+        raise MappingError(f"batch must be >= 1 (got {batch})")
+    ctx = max_context_tokens if max_context_tokens is not None else graph.info.max_position_embeddings
+    if ctx < 1:
+        raise MappingError(f"max_context_tokens must be >= 1 (got {ctx})")
+    return ctx
+
+
+def _op_placements(
+    graph: OpGraph, unit_of: list[int], tilings: dict[str, OpTiling], sp: StagePlan
+) -> list[OpPlacement]:
+    return [
+        OpPlacement(
+            op_name=op.name,
+            stage=sp.stage_of_unit[unit_of[i]],
+            tiling=tilings.get(op.name),
+            shards=sp.shards.get(i, []),
+            transfers=sp.transfers.get(i, []),
+        )
+        for i, op in enumerate(graph.ops)
+    ]
+
+
+def _kv_residency(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    ops: list[OpPlacement],
+    stages: list[Stage],
+    batch: int,
+    ctx: int,
+    offpkg_used_bytes: float,
+) -> KvResidency:
+    """KV residency (``kv`` module) after checking that the outlier weights fit each chiplet's SRAM."""
+    sram = spec.chiplet.global_sram.capacity_bytes
+    layer_chip, outl, act = _kv_inputs(graph, ops, stages, batch, ctx)
+    over = sorted(c for c, b in outl.items() if b > sram)
+    if over:
+        raise MappingError(
+            f"outlier weights on chiplet {over[0]} need {outl[over[0]]:.0f} bytes of global SRAM but it has "
+            f"{sram}; use more chiplets or a policy with fewer outliers"
+        )
+    return plan_kv(
+        kv_bits=plan.kv_bits,
+        layer_elements=graph.kv_elements_per_token_per_layer,
+        layer_chiplet=layer_chip,
+        sram_capacity_bytes=sram,
+        outlier_bytes_per_chiplet=outl,
+        activation_reserve_per_chiplet=act,
+        offpkg_free_bytes=spec.package.memory.capacity_bytes - offpkg_used_bytes,
+    )
+
+
 def map_model(
     graph: OpGraph,
     spec: ImcSystemSpec,
@@ -257,11 +311,7 @@ def map_model(
     """Map ``graph`` compressed by ``plan`` onto ``spec`` (see module docstring)."""
     from llmimc.hw import topology_links
 
-    if batch < 1:
-        raise MappingError(f"batch must be >= 1 (got {batch})")
-    ctx = max_context_tokens if max_context_tokens is not None else graph.info.max_position_embeddings
-    if ctx < 1:
-        raise MappingError(f"max_context_tokens must be >= 1 (got {ctx})")
+    ctx = _checked_context(graph, batch, max_context_tokens)
     chip = spec.chiplet
     n_chip = spec.package.num_chiplets
     cap = chip.tiles * chip.tile.arrays_per_tile
@@ -282,16 +332,7 @@ def map_model(
     order = stage_order(n_chip, links, mem_chip)
     unit_layers = _unit_layers(graph, unit_of, len(unit_labels))
     sp: StagePlan = build_stages(graph, tilings, blocks, pieces, unit_labels, unit_layers, order)
-    ops = [
-        OpPlacement(
-            op_name=op.name,
-            stage=sp.stage_of_unit[unit_of[i]],
-            tiling=tilings.get(op.name),
-            shards=sp.shards.get(i, []),
-            transfers=sp.transfers.get(i, []),
-        )
-        for i, op in enumerate(graph.ops)
-    ]
+    ops = _op_placements(graph, unit_of, tilings, sp)
     routes = _routes(links, sp.stages, ops, mem_chip, n_chip)
     notes += _placement_notes(packing, blocks, pieces, batch, n_chip)
     emb_bytes = float(
@@ -306,22 +347,7 @@ def map_model(
             f"weights do not fit ({need} chiplets needed, {n_chip} present): every iteration reprograms "
             f"all crossbars in {reprog.rounds} rounds, streaming weights from off-package memory"
         )
-    layer_chip, outl, act = _kv_inputs(graph, ops, sp.stages, batch, ctx)
-    over = sorted(c for c, b in outl.items() if b > chip.global_sram.capacity_bytes)
-    if over:
-        raise MappingError(
-            f"outlier weights on chiplet {over[0]} need {outl[over[0]]:.0f} bytes of global SRAM but it has "
-            f"{chip.global_sram.capacity_bytes}; use more chiplets or a policy with fewer outliers"
-        )
-    kv = plan_kv(
-        kv_bits=plan.kv_bits,
-        layer_elements=graph.kv_elements_per_token_per_layer,
-        layer_chiplet=layer_chip,
-        sram_capacity_bytes=chip.global_sram.capacity_bytes,
-        outlier_bytes_per_chiplet=outl,
-        activation_reserve_per_chiplet=act,
-        offpkg_free_bytes=spec.package.memory.capacity_bytes - emb_bytes - streamed,
-    )
+    kv = _kv_residency(graph, spec, plan, ops, sp.stages, batch, ctx, emb_bytes + streamed)
     return Mapping(
         model_id=graph.info.model_id,
         spec_name=spec.name,

@@ -27,8 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from llmimc.compress.plan import CompressionPlan
 from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
-from llmimc.mapping.model import no_kv_growth
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly, no_kv_growth
 
 
 class BaselineStep(BaseModel):

@@ -125,6 +125,11 @@ class DigitalUnit(Sourced):
     energy_per_op_j: NonNegFloat  # one non-MAC element op (add, compare, exp, ...)
     formats: list[str] = Field(default_factory=lambda: ["int8", "fp16"])
 
+    @property
+    def macs_per_s(self) -> float:
+        """Peak MAC (or element-op) rate: macs_per_cycle x frequency_hz."""
+        return self.macs_per_cycle * self.frequency_hz
+
 
 class Tile(Sourced):
     arrays_per_tile: PosInt
@@ -185,6 +190,11 @@ class Chiplet(Sourced):
     clock_hz: PosFloat
     power: Power
     area_m2: NonNegFloat | None = None
+
+    @property
+    def arrays(self) -> int:
+        """Crossbar arrays on one chiplet: tiles x arrays_per_tile."""
+        return self.tiles * self.tile.arrays_per_tile
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan, OpCompression
 from llmimc.cost import actions as A
+from llmimc.cost.actions import NUM_ACTIONS
 from llmimc.cost.baseline import BaselineStep, baseline_model
 from llmimc.cost.breakdown import (
     BaselineResult,
@@ -36,7 +37,7 @@ from llmimc.cost.breakdown import (
     group_energy,
 )
 from llmimc.cost.iteration import PrefillChunk
-from llmimc.cost.model import features
+from llmimc.cost.model import PhaseTotals, features
 from llmimc.errors import LlmimcError, MappingError
 from llmimc.gpu.result import GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
@@ -203,9 +204,9 @@ def _evaluate_phases(system: System, batch: int, prompt_len: int, gen_len: int) 
     s_p = cm.spill(f_p)
     det_p = cm.detail(f_p, s_p)
     f_d = np.zeros_like(f_p)
-    s_d = np.zeros(cm.n_kv)
+    s_d = cm.no_spill()
     slot_d = np.zeros(len(system.compiled.slot_chiplet))
-    stat_d = np.zeros((system.mapping.num_chiplets, len(cm.e)))
+    stat_d = np.zeros((system.mapping.num_chiplets, NUM_ACTIONS))
     step_lat: list[float] = []
     bounds: set[str] = set()
     stage_d1 = np.zeros(len(system.mapping.stages))
@@ -262,22 +263,30 @@ class _Energy:
         return float(self.item_d.sum() + self.static_d)
 
 
-def _energy(system: System, ph: _Phases, gen_len: int) -> _Energy:
+def _energy(system: System, ph: _Phases, tot_p: PhaseTotals, tot_d: PhaseTotals) -> _Energy:
     cm = system.cost_model
-    e = cm.e
-    cnt_p = cm.item_counts(ph.f_p, ph.s_p)
-    cnt_d = cm.item_counts(ph.f_d, ph.s_d) if gen_len > 1 else np.zeros_like(cnt_p)
-    tot_cnt_p = cnt_p.sum(axis=0) + ph.stat_p.sum(axis=0)
-    tot_cnt_d = cnt_d.sum(axis=0) + ph.stat_d.sum(axis=0)
+    tot_cnt_p = tot_p.action_counts + ph.stat_p.sum(axis=0)
+    tot_cnt_d = tot_d.action_counts + ph.stat_d.sum(axis=0)
     return _Energy(
-        item_p=cnt_p @ e,
-        item_d=cnt_d @ e,
-        static_p=float(ph.stat_p.sum(axis=0) @ e),
-        static_d=float(ph.stat_d.sum(axis=0) @ e),
-        static_per_chiplet=(ph.stat_p + ph.stat_d) @ e,
-        table=A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist()),
-        table_p=A.energy_table(tot_cnt_p.tolist(), e.tolist()),
-        table_d=A.energy_table(tot_cnt_d.tolist(), e.tolist()),
+        item_p=tot_p.item_energy_j,
+        item_d=tot_d.item_energy_j,
+        static_p=float(cm.leakage_energy_j(ph.stat_p.sum(axis=0))),
+        static_d=float(cm.leakage_energy_j(ph.stat_d.sum(axis=0))),
+        static_per_chiplet=cm.leakage_energy_j(ph.stat_p + ph.stat_d),
+        table=cm.energy_table(tot_cnt_p + tot_cnt_d),
+        table_p=cm.energy_table(tot_cnt_p),
+        table_d=cm.energy_table(tot_cnt_d),
+    )
+
+
+def _no_phase(like: PhaseTotals) -> PhaseTotals:
+    """Totals of a phase with no iteration (a single output token: no decode step)."""
+    return PhaseTotals(
+        item_counts=np.zeros_like(like.item_counts),
+        item_energy_j=np.zeros_like(like.item_energy_j),
+        action_counts=np.zeros_like(like.action_counts),
+        link_bytes=np.zeros_like(like.link_bytes),
+        offpkg_bytes=0.0,
     )
 
 
@@ -455,17 +464,17 @@ def run_profile(
     system = _build_system(graph, spec, plan, batch, prompt_len, gen_len, allow_reprogramming)
     m, cm, comp = system.mapping, system.cost_model, system.compiled
     ph = _evaluate_phases(system, batch, prompt_len, gen_len)
-    en = _energy(system, ph, gen_len)
+    tot_p = cm.phase_totals(ph.f_p, ph.s_p)
+    tot_d = cm.phase_totals(ph.f_d, ph.s_d) if gen_len > 1 else _no_phase(tot_p)
+    en = _energy(system, ph, tot_p, tot_d)
     energy = en.energy_p + en.energy_d
     total_lat = float(ph.lat_p + ph.lat_d)
     out_tokens = batch * gen_len
     layers = group_energy([it.layer for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
     kinds = group_energy([it.kind for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
-    lb_p = cm.link_bytes(ph.f_p, ph.s_p)
-    lb_d = cm.link_bytes(ph.f_d, ph.s_d)
+    lb_p, lb_d = tot_p.link_bytes, tot_d.link_bytes
     d2d_p, d2d_d = float(lb_p.sum()), float(lb_d.sum())
-    off_p = float(cm.O5_all @ ph.f_p + cm.OS @ ph.s_p)
-    off_d = float(cm.O5_all @ ph.f_d + cm.OS @ ph.s_d)
+    off_p, off_d = tot_p.offpkg_bytes, tot_d.offpkg_bytes
     phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), (off_p, off_d))
     stages = [
         StageRow(

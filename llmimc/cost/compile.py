@@ -3,7 +3,7 @@
 An *item* is one op placed on one chiplet, one transfer, or one layer's KV-cache traffic. Every item's
 action counts and resource times are linear in the iteration *features*
 
-    f = [1, n_seq, Sum T, Sum L, Sum T*L]     (1 = the iteration has work)
+    f = [has_work, n_seq, Sum T, Sum L, Sum T*L]     (``llmimc.cost.features.Feature``)
 
 plus, for KV items, the tokens spilled off-package on the item's chiplet s_c = max(0, Sum L - on_c)
 (``llmimc.mapping.kv``). OpGraph Polys are per sequence, so Sum over sequences of Poly(T, L) =
@@ -23,12 +23,14 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   tile buffer;
 - tiles: an op is spread over the free tiles of its chiplet, min(tiles, arrays of the op on the
   chiplet) tiles (``llmimc.cost.power.tiles_holding``), row blocks of one column block kept together
-  (tpc = ceil(row_blocks / arrays per tile of the op) tiles each) so that they sum in-tile;
+  (tiles_per_col_block = ceil(row_blocks / arrays per tile of the op) tiles each) so that they sum
+  in-tile;
 - dpu: MACs or element ops / (DPU lanes x frequency);
 - local / global SRAM: bytes / bandwidth (local: per tile, tiles used in parallel; a linear op reads
   its K_analog x a-bit input and writes its N x a-bit output through the tile buffers);
-- noc: bits per vector = K_analog x a x (tile groups of tpc tiles, each needing the input) + N x a +
-  (tiles per column block - 1) x N x acc_bits (cross-tile partial sums; sums inside a tile stay local),
+- noc: bits per vector = K_analog x a x tile_groups (groups of tiles_per_col_block tiles, each needing
+  the input) + N x a + (tiles_per_col_block - 1) x N x acc_bits (cross-tile partial sums; sums inside a
+  tile stay local),
   time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
   2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs); energy: the input reaches its tile groups by
@@ -107,11 +109,13 @@ class Item:
     kind: str  # OpKind value or transfer / reduction / kv_cache / reprogram
     chiplet: int
     slot: int  # stage slot whose busy time this item adds to (one slot per stage: its home)
+    # action counts (actions x features), resource times (s, resources x features)
     counts: np.ndarray = field(default_factory=lambda: np.zeros((NUM_ACTIONS, NUM_FEATURES)))
     times: np.ndarray = field(default_factory=lambda: np.zeros((NUM_RESOURCES, NUM_FEATURES)))
-    spill_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_ACTIONS))
+    spill_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_ACTIONS))  # per spilled token
     spill_time_s: float = 0.0
     spill_chip: int = -1  # physical chiplet whose spill feature this item uses
+    # (directed link, bytes per feature) and (directed link, bytes per spilled token)
     links: list[tuple[tuple[int, int], np.ndarray]] = field(default_factory=list)
     spill_links: list[tuple[tuple[int, int], float]] = field(default_factory=list)
 
@@ -144,13 +148,14 @@ def _noc_mean_hops(spec: ImcSystemSpec) -> float:
 def _tile_geometry(ch: Chiplet, t: OpTiling, share: float) -> tuple[int, int, int, int]:
     """Tiles of the share of one op on one chiplet: (all experts, one expert, tiles per column block,
     tile groups). The arrays are spread over min(tiles, arrays) tiles; the row blocks of a column block
-    stay together (tpc tiles) and sum in the tile's adder tree; each group of tpc tiles receives the
-    whole input once; partial sums of different tiles cross the NoC."""
+    stay together (tiles_per_col_block tiles) and sum in the tile's adder tree; each group of
+    tiles_per_col_block tiles receives the whole input once; partial sums of different tiles cross the
+    NoC."""
     arrays_e = max(1, math.ceil(t.arrays_per_expert * share - 1e-9))  # one expert's arrays on one chiplet
     tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays * share - 1e-9)))
     tiles_e = max(1, tiles_holding(ch, arrays_e))
-    tpc = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
-    return tiles_c, tiles_e, tpc, max(1, math.ceil(tiles_e / tpc))
+    tiles_per_col_block = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
+    return tiles_c, tiles_e, tiles_per_col_block, max(1, math.ceil(tiles_e / tiles_per_col_block))
 
 
 class _Builder:
@@ -165,17 +170,17 @@ class _Builder:
         self.items: list[Item] = []
 
     # -- transfers ---------------------------------------------------------------------------------
-    def transfer(self, item: Item, src: int, dst: int, bytes5: np.ndarray) -> None:
-        """Add a die-to-die transfer of ``bytes5`` (feature coefficients, bytes) from src to dst."""
+    def transfer(self, item: Item, src: int, dst: int, bytes_per_feature: np.ndarray) -> None:
+        """Add a die-to-die transfer of ``bytes_per_feature`` (feature coefficients, bytes) from src to dst."""
         hops = route_hops(self.m.route(src, dst))
         if not hops:
             return
-        item.counts[Action.D2D] += bytes5 * 8.0 * len(hops)
-        t = bytes5 * len(hops) / self.d2d.bw_bytes_per_s
-        t = t + unit(Feature.HAS_WORK, len(hops) * self.d2d.latency_s)
-        item.times[Resource.TRANSFER] += t
-        for h in hops:
-            item.links.append((h, bytes5.copy()))
+        item.counts[Action.D2D] += bytes_per_feature * 8.0 * len(hops)
+        time = bytes_per_feature * len(hops) / self.d2d.bw_bytes_per_s
+        time = time + unit(Feature.HAS_WORK, len(hops) * self.d2d.latency_s)
+        item.times[Resource.TRANSFER] += time
+        for hop in hops:
+            item.links.append((hop, bytes_per_feature.copy()))
 
     # -- ops ---------------------------------------------------------------------------------------
     def linear(self, op: Op, t: OpTiling, pl: OpPlacement, st: Stage, layer: str) -> None:
@@ -323,46 +328,48 @@ class _Builder:
     def kv(self) -> None:
         ch = self.spec.chiplet
         attn_items: dict[tuple[str, int], list[Item]] = {}
-        for x in self.items:
-            if x.kind in _ATTN_VALUES:
-                attn_items.setdefault((x.layer, x.slot), []).append(x)
+        for prev in self.items:
+            if prev.kind in _ATTN_VALUES:
+                attn_items.setdefault((prev.layer, prev.slot), []).append(prev)
         for kl in self.m.kv.layers:
             st = next(s for s in self.m.stages if kl.layer in s.layers)
-            c = st.chiplets[0]
-            b = kl.bytes_per_token
+            home = st.chiplets[0]
+            kv_bytes = kl.bytes_per_token  # K and V of one token of this layer, at kv_bits
             it = Item(
                 layer=f"layer {kl.layer}",
                 kind="kv_cache",
-                chiplet=c,
+                chiplet=home,
                 slot=st.index,
-                spill_chip=c,
+                spill_chip=home,
             )
-            it.counts[Action.GSRAM_READ, Feature.CONTEXT] = 8.0 * b
-            it.counts[Action.GSRAM_WRITE, Feature.TOKENS] = 8.0 * b
-            it.times[Resource.GLOBAL_SRAM, Feature.TOKENS] = b / ch.global_sram.bw_bytes_per_s
+            it.counts[Action.GSRAM_READ, Feature.CONTEXT] = 8.0 * kv_bytes
+            it.counts[Action.GSRAM_WRITE, Feature.TOKENS] = 8.0 * kv_bytes
+            it.times[Resource.GLOBAL_SRAM, Feature.TOKENS] = kv_bytes / ch.global_sram.bw_bytes_per_s
             # the K (V) half of the cache is read while the DPU computes scores (context): the read
             # overlaps the attention MACs, so its time goes to those ops' global-SRAM resource
             attn = attn_items.get((it.layer, it.slot), [])
-            for x in attn:
-                x.times[Resource.GLOBAL_SRAM, Feature.CONTEXT] += (
-                    b / ch.global_sram.bw_bytes_per_s / len(attn)
+            for op_item in attn:
+                op_item.times[Resource.GLOBAL_SRAM, Feature.CONTEXT] += (
+                    kv_bytes / ch.global_sram.bw_bytes_per_s / len(attn)
                 )
             if not attn:
-                it.times[Resource.GLOBAL_SRAM, Feature.CONTEXT] = b / ch.global_sram.bw_bytes_per_s
-            hops = route_hops(self.m.route(self.m.memory_chiplet, c))
-            it.spill_counts[Action.GSRAM_READ] = -8.0 * b
-            it.spill_counts[Action.OFFPKG] = 8.0 * b
-            it.spill_counts[Action.D2D] = 8.0 * b * len(hops)
-            it.spill_time_s = b / self.mem.bw_bytes_per_s + len(hops) * b / self.d2d.bw_bytes_per_s
-            it.spill_links = [(h, b) for h in hops]
+                it.times[Resource.GLOBAL_SRAM, Feature.CONTEXT] = kv_bytes / ch.global_sram.bw_bytes_per_s
+            hops = route_hops(self.m.route(self.m.memory_chiplet, home))
+            it.spill_counts[Action.GSRAM_READ] = -8.0 * kv_bytes
+            it.spill_counts[Action.OFFPKG] = 8.0 * kv_bytes
+            it.spill_counts[Action.D2D] = 8.0 * kv_bytes * len(hops)
+            it.spill_time_s = (
+                kv_bytes / self.mem.bw_bytes_per_s + len(hops) * kv_bytes / self.d2d.bw_bytes_per_s
+            )
+            it.spill_links = [(hop, kv_bytes) for hop in hops]
             self.items.append(it)
 
     def stage_transfers(self) -> None:
         hidden_bytes = self.graph.info.hidden_size * self.graph.info.dtype_bytes
         stages = self.m.stages
-        for a, b in zip(stages, stages[1:], strict=False):
-            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.index)
-            self.transfer(it, a.chiplets[0], b.chiplets[0], unit(Feature.TOKENS, hidden_bytes))
+        for src, dst in zip(stages, stages[1:], strict=False):
+            it = Item(layer=src.label, kind="transfer", chiplet=src.chiplets[0], slot=src.index)
+            self.transfer(it, src.chiplets[0], dst.chiplets[0], unit(Feature.TOKENS, hidden_bytes))
             self.items.append(it)
         last = stages[-1]
         it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.index)
@@ -423,8 +430,8 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
     b.stage_transfers()
     t_reprog = b.reprogram()
     slot_chip = [st.chiplets[0] for st in mapping.stages]  # one slot per stage: its home's busy time
-    directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
-    traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
+    directed = sorted({(a, b) for a, b in mapping.links} | {(b, a) for a, b in mapping.links})
+    traffic = {lk for it in b.items for lk, link_bytes in it.links if link_bytes.any()}
     traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
     power = power_states(spec, mapping, traffic, directed)
     return Compiled(

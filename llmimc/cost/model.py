@@ -101,12 +101,12 @@ class CompiledCostModel:
         self._build_times(compiled)
         self.power = compiled.power
         self.static_idle_w = P.idle_power_w(compiled.power, self.energy_per_action_j)
-        self.e_on_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
-        self.e_gated_w = compiled.power.gated_counts_per_s @ self.energy_per_action_j
-        self.e_wake_j = float((compiled.power.wake_counts @ self.energy_per_action_j).sum())
-        self.wake_s = compiled.power.wakeup_time_s
-        self.link_bw = compiled.d2d_bw_bytes_per_s
-        self.mem_bw = compiled.mem_bw_bytes_per_s
+        self.always_on_power_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
+        self.gated_power_w = compiled.power.gated_counts_per_s @ self.energy_per_action_j
+        self.wake_energy_j = float((compiled.power.wake_counts @ self.energy_per_action_j).sum())
+        self.wake_time_s = compiled.power.wakeup_time_s
+        self.link_bw_bytes_per_s = compiled.d2d_bw_bytes_per_s
+        self.mem_bw_bytes_per_s = compiled.mem_bw_bytes_per_s
         self.reprogram_time_s = compiled.reprogram_time_s
         self.sequential = compiled.reprogram_time_s > 0 or self.num_slots > compiled.num_chiplets
 
@@ -142,8 +142,8 @@ class CompiledCostModel:
                 self.offpkg_bytes_per_spill_token[k] += self.spill_counts[i, _OFFPKG] / 8.0
                 for lk, b in it.spill_links:
                     self.link_bytes_per_spill_token[self.link_index[lk], k] += b
-            for lk, b5 in it.links:
-                self.link_bytes_per_feature[self.link_index[lk]] += b5
+            for lk, nbytes in it.links:
+                self.link_bytes_per_feature[self.link_index[lk]] += nbytes
         self.d2d_bytes_per_feature = self.link_bytes_per_feature.sum(axis=0)
         self.d2d_bytes_per_spill_token = self.link_bytes_per_spill_token.sum(axis=0)
 
@@ -244,15 +244,17 @@ class CompiledCostModel:
             per = np.maximum.reduceat(self.period(f_vec, s / v), self.stage_starts)
             stage_t = first + (v - 1.0) * per
             pipe = float(first.sum()) + (v - 1.0) * float(per.max())
-        mem = (self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s) / self.mem_bw
+        mem = (
+            self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
+        ) / self.mem_bw_bytes_per_s
         link = (
             float((self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s).max())
-            / self.link_bw
+            / self.link_bw_bytes_per_s
             if len(self.link_bytes_per_feature)
             else 0.0
         )
         bound = max((pipe, "pipeline"), (mem, "offpkg_bw"), (link, "link"), key=lambda x: x[0])[1]
-        lat = max(pipe, mem, link) + (self.reprogram_time_s + self.wake_s) * f[_HAS_WORK]
+        lat = max(pipe, mem, link) + (self.reprogram_time_s + self.wake_time_s) * f[_HAS_WORK]
         return float(lat), stage_t, bound, slot_t
 
     def latency(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str]:
@@ -278,7 +280,11 @@ class CompiledCostModel:
         s = self.spill(f)
         lat, _, _, slot_t = self._evaluate(f, s)
         busy = np.minimum(self._stage_busy(slot_t)[self.power.piece_stage], lat)
-        static = self.e_on_w * lat + self.e_gated_w @ busy + self.e_wake_j * float(f[_HAS_WORK])
+        static = (
+            self.always_on_power_w * lat
+            + self.gated_power_w @ busy
+            + self.wake_energy_j * float(f[_HAS_WORK])
+        )
         energy = float(self.energy_per_feature_j @ f + self.energy_per_spill_token_j @ s) + float(static)
         return IterationCost(
             latency_s=float(lat),

@@ -389,10 +389,10 @@ def derive_baseline(spec: DigitalBaselineSpec) -> BaselineFigures:
     return BaselineFigures(
         spec_name=spec.name,
         peak_flops_per_s=peak,
-        achievable_flops_per_s={k: v * spec.achievable_compute_fraction for k, v in peak.items()},
+        achievable_flops_per_s={k: spec.achievable_flops_per_s(k) for k in peak},
         ridge_flops_per_byte={k: v / spec.memory_bw_bytes_per_s for k, v in peak.items()},
         memory_capacity_bytes=spec.memory_capacity_bytes,
         memory_bw_bytes_per_s=spec.memory_bw_bytes_per_s,
-        achievable_bw_bytes_per_s=spec.memory_bw_bytes_per_s * spec.achievable_bw_fraction,
+        achievable_bw_bytes_per_s=spec.achievable_bw_bytes_per_s,
         tflops_per_w_at_board_power={k: v / _TERA / spec.board_power_w for k, v in peak.items()},
     )

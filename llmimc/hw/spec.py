@@ -337,6 +337,15 @@ class DigitalBaselineSpec(_Frozen):
     num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def achievable_bw_bytes_per_s(self) -> float:
+        """Roofline memory bandwidth: memory_bw_bytes_per_s x achievable_bw_fraction."""
+        return self.memory_bw_bytes_per_s * self.achievable_bw_fraction
+
+    def achievable_flops_per_s(self, fmt: str) -> float:
+        """Roofline compute rate of one format: peak_flops_per_s[fmt] x achievable_compute_fraction."""
+        return self.peak_flops_per_s[fmt] * self.achievable_compute_fraction
+
     def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
         """A copy with a different tensor-parallel GPU count (the --chiplets override)."""
         return self.model_copy(update={"num_gpus": num_gpus})

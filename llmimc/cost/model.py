@@ -79,6 +79,11 @@ class PhaseTotals:
     link_bytes: np.ndarray  # per directed link (``Compiled.links``)
     offpkg_bytes: float  # every off-package byte (KV spill and weight reprogramming included)
 
+    @property
+    def d2d_bytes(self) -> float:
+        """Bytes carried summed over every die-to-die link."""
+        return float(self.link_bytes.sum())
+
 
 # resources that belong to one op (its own arrays / tiles): consecutive vectors overlap across ops
 OWN_RESOURCES = (Resource.ANALOG, Resource.ANALOG_MIN, Resource.TILE_MIN, Resource.SHIFT_ADD)
@@ -159,12 +164,12 @@ class CompiledCostModel:
         inv = np.asarray(inv).reshape(-1)
         self.n_unique = uniq.shape[0]
         # (unique item x resource) x features: resource times of each distinct item
-        self.unique_item_times = uniq.reshape(self.n_unique * NUM_RESOURCES, NUM_FEATURES)
+        self.unique_item_times_s = uniq.reshape(self.n_unique * NUM_RESOURCES, NUM_FEATURES)
         self.item_unique = inv
         self.num_slots = n_slots = len(compiled.slot_chiplet)
         self.item_slot = np.array([it.slot for it in items], dtype=int)
-        self.slot_unique_count = np.zeros((n_slots, self.n_unique))  # items of each unique kind per slot
-        np.add.at(self.slot_unique_count, (self.item_slot, inv), 1.0)
+        self.slot_item_incidence = np.zeros((n_slots, self.n_unique))  # items of each unique kind per slot
+        np.add.at(self.slot_item_incidence, (self.item_slot, inv), 1.0)
         self.slot_spill_time_s = np.zeros((n_slots, self.num_kv_chiplets))  # per spilled token
         for it in items:
             if it.spill_chip >= 0:
@@ -173,15 +178,15 @@ class CompiledCostModel:
         shared = np.zeros((n_slots, len(_SHARED), NUM_FEATURES))
         if n:
             np.add.at(shared, self.item_slot, times[:, _SHARED, :])
-        self.slot_shared_times = shared.reshape(n_slots * len(_SHARED), NUM_FEATURES)
+        self.slot_shared_times_s = shared.reshape(n_slots * len(_SHARED), NUM_FEATURES)
         self.n_shared = len(_SHARED)
         pairs = sorted(
             {(int(sl), int(u)) for sl, u in zip(self.item_slot.tolist(), inv.tolist(), strict=True)}
         )
-        self.own_slot = np.array([p[0] for p in pairs], dtype=int)
-        self.own_uniq = np.array([p[1] for p in pairs], dtype=int)
-        self.own_starts = (
-            np.flatnonzero(np.r_[True, np.diff(self.own_slot) != 0]) if pairs else np.zeros(0, int)
+        self.own_pair_slot = np.array([p[0] for p in pairs], dtype=int)
+        self.own_pair_unique = np.array([p[1] for p in pairs], dtype=int)
+        self.own_slot_starts = (
+            np.flatnonzero(np.r_[True, np.diff(self.own_pair_slot) != 0]) if pairs else np.zeros(0, int)
         )
 
     # -- protocol ----------------------------------------------------------------------------------
@@ -207,20 +212,22 @@ class CompiledCostModel:
         return np.zeros(self.num_kv_chiplets)
 
     def slot_times(self, f: np.ndarray, s: np.ndarray) -> np.ndarray:
-        tu = (self.unique_item_times @ f).reshape(self.n_unique, NUM_RESOURCES).max(axis=1)
-        return self.slot_unique_count @ tu + self.slot_spill_time_s @ s
+        tu = (self.unique_item_times_s @ f).reshape(self.n_unique, NUM_RESOURCES).max(axis=1)
+        return self.slot_item_incidence @ tu + self.slot_spill_time_s @ s
 
     def period(self, f_vec: np.ndarray, s_vec: np.ndarray) -> np.ndarray:
         """Per-slot pipeline period P_v for one average vector (module docstring)."""
         n_slots = self.num_slots
-        sh = (self.slot_shared_times @ f_vec).reshape(n_slots, self.n_shared).max(axis=1)
+        sh = (self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared).max(axis=1)
         sh = sh + self.slot_spill_time_s @ s_vec
-        if len(self.own_slot):
+        if len(self.own_pair_slot):
             own_u = (
-                (self.unique_item_times @ f_vec).reshape(self.n_unique, NUM_RESOURCES)[:, _OWN].max(axis=1)
+                (self.unique_item_times_s @ f_vec).reshape(self.n_unique, NUM_RESOURCES)[:, _OWN].max(axis=1)
             )
             own = np.zeros(n_slots)
-            own[self.own_slot[self.own_starts]] = np.maximum.reduceat(own_u[self.own_uniq], self.own_starts)
+            own[self.own_pair_slot[self.own_slot_starts]] = np.maximum.reduceat(
+                own_u[self.own_pair_unique], self.own_slot_starts
+            )
             sh = np.maximum(sh, own)
         return sh
 

@@ -472,10 +472,9 @@ def run_profile(
     out_tokens = batch * gen_len
     layers = group_energy([it.layer for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
     kinds = group_energy([it.kind for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
-    lb_p, lb_d = tot_p.link_bytes, tot_d.link_bytes
-    d2d_p, d2d_d = float(lb_p.sum()), float(lb_d.sum())
-    off_p, off_d = tot_p.offpkg_bytes, tot_d.offpkg_bytes
-    phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), (off_p, off_d))
+    d2d_p, d2d_d = tot_p.d2d_bytes, tot_d.d2d_bytes
+    offpkg = (tot_p.offpkg_bytes, tot_d.offpkg_bytes)
+    phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), offpkg)
     stages = [
         StageRow(
             index=st.index,
@@ -508,7 +507,7 @@ def run_profile(
         d2d_bytes_per_decode_token=d2d_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
         static_energy_j=float(en.static_p + en.static_d),
         static_energy_share=float(en.static_p + en.static_d) / energy if energy > 0 else 0.0,
-        offpkg_bytes=off_p + off_d,
+        offpkg_bytes=offpkg[0] + offpkg[1],
     )
     peak_tokens = batch * (prompt_len + gen_len - 1)
     spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
@@ -532,7 +531,7 @@ def run_profile(
         layers=layers,
         op_kinds=kinds,
         chiplets=_chiplet_rows(system, ph, en, total_lat),
-        links=_link_rows(system, lb_p, lb_d, out_tokens, total_lat),
+        links=_link_rows(system, tot_p.link_bytes, tot_d.link_bytes, out_tokens, total_lat),
         energy_table=en.table,
         energy_table_prefill=en.table_p,
         energy_table_decode=en.table_d,

@@ -21,8 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan, OpCompression
-from llmimc.cost import actions as A
-from llmimc.cost.actions import NUM_ACTIONS
+from llmimc.cost.actions import NUM_ACTIONS, EnergyRow
 from llmimc.cost.baseline import BaselineStep, baseline_model
 from llmimc.cost.breakdown import (
     BaselineResult,
@@ -65,9 +64,9 @@ class ProfileResult(BaseModel):
     op_kinds: list[GroupRow]
     chiplets: list[ChipletRow]
     links: list[LinkRow]
-    energy_table: list[A.EnergyRow]
-    energy_table_prefill: list[A.EnergyRow]
-    energy_table_decode: list[A.EnergyRow]
+    energy_table: list[EnergyRow]
+    energy_table_prefill: list[EnergyRow]
+    energy_table_decode: list[EnergyRow]
     kv: KvResidency
     kv_peak_tokens: int
     kv_spilled_tokens_at_end: int
@@ -250,9 +249,9 @@ class _Energy:
     static_p: float
     static_d: float
     static_per_chiplet: np.ndarray  # leakage energy of each chiplet, both phases
-    table: list[A.EnergyRow]
-    table_p: list[A.EnergyRow]
-    table_d: list[A.EnergyRow]
+    table: list[EnergyRow]
+    table_p: list[EnergyRow]
+    table_d: list[EnergyRow]
 
     @property
     def energy_p(self) -> float:

@@ -244,7 +244,15 @@ def load_policy(ref: str | pathlib.Path) -> PrecisionPolicy:
     if looks_like_file or path.is_file():
         if not path.is_file():
             raise PolicyError(f"policy file not found: {path}")
-        return _policy_from_text(path.read_text(encoding="utf-8"), str(path), path.suffix.lower() == ".json")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(
+                f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the policy as UTF-8 YAML or JSON"
+            ) from None
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read ({exc.strerror}); check the path") from None
+        return _policy_from_text(text, str(path), path.suffix.lower() == ".json")
     name = str(ref).strip().lower()
     known = preset_names()
     if name not in known:

@@ -35,7 +35,11 @@ MAX_TOKENS = 16_777_216
 # suffix -> (upper bound, unit shown, why). Lower bounds (> 0 or >= 0) are the spec models' own.
 SPEC_RANGES: dict[str, tuple[float, str, str]] = {
     "_w": (1e6, "W", "a megawatt per chip or package; powers are in watts"),
-    "_j": (1e-3, "J", "energies are per action (bit, cell, conversion, MAC) in joules; 1 mJ per action is beyond any device"),
+    "_j": (
+        1e-3,
+        "J",
+        "energies are per action (bit, cell, conversion, MAC) in joules; 1 mJ per action is beyond any device",
+    ),
     "_s": (1.0, "s", "times are per action (cycle, conversion, hop) in seconds"),
     "_hz": (1e11, "Hz", "clocks are in hertz; 100 GHz is beyond any CMOS clock"),
     "_bytes": (2.0**50, "B", "capacities are in bytes; 1 PiB per package is beyond any memory stack"),
@@ -105,3 +109,27 @@ def spec_range_problem(data: object) -> str | None:
             high, unit, why = rng
             return f"{where}: {value:g} is above the physical maximum {high:g} {unit} ({why})"
     return None
+
+
+def non_finite_path(data: object, path: str = "") -> str | None:
+    """Dotted path of the first NaN or infinite float in nested dicts/lists (a JSON dump), else None."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else (path or "(top level)")
+    items = (
+        data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    )
+    for k, v in items:
+        found = non_finite_path(v, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
+
+
+def check_finite_result(data: object, what: str) -> None:
+    """Raise `BoundsError` if a result (as plain data) holds NaN or infinity: never print those with exit 0."""
+    where = non_finite_path(data)
+    if where is not None:
+        raise BoundsError(
+            f"{what}: {where} is not a finite number; a spec value or size is beyond what the model can "
+            "represent (check the spec's numbers and the sizes given)"
+        )

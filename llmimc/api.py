@@ -34,6 +34,7 @@ from llmimc.compress.policy import SparsitySpec
 from llmimc.cost.breakdown import Comparison
 from llmimc.errors import LlmimcError, SpecError
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+from llmimc.hw.loader import with_chiplets
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, run_profile, uniform_plan
@@ -76,7 +77,7 @@ def load_hw(hw: HwRef | None = None, chiplets: int | None = None) -> ImcSystemSp
     """A hardware spec by name, path or object, with ``chiplets`` folded in when given (IMC specs)."""
     spec = hw if isinstance(hw, ImcSystemSpec | DigitalBaselineSpec) else load_spec(hw or DEFAULT_IMC_SPEC)
     if chiplets is not None and isinstance(spec, ImcSystemSpec):
-        spec = spec.with_chiplets(chiplets)
+        spec = with_chiplets(spec, chiplets)  # bounded (llmimc.limits), errors name the spec
     return spec
 
 

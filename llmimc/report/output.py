@@ -41,7 +41,7 @@ def check_output_path(path: Path | str, flag: str = "") -> Path:
     if str(path).strip() == "":
         raise OutputError(f"{flag or 'output path'}: empty path; give a file name")
     if p.is_dir():
-        raise _fail(flag, p, "it is a folder; give a file name inside it")
+        raise _fail(flag, p, "it is a directory; give a file name inside it")
     if _special(p):
         if not os.access(p, os.W_OK):
             raise _fail(flag, p, "permission denied")
@@ -53,7 +53,7 @@ def check_output_path(path: Path | str, flag: str = "") -> Path:
             ancestor = ancestor.parent
         if ancestor.exists() and not ancestor.is_dir():
             raise _fail(flag, p, f"{ancestor} is a file, not a folder")
-        raise _fail(flag, p, f"no such folder {parent}")
+        raise _fail(flag, p, f"folder {parent} does not exist")
     if p.exists() and not os.access(p, os.W_OK):
         raise _fail(flag, p, "the file is read-only")
     try:

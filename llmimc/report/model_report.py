@@ -8,21 +8,17 @@ from __future__ import annotations
 from llmimc.model.bundled import BundledModel
 from llmimc.model.summary import PhaseSummary
 from llmimc.report.sections import Block, Col, Line, Table
-from llmimc.report.units import count, si
+from llmimc.report.units import count, params, si
 
 
 def bundled_models_blocks(models: list[BundledModel]) -> list[Block]:
+    """One row per model: the id with its aliases stacked below it, the model type and the size."""
     t = Table(
         "bundled models (available offline)",
-        [Col("id"), Col("aliases"), Col("architecture"), Col("params", "right")],
+        [Col("id (aliases below)", no_wrap=True), Col("type"), Col("params", "right")],
     )
     for m in models:
-        t.add(
-            m.id,
-            ", ".join(m.aliases),
-            m.architecture,
-            count(m.num_params) if m.num_params is not None else "?",
-        )
+        t.add("\n".join((m.id, *(f"  {a}" for a in m.aliases))), m.model_type, params(m.num_params))
     hint = "a local folder with config.json, or a hub id in the Hugging Face cache"
     return [t, Line(hint, label="also accepted")]
 

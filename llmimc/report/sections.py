@@ -26,6 +26,7 @@ class Col:
 
     header: str
     justify: Justify = "left"
+    no_wrap: bool = False  # keep whole (names, ids): the other columns wrap instead
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _rich_table(t: Table, plain: bool) -> RichTable:
         box=box.ASCII if plain else box.HEAVY_HEAD,
     )
     for c in t.columns:
-        table.add_column(escape(c.header), justify=c.justify, overflow="fold")
+        table.add_column(escape(c.header), justify=c.justify, overflow="fold", no_wrap=c.no_wrap)
     for row in t.rows:
         cells = [GAP] + [""] * (len(t.columns) - 1) if row is None else row
         table.add_row(*(escape(c) for c in cells))

@@ -6,14 +6,22 @@ Imports stay light: llmimc.model (and torch, on a cache miss) is imported inside
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmimc.limits import MAX_BATCH, MAX_TOKENS
-from llmimc.workload import Phase
 from llmimc_cli._common import console, friendly_errors, output_path, spinner, write_output
+
+
+class PhaseName(str, Enum):
+    """llmimc.workload.Phase's values, kept here so that `llmimc --help` does not import the library."""
+
+    prefill = "prefill"
+    decode = "decode"
+
 
 app = typer.Typer(help="Inspect a model's traced operator graph.", no_args_is_help=True)
 
@@ -34,7 +42,7 @@ def show_cmd(
     model: Annotated[
         str, typer.Argument(help="Bundled id/alias (see `llmimc models`), local folder, or hub id.")
     ],
-    phase: Annotated[Phase, typer.Option("--phase", help="prefill or decode.")] = Phase.PREFILL,
+    phase: Annotated[PhaseName, typer.Option("--phase", help="prefill or decode.")] = PhaseName.prefill,
     tokens: Annotated[
         int, typer.Option("--tokens", min=1, max=MAX_TOKENS, help="Prompt tokens S for prefill (T = L = S).")
     ] = 128,
@@ -57,11 +65,12 @@ def show_cmd(
     from llmimc.model.summary import summarize
     from llmimc.report.model_report import phase_summary_blocks
     from llmimc.report.sections import render_rich
+    from llmimc.workload import Phase
 
     json_out = output_path(json_path, "--json")
     with spinner(f"loading {model} (tracing a model seen for the first time takes 20-30 s)"):
         graph = load_opgraph(model, use_cache=not no_cache)
-    s = summarize(graph, phase, tokens, context, batch)
+    s = summarize(graph, Phase(phase.value), tokens, context, batch)
     render_rich(phase_summary_blocks(s), console)
     if json_out is not None:
         write_output(json_out, json.dumps(s.model_dump(mode="json"), indent=2) + "\n", "--json")

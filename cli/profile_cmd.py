@@ -12,10 +12,12 @@ from llmimc_cli._common import OutputFormat, console, friendly_errors, output_pa
 
 
 def _preset_help() -> str:
-    from llmimc.compress import DEFAULT_POLICY
-    from llmimc.compress.policy import preset_names
+    """The --precision help with the preset names (read from the package files: no library import)."""
+    from importlib import resources
 
-    return f"Precision preset ({', '.join(preset_names())}; default {DEFAULT_POLICY}) or a policy file."
+    folder = resources.files("llmimc") / "compress" / "presets"
+    names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return f"Precision preset ({', '.join(names)}; default w8a8; see llmimc presets) or a policy file."
 
 
 @friendly_errors

@@ -8,7 +8,7 @@ from __future__ import annotations
 from llmimc.model.bundled import BundledModel
 from llmimc.model.summary import PhaseSummary
 from llmimc.report.sections import Block, Col, Line, Table
-from llmimc.report.units import count, params, si
+from llmimc.report.units import count, si
 
 
 def bundled_models_blocks(models: list[BundledModel]) -> list[Block]:
@@ -18,7 +18,7 @@ def bundled_models_blocks(models: list[BundledModel]) -> list[Block]:
         [Col("id (aliases below)", no_wrap=True), Col("type"), Col("params", "right")],
     )
     for m in models:
-        t.add("\n".join((m.id, *(f"  {a}" for a in m.aliases))), m.model_type, params(m.num_params))
+        t.add("\n".join((m.id, *(f"  {a}" for a in m.aliases))), m.model_type, count(m.num_params) if m.num_params is not None else "?")
     hint = "a local folder with config.json, or a hub id in the Hugging Face cache"
     return [t, Line(hint, label="also accepted")]
 

@@ -2,7 +2,7 @@
 
 - ``si(1.23e-6, "s") == "1.23 µs"``: three significant digits with an SI prefix from E to f.
 - ``iec_bytes(3 * 2**30) == "3 GiB"``: capacities (SRAM, memory) in powers of two.
-- ``pct(1, 3) == "33.3%"``; ``count(12345) == "12,345"``; ``params(6.74e9) == "6.74B"``.
+- ``pct(1, 3) == "33.3%"``; ``count(12345) == "12,345"``.
 - ``sparkline``: values resampled into ``width`` buckets (bucket mean or maximum) and drawn with eight
   block heights between ``lo`` and ``hi`` (default: the buckets' own minimum and maximum).
 Non-finite values are printed as ``inf``/``nan`` (callers refuse them before rendering).
@@ -56,16 +56,6 @@ def ratio_pct(fraction: float, digits: int = 1) -> str:
 def count(n: float | None) -> str:
     """A whole count with thousands separators; None is '-'."""
     return "-" if n is None else f"{n:,.0f}"
-
-
-def params(n: float | None) -> str:
-    """A parameter count the way model cards write it: '124M', '6.74B', '1.2T'."""
-    if n is None:
-        return "?"
-    for factor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.3g}{suffix}"
-    return f"{n:.0f}"
 
 
 def sparkline(

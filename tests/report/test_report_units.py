@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from llmimc.report.units import BLOCKS, count, iec_bytes, params, pct, si, sparkline
+from llmimc.report.units import BLOCKS, count, iec_bytes, pct, si, sparkline
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,6 @@ def test_bytes_counts_shares_params() -> None:
     assert iec_bytes(3 * 2**30) == "3 GiB" and iec_bytes(512) == "512 B"
     assert count(12345) == "12,345" and count(None) == "-"
     assert pct(1, 3) == "33.3%" and pct(1, 0) == "-"
-    assert params(124_439_808) == "124M" and params(6.738e9) == "6.74B" and params(None) == "?"
 
 
 def test_sparkline_mean_and_max_buckets() -> None:

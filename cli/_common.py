@@ -9,6 +9,7 @@ library function and rendering through ``llmimc.report``. Output files are check
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -69,6 +70,8 @@ def friendly_errors(fn: F) -> F:
         except ValidationError as e:
             raise fail(_validation_line(e)) from None
         except OSError as e:
+            if e.errno == errno.EPIPE:  # `llmimc ... | head`: typer exits quietly
+                raise
             where = f"{e.filename}: " if e.filename else ""
             raise fail(f"{where}{e.strerror or e}") from None
         except MemoryError:

@@ -103,6 +103,7 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--only", default=None, help="run one input class only")
+    ap.add_argument("--show-ok", action="store_true", help="also list the cases that exit 0")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="llmimc-hostile-"))
     cases = [c for c in build_cases(root) if args.only in (None, c.klass)]
@@ -123,6 +124,10 @@ def main() -> int:
         print(
             f"FAIL {outcome}: {case.klass} / {case.name}: llmimc {' '.join(case.args)[:120]} ({wall:.1f} s) -> {last}"
         )
+    if args.show_ok:
+        for case, outcome, wall, _ in results:
+            if outcome == "ok":
+                print(f"ok: {case.klass} / {case.name}: llmimc {' '.join(case.args)[:120]} ({wall:.1f} s)")
     return 1 if failed else 0
 
 

@@ -74,6 +74,10 @@ def friendly_errors(fn: F) -> F:
                 raise
             where = f"{e.filename}: " if e.filename else ""
             raise fail(f"{where}{e.strerror or e}") from None
+        except RecursionError:
+            raise fail(
+                "an input file is nested too deeply (thousands of levels) to be read; check the files given"
+            ) from None
         except MemoryError:
             raise fail("out of memory: lower the sizes given (chiplets, batch, lengths)") from None
 

@@ -268,6 +268,8 @@ def _policy_from_text(text: str, where: str, is_json: bool) -> PrecisionPolicy:
         data = json.loads(text) if is_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise PolicyError(one_line(f"{where}: malformed {'JSON' if is_json else 'YAML'}: {exc}")) from None
+    except RecursionError:
+        raise PolicyError(f"{where}: nested too deeply to be a precision policy") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{where}: expected a mapping of policy fields at the top level")
     try:

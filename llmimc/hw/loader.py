@@ -116,6 +116,8 @@ def parse_spec_text(text: str, label: str, fmt: str) -> SpecT:
             raise SpecError(
                 f"{label}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
             ) from None
+        except RecursionError:
+            raise SpecError(f"{label}: JSON nested too deeply to be a hardware spec") from None
     elif fmt == "yaml":
         try:
             data = yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - SafeLoader subclass
@@ -124,6 +126,8 @@ def parse_spec_text(text: str, label: str, fmt: str) -> SpecT:
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
             problem = getattr(err, "problem", None) or str(err)
             raise SpecError(one_line(f"{label}: invalid YAML{where}: {problem}")) from None
+        except RecursionError:
+            raise SpecError(f"{label}: YAML nested too deeply to be a hardware spec") from None
     else:
         raise SpecError(f"{label}: unknown spec format {fmt!r}; use yaml or json")
     return parse_spec_data(data, label)

@@ -172,6 +172,7 @@ def spec_cases(root: Path, base: dict) -> list[Case]:
         "tab-indent.yaml": "kind: imc\n\tname: x\n",
         "python-tag.yaml": "!!python/object/apply:os.system ['echo pwned']\n",
         "deep.json": "[" * 50_000 + "]" * 50_000,
+        "deep.yaml": "a:\n" + "".join(" " * i + "- \n" for i in range(1, 3000)),
         "nan.json": json.dumps(_spec_variant(base, ("chiplet", "static_power_w"), math.nan), allow_nan=True),
         "extra-field.yaml": yaml.safe_dump(dict(base, surprise=1)),
     }
@@ -218,6 +219,8 @@ def policy_cases(root: Path) -> list[Case]:
             "sparsity-bad.yaml": yaml.safe_dump(dict(base, sparsity="5:4")),
             "unknown-field.yaml": yaml.safe_dump(dict(base, bogus=1)),
             "bad.json": "{not json",
+            "deep.json": "[" * 50_000 + "]" * 50_000,
+            "deep.yaml": "[" * 50_000 + "]" * 50_000,
         }
     )
     cases = []
@@ -327,6 +330,7 @@ def trace_cases(root: Path) -> list[Case]:
         "broken.jsonl": '{"timestamp": 0, "input_length": 10\n',
         "wrong-keys.jsonl": '{"a": 1}\n',
         "nan.jsonl": '{"timestamp": NaN, "input_length": 10, "output_length": 5}\n',
+        "deep.jsonl": "[" * 50_000 + "]" * 50_000 + "\n",
     }
     cases = []
     for name, body in bodies.items():

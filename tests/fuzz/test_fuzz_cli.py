@@ -55,7 +55,7 @@ FAST = {
         "hw export --out missing-folder",
         "serve --timeline under-a-file",
     },  # fmt: skip
-    "trace file": {"binary.csv", "non-utf8.csv", "nan.jsonl"},
+    "trace file": {"binary.csv", "non-utf8.csv", "nan.jsonl", "deep.jsonl"},
 }
 
 

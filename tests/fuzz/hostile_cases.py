@@ -248,7 +248,7 @@ def flag_cases(root: Path) -> list[Case]:
     for flag, values in profile_flags.items():
         for v in values:
             cases.append(
-                Case("flag value", ("profile", "gpt2", flag, v, *QUICK), name=f"profile {flag} {v!r}")
+                Case("flag value", ("profile", "gpt2", *QUICK, flag, v), name=f"profile {flag} {v!r}")
             )
     cases.append(
         Case(

@@ -43,7 +43,8 @@ def _mvm_line(spec: ImcSystemSpec, fig: DerivedFigures) -> Line:
     m = fig.mvm
     return Line(
         f"{fig.input_bits}-bit inputs x {fig.weight_bits}-bit weights ({m.slices_per_weight} slice(s), "
-        f"{m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} cycle(s) x {si(m.cycle_time_s, 's')} = "
+        f"{m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} input step(s) x {m.row_groups} row group(s) "
+        f"of {m.rows_per_cycle} rows x {si(m.cycle_time_s, 's')} = "
         f"{si(m.mvm_time_s, 's')}, {si(m.energy_j, 'J')} (read {si(m.read_energy_j, 'J')}, ADC "
         f"{si(m.adc_energy_j, 'J')}, DAC {si(m.dac_energy_j, 'J')}, accumulate {si(m.accumulate_energy_j, 'J')})",
         label="precision",
@@ -93,4 +94,25 @@ def imc_blocks(spec: ImcSystemSpec, fig: DerivedFigures) -> list[Block]:
             label="die-to-die",
         ),
     ]
-    return [head, _mvm_line(spec, fig), t, *lines]
+    return [head, _mvm_line(spec, fig), t, *lines, *_power_lines(spec, fig)]
+
+
+def _power_lines(spec: ImcSystemSpec, fig: DerivedFigures) -> list[Line]:
+    m, pw = fig.mvm, spec.chiplet.power
+    leak_w = fig.chiplet.power_at_peak_w - fig.chiplet.arrays * m.energy_j / m.mvm_time_s
+    gating = (
+        f"power-gated when empty or idle (wake-up {si(pw.wakeup_time_s, 's')}), see llmimc/cost/power.py"
+        if pw.power_gating
+        else "no power gating: every chiplet leaks all the time"
+    )
+    out = [Line(f"{si(leak_w, 'W')} per chiplet with every component powered; {gating}", label="leakage")]
+    if m.adc_clipped_bits:
+        out.append(
+            Line(
+                f"{m.rows_per_cycle} rows per cycle give column sums {m.adc_clipped_bits} bit(s) wider than the "
+                f"{spec.chiplet.array.adc.bits}-bit ADC resolves: conversion is lossy (range-clipped)",
+                label="note",
+                style="note",
+            )
+        )
+    return out

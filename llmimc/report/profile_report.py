@@ -304,6 +304,10 @@ def render_profile(
     """Print the profile report in ``fmt`` (JSON: the whole result, every row)."""
     if fmt == "json":
         console.out(r.model_dump_json(indent=2), highlight=False)
+    elif r.gpu is not None:  # a GPU system: its own layout (llmimc.report.gpu_report)
+        from llmimc.report.gpu_report import render_gpu_profile
+
+        render_gpu_profile(r, console)
     elif fmt == "markdown":
         console.out(render_markdown(profile_blocks(r, max_rows)), highlight=False, end="")
     else:

@@ -164,11 +164,11 @@ def test_spec_with_absurd_static_power_is_refused(tmp_path: Path) -> None:
     import yaml
 
     data = yaml.safe_load(_ok(["hw", "export", "rram-chiplet"]))
-    data["chiplet"]["static_power_w"] = 1e308
+    data["chiplet"]["power"]["dpu_leakage_w"] = 1e308
     path = tmp_path / "hot.yaml"
     path.write_text(yaml.safe_dump(data))
     line = _error(["profile", "gpt2", "--hw", str(path), *QUICK])
-    assert "static_power_w" in line and "physical maximum" in line
+    assert "dpu_leakage_w" in line and "physical maximum" in line
 
 
 def test_dev_full_fails_after_the_report_with_one_error_line() -> None:

@@ -133,7 +133,7 @@ def _spec_variant(base: dict, path: tuple[str, ...], value: object) -> dict:
 
 SPEC_FIELDS = (
     ("package", "num_chiplets"),
-    ("chiplet", "static_power_w"),
+    ("chiplet", "power", "dpu_leakage_w"),
     ("chiplet", "tiles"),
     ("chiplet", "array", "rows"),
     ("chiplet", "array", "read_time_per_cycle_s"),
@@ -173,14 +173,16 @@ def spec_cases(root: Path, base: dict) -> list[Case]:
         "python-tag.yaml": "!!python/object/apply:os.system ['echo pwned']\n",
         "deep.json": "[" * 50_000 + "]" * 50_000,
         "deep.yaml": "a:\n" + "".join(" " * i + "- \n" for i in range(1, 3000)),
-        "nan.json": json.dumps(_spec_variant(base, ("chiplet", "static_power_w"), math.nan), allow_nan=True),
+        "nan.json": json.dumps(
+            _spec_variant(base, ("chiplet", "power", "dpu_leakage_w"), math.nan), allow_nan=True
+        ),
         "extra-field.yaml": yaml.safe_dump(dict(base, surprise=1)),
     }
     for name, text in broken.items():
         f = _w(root / "specs" / name, text)
         cases.append(Case("spec file", ("hw", "validate", str(f)), name=name))
     for name in (
-        "chiplet.static_power_w-4.yaml",
+        "chiplet.power.dpu_leakage_w-4.yaml",
         "bomb.yaml",
         "non-utf8.yaml",
         "package.num_chiplets-4.yaml",
@@ -191,7 +193,7 @@ def spec_cases(root: Path, base: dict) -> list[Case]:
     cases.append(
         Case(
             "spec file",
-            ("hw", "show", str(root / "specs" / "chiplet.static_power_w-4.yaml")),
+            ("hw", "show", str(root / "specs" / "chiplet.power.dpu_leakage_w-4.yaml")),
             name="hw show 1e308",
         )
     )

@@ -30,12 +30,12 @@ FAST = {
     },
     "model reference": {"'/etc/passwd'", "''", "'/dev/null'"},
     "spec file": {
-        "chiplet.static_power_w=1e+308",
-        "chiplet.static_power_w=nan",
+        "chiplet.power.dpu_leakage_w=1e+308",
+        "chiplet.power.dpu_leakage_w=nan",
         "bomb.yaml",
         "non-utf8.yaml",
         "python-tag.yaml",
-        "profile --hw chiplet.static_power_w-4.yaml",
+        "profile --hw chiplet.power.dpu_leakage_w-4.yaml",
     },  # fmt: skip
     "policy file": {"non-utf8.yaml", "weight_bits-0.yaml", "outlier_fraction-2.yaml"},
     "flag value": {

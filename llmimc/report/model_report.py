@@ -18,7 +18,11 @@ def bundled_models_blocks(models: list[BundledModel]) -> list[Block]:
         [Col("id (aliases below)", no_wrap=True), Col("type"), Col("params", "right")],
     )
     for m in models:
-        t.add("\n".join((m.id, *(f"  {a}" for a in m.aliases))), m.model_type, count(m.num_params) if m.num_params is not None else "?")
+        t.add(
+            "\n".join((m.id, *(f"  {a}" for a in m.aliases))),
+            m.model_type,
+            count(m.num_params) if m.num_params is not None else "?",
+        )
     hint = "a local folder with config.json, or a hub id in the Hugging Face cache"
     return [t, Line(hint, label="also accepted")]
 

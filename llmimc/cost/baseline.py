@@ -25,7 +25,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
-from llmimc.compress.planner import crossbar_rows
+from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.model import no_kv_growth
 from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
@@ -77,7 +77,7 @@ def op_weight_bytes(op: Op, plan: CompressionPlan, dtype_bytes: int) -> float:
     comp = plan.ops.get(op.name)
     if comp is None:
         return float(op.weight_params * dtype_bytes)
-    kept = crossbar_rows(comp, op.in_features)
+    kept = kept_rows(comp, op.in_features)  # compressed values (either N:M pattern)
     return (
         max(op.num_experts, 1)
         * op.out_features

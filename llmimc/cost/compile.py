@@ -42,10 +42,12 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   of the k aten ops the trace merged into the op is counted once (traced bytes / k) at 16 bits instead
   of once per aten op at the model dtype;
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
-- split (tensor-parallel) stage of kk chiplets: each chiplet does 1/kk of a linear op's actions on
-  its own share of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times / kk);
-  the root scatters the inputs and waits for every member's partial sums (scatter and gather times on
-  the root's path; members' compute overlaps the root's);
+- split or remote op (``llmimc.mapping.stages``: shards with fractions f, column-then-row split
+  blocks, experts placed on member chiplets): each shard does f of the op's actions on its own share
+  of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times x the largest f);
+  the shards run in parallel and the stage home waits for the block's transfers (``dispatch`` of the
+  block input, ``reduction`` of partial outputs at act_bits, with one add per element; MoE: expected
+  bytes under uniform top-k routing), all on the home's path;
 - kv_cache: K/V of the new tokens written at kv_bits; the cache read (L tokens) is charged to the
   layer's attention ops' global-SRAM time, so it overlaps their DPU MACs (max, not sum);
 - offpkg: bytes / memory bandwidth + memory latency.
@@ -69,7 +71,7 @@ from llmimc.compress.plan import CompressionPlan
 from llmimc.cost import actions as A
 from llmimc.cost.power import PowerStates, power_states, tiles_holding
 from llmimc.hw.spec import Chiplet, ImcSystemSpec, NocTopology
-from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
+from llmimc.mapping.model import ATTENTION_KINDS, Mapping, OpPlacement, Stage, kv_free
 from llmimc.mapping.placement import route_hops
 from llmimc.mapping.tiling import OpTiling, per_vector_actions
 from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
@@ -111,7 +113,7 @@ class Item:
     layer: str  # "layer 3", "embedding", "head", "package"
     kind: str  # OpKind value or transfer / reduction / kv_cache / reprogram
     chiplet: int
-    slot: int  # virtual chiplet whose busy time this item adds to
+    slot: int  # stage slot whose busy time this item adds to (one slot per stage: its home)
     counts: np.ndarray = field(default_factory=lambda: np.zeros((A.NUM_ACTIONS, NUM_F)))
     times: np.ndarray = field(default_factory=lambda: np.zeros((NUM_R, NUM_F)))
     spill_counts: np.ndarray = field(default_factory=lambda: np.zeros(A.NUM_ACTIONS))
@@ -126,7 +128,7 @@ class Compiled:
     """All coefficient arrays of one system (inputs of ``llmimc.cost.model.CompiledCostModel``)."""
 
     items: list[Item]
-    slot_chiplet: list[int]  # physical chiplet of each virtual chiplet (slot)
+    slot_chiplet: list[int]  # physical chiplet of each slot (a stage's home)
     stage_slots: list[list[int]]
     links: list[tuple[int, int]]  # directed links
     kv_chips: list[int]
@@ -183,7 +185,7 @@ class _Builder:
             item.links.append((h, bytes5.copy()))
 
     # -- ops ---------------------------------------------------------------------------------------
-    def linear(self, op: Op, t: OpTiling, st: Stage, layer: str) -> None:
+    def linear(self, op: Op, t: OpTiling, pl: OpPlacement, st: Stage, layer: str) -> None:
         ch = self.spec.chiplet
         g = max(op.num_experts, 1) * op.expert_load  # token vectors per token, all experts
         v = per_vector_actions(t)
@@ -192,8 +194,7 @@ class _Builder:
         meta_read = t.metadata_bits / t.num_experts  # one expert's index bits, read once per vector
         lsram_r = t.analog_rows * a + meta_read
         lsram_w = n * a
-        kk = len(st.chiplets)
-        share = 1.0 / kk  # the op's share (arrays, actions) on one chiplet
+        share = max((sh.fraction for sh in pl.shards), default=1.0)  # largest share on one chiplet
         tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, share)
         noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
@@ -203,7 +204,7 @@ class _Builder:
         # Token vectors per sequence as a Poly: FLOPs / (2 K N E load) (lm_head: one per step).
         macs = k * n * max(op.num_experts, 1) * op.expert_load
         vec = poly_vec(op.flops, 1.0 / (2.0 * macs)) if macs > 0 else unit(F_T, 1.0)
-        base = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        base = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.index)
         c = base.counts
         per_t = {
             A.CELL_READ: v["cell_read"],
@@ -259,33 +260,36 @@ class _Builder:
                 noc_bits / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_e)
                 + self.noc_hops * ch.noc.hop_latency_s,
             )
-        if kk == 1:
+        self.place_shards(base, pl, st, vec, share)
+
+    def place_shards(self, base: Item, pl: OpPlacement, st: Stage, vec: np.ndarray, share: float) -> None:
+        """One item per shard of a split or remote op (mapping.stages), plus its block's transfers.
+
+        Shards run in parallel: the first carries the op's time on the stage home's slot (per-array and
+        per-tile times unchanged, per-chiplet DPU and global-SRAM times x the largest share), the others
+        only their share of the action counts. Transfers are on the home's path (vec = token vectors).
+        """
+        if len(pl.shards) <= 1 and not pl.transfers:  # whole on one chiplet, no traffic
+            base.chiplet = pl.shards[0].chiplet if pl.shards else base.chiplet
             self.items.append(base)
             return
-        # Split (tensor-parallel) unit: each chiplet holds 1/k of the rows; partial sums reduce on the root.
-        root = st.chiplets[0]
-        for j, (chip, slot) in enumerate(zip(st.chiplets, st.virtual_chiplets, strict=True)):
-            it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
-            it.counts = base.counts / kk
-            it.times = base.times / kk
-            for r_idx in (R["analog"], R["analog_min"], R["shift_add"], R["tile_min"], *per_tile):
-                it.times[r_idx] = base.times[r_idx]
-            self.items.append(it)
+        for j, sh in enumerate(pl.shards):
+            it = Item(layer=base.layer, kind=base.kind, chiplet=sh.chiplet, slot=st.index)
+            it.counts = base.counts * sh.fraction
             if j == 0:
-                continue
-            scatter = Item(layer=layer, kind="reduction", chiplet=root, slot=st.virtual_chiplets[0])
-            self.transfer(scatter, root, chip, vec * (g * k * a / 8.0 / kk))
-            self.items.append(scatter)
-            # the root waits for every member's partial sums before the next op: the gather's time is
-            # on the root's (critical) path; its energy and bytes stay with the sending member
-            gather = Item(layer=layer, kind="reduction", chiplet=chip, slot=st.virtual_chiplets[0])
-            self.transfer(gather, chip, root, vec * (g * n * acc_bits / 8.0))
-            gather.counts[A.SHIFT_ADD] += vec * (g * n)
-            self.items.append(gather)
+                it.times = base.times.copy()
+                it.times[R["dpu"]] *= share
+                it.times[R["global_sram"]] *= share
+            self.items.append(it)
+        for tr in pl.transfers:
+            x = Item(layer=base.layer, kind=tr.kind, chiplet=tr.src, slot=st.index)
+            self.transfer(x, tr.src, tr.dst, vec * tr.bytes_per_vector)
+            x.counts[A.SHIFT_ADD] += vec * tr.adds_per_vector
+            self.items.append(x)
 
     def digital(self, op: Op, st: Stage, layer: str) -> None:
         ch = self.spec.chiplet
-        it = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.virtual_chiplets[0])
+        it = Item(layer=layer, kind=op.kind.value, chiplet=st.chiplets[0], slot=st.index)
         mac_like = op.kind in ATTENTION_KINDS or op.kind == OpKind.MOE_ROUTER
         work = poly_vec(op.flops, 0.5 if mac_like else 1.0)
         it.counts[A.DPU_MAC if mac_like else A.DPU_OP] += work
@@ -303,7 +307,7 @@ class _Builder:
 
     def embedding(self, op: Op, st: Stage) -> None:
         root = st.chiplets[0]
-        it = Item(layer="embedding", kind=op.kind.value, chiplet=root, slot=st.virtual_chiplets[0])
+        it = Item(layer="embedding", kind=op.kind.value, chiplet=root, slot=st.index)
         row = poly_vec(op.act_bytes_written)  # one row per token at the model dtype
         it.counts[A.OFFPKG] += row * 8.0
         it.counts[A.GSRAM_W] += row * 8.0
@@ -325,7 +329,7 @@ class _Builder:
                 layer=f"layer {kl.layer}",
                 kind="kv_cache",
                 chiplet=c,
-                slot=st.virtual_chiplets[0],
+                slot=st.index,
                 spill_chip=c,
             )
             it.counts[A.GSRAM_R, F_L] = 8.0 * b
@@ -350,11 +354,11 @@ class _Builder:
         hidden_bytes = self.g.info.hidden_size * self.g.info.dtype_bytes
         stages = self.m.stages
         for a, b in zip(stages, stages[1:], strict=False):
-            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.virtual_chiplets[0])
+            it = Item(layer=a.label, kind="transfer", chiplet=a.chiplets[0], slot=a.index)
             self.transfer(it, a.chiplets[0], b.chiplets[0], unit(F_T, hidden_bytes))
             self.items.append(it)
         last = stages[-1]
-        it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.virtual_chiplets[0])
+        it = Item(layer=last.label, kind="transfer", chiplet=last.chiplets[0], slot=last.index)
         self.transfer(it, last.chiplets[0], self.m.memory_chiplet, unit(F_SEQ, TOKEN_ID_BYTES))
         self.items.append(it)
 
@@ -389,11 +393,7 @@ class _Builder:
         return rp.rounds * max(per_round_prog, per_round_stream)
 
     def _slot_of(self, chip: int) -> int:
-        for st in self.m.stages:
-            for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
-                if c == chip:
-                    return s
-        return 0
+        return next((st.index for st in self.m.stages if chip in st.chiplets), 0)
 
 
 def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping) -> Compiled:
@@ -409,17 +409,13 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         if op.kind == OpKind.EMBEDDING:
             b.embedding(op, st)
         elif pl.tiling is not None:
-            b.linear(op, pl.tiling, st, layer)
+            b.linear(op, pl.tiling, pl, st, layer)
         else:
             b.digital(op, st, layer)
     b.kv()
     b.stage_transfers()
     t_reprog = b.reprogram()
-    n_slots = sum(len(s.virtual_chiplets) for s in mapping.stages)
-    slot_chip = [0] * n_slots
-    for st in mapping.stages:
-        for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
-            slot_chip[s] = c
+    slot_chip = [st.chiplets[0] for st in mapping.stages]  # one slot per stage: its home's busy time
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
     traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
     traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
@@ -427,7 +423,7 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
     return Compiled(
         items=b.items,
         slot_chiplet=slot_chip,
-        stage_slots=[list(s.virtual_chiplets) for s in mapping.stages],
+        stage_slots=[[st.index] for st in mapping.stages],
         links=directed,
         kv_chips=[c.chiplet for c in mapping.kv.chiplets],
         kv_tokens_on=[c.tokens_on_package for c in mapping.kv.chiplets],

@@ -157,7 +157,14 @@ def _precision_rows(system: System) -> list[PrecisionRow]:
                 weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
                 act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
                 outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
-                sparsity="/".join(sorted({f"{c.sparsity_n}:{c.sparsity_m}" for c in comps})),
+                sparsity="/".join(
+                    sorted(
+                        {
+                            f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "")
+                            for c in comps
+                        }
+                    )
+                ),
                 arrays=sum(tiling[op.name].arrays for op in ops),
                 weight_params=sum(op.weight_params for op in ops),
             )

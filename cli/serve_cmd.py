@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from llmimc_cli._common import console, fail, friendly_errors
+from llmimc_cli._common import console, fail, friendly_errors, output_path, write_output
 
 
 def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]) -> None:
@@ -24,12 +24,7 @@ def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]
 def _check_output_paths(paths: dict[str, Path | None]) -> None:
     """One-line error before the (possibly long) run if an output file could not be written."""
     for flag, path in paths.items():
-        if path is None:
-            continue
-        if path.is_dir():
-            raise fail(f"{flag} {path}: is a directory; give a file path")
-        if not path.parent.is_dir():
-            raise fail(f"{flag} {path}: folder {path.parent} does not exist; create it or pick another path")
+        output_path(path, flag)
 
 
 def _workload(
@@ -200,8 +195,6 @@ def register(app: typer.Typer) -> None:
         title = f"llmimc serve {run.model_id} on {units} — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
-            json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")
-            console.print(f"wrote {json_path}")
+            write_output(json_path, result.model_dump_json(indent=1), "--json")
         if timeline_path is not None:
-            timeline_path.write_text(json.dumps(serve_timeline(result)), encoding="utf-8")
-            console.print(f"wrote {timeline_path} (open in https://ui.perfetto.dev)")
+            write_output(timeline_path, json.dumps(serve_timeline(result)), "--timeline", " (open in https://ui.perfetto.dev)")

@@ -36,6 +36,7 @@ from llmimc.errors import LlmimcError, SpecError
 from llmimc.gpu.model import GpuSystem, build_gpu_system
 from llmimc.gpu.profile import run_gpu_profile
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+from llmimc.hw.loader import with_chiplets
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, run_profile, uniform_plan
@@ -77,8 +78,8 @@ def load_model(model: ModelRef, *, use_cache: bool = True) -> OpGraph:
 def load_hw(hw: HwRef | None = None, chiplets: int | None = None) -> ImcSystemSpec | DigitalBaselineSpec:
     """A hardware spec by name, path or object, with ``chiplets`` folded in (digital specs: GPUs)."""
     spec = hw if isinstance(hw, ImcSystemSpec | DigitalBaselineSpec) else load_spec(hw or DEFAULT_IMC_SPEC)
-    if chiplets is not None:  # IMC: chiplets on the package; digital: tensor-parallel GPUs
-        spec = spec.with_chiplets(chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
+    if chiplets is not None:  # IMC: chiplets on the package (bounded; errors name the spec); digital: GPUs
+        spec = with_chiplets(spec, chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
     return spec
 
 

@@ -95,7 +95,7 @@ def _summary_table(result: ServeResult) -> Table:
         f"{_si(result.energy_j, 'J')} + {_si(result.idle_energy_j, 'J')} = {_si(result.total_energy_j, 'J')}",
     )
     add(
-        "energy per request / output token",
+        "energy per request / output token (excl. idle static)",
         f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",
     )
     per_tok = result.d2d_bytes / result.output_tokens if result.output_tokens else None

@@ -34,6 +34,7 @@ from llmimc.cost.breakdown import (
     StageRow,
     Summary,
     group_energy,
+    precision_rows,
 )
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.cost.model import PhaseTotals, features
@@ -136,40 +137,8 @@ def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
 
 
 def _precision_rows(system: System) -> list[PrecisionRow]:
-    from llmimc.compress import op_roles
-
-    groups: dict[str, list] = {}
-    tiling = {p.op_name: p.tiling for p in system.mapping.ops if p.tiling is not None}
-    for op in system.graph.linear_ops():
-        roles = op_roles(op) - {"decoder"}
-        role = (
-            "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
-        )
-        groups.setdefault(role, []).append(op)
-    rows = []
-    for role, ops in groups.items():
-        comps = [system.plan.ops[op.name] for op in ops]
-        k_total = sum(op.in_features for op in ops)
-        rows.append(
-            PrecisionRow(
-                role=role,
-                ops=len(ops),
-                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
-                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
-                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
-                sparsity="/".join(
-                    sorted(
-                        {
-                            f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "")
-                            for c in comps
-                        }
-                    )
-                ),
-                arrays=sum(tiling[op.name].arrays for op in ops),
-                weight_params=sum(op.weight_params for op in ops),
-            )
-        )
-    return rows
+    arrays = {p.op_name: p.tiling.arrays for p in system.mapping.ops if p.tiling is not None}
+    return precision_rows(system.graph, system.plan, arrays)
 
 
 @dataclass(frozen=True)

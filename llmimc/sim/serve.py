@@ -3,7 +3,8 @@
 ``run_serve`` is pure: it takes an iteration cost model (``llmimc.cost.iteration``), the requests and
 a ServeConfig, and returns a ServeResult. Requests that can never be served are rejected up front with
 a reason (prompt longer than the model context, prompt plus output beyond it, or peak KV tokens
-P + D - 1 beyond the KV capacity); every other request runs to completion through
+P + D - 1 beyond the KV capacity less the admission watermark, so that a preempted request can always
+be re-admitted once it runs alone); every other request runs to completion through
 ``llmimc.sim.scheduler`` (the scheduling policy and its references are described there), so every
 input request ends finished or rejected.
 """
@@ -11,16 +12,16 @@ input request ends finished or rejected.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.errors import LlmimcError
 from llmimc.sim.scheduler import ReqState, SchedulerParams, simulate
-from llmimc.sim.serve_metrics import build_result
+from llmimc.sim.serve_metrics import FinishedColumns, build_result, ideal_prefix_hit_tokens
 from llmimc.sim.serve_models import (
     REJECT_EXCEEDS_KV_CAPACITY,
     REJECT_PROMPT_EXCEEDS_CONTEXT,
     REJECT_TOTAL_EXCEEDS_CONTEXT,
-    RequestRecord,
     ServeConfig,
     ServeResult,
 )
@@ -33,14 +34,14 @@ class ServeConfigError(LlmimcError):
     """Scheduler settings that cannot work with these requests or this system."""
 
 
-def _rejection(req: Request, config: ServeConfig, capacity_tokens: int) -> str | None:
+def _rejection(req: Request, config: ServeConfig, admissible_blocks: int) -> str | None:
     ctx = config.max_context_tokens
     if ctx is not None and req.num_prefill_tokens > ctx:
         return REJECT_PROMPT_EXCEEDS_CONTEXT
     if ctx is not None and req.num_prefill_tokens + req.num_decode_tokens > ctx:
         return REJECT_TOTAL_EXCEEDS_CONTEXT
     peak_tokens = req.num_prefill_tokens + req.num_decode_tokens - 1
-    if -(-peak_tokens // config.block_tokens) * config.block_tokens > capacity_tokens:
+    if -(-peak_tokens // config.block_tokens) > admissible_blocks:
         return REJECT_EXCEEDS_KV_CAPACITY
     return None
 
@@ -57,7 +58,8 @@ def _prefix_block_tokens(requests: list[Request], config: ServeConfig) -> int:
             "prefix caching needs one prefix_block_tokens value on every request with prefix ids; "
             f"found {sorted(str(s) for s in sizes)}"
         )
-    (size,) = sizes
+    size = next(iter(sizes))
+    assert size is not None  # None was excluded above
     if size % config.block_tokens:
         raise ServeConfigError(
             f"prefix blocks of {size} tokens are not a whole number of KV blocks of "
@@ -73,32 +75,48 @@ def run_serve(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     skipped_rows: Mapping[str, int] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> ServeResult:
-    """Simulate serving ``requests``; ``on_progress(done, total)`` is called now and then if given."""
+    """Simulate serving ``requests``.
+
+    ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)`` receives every
+    request's record fields (rejected ones first, then finished ones in finishing order) so a caller
+    can stream them instead of keeping them (``ServeConfig.keep_request_records``).
+    """
     capacity_tokens = int(cost_model.kv_capacity_tokens)
     total_blocks = capacity_tokens // config.block_tokens
+    watermark_blocks = int(config.watermark_fraction * total_blocks)
     pbt = _prefix_block_tokens(requests, config)
+    request_ids = [r.request_id for r in requests]
+    cols = FinishedColumns(config, request_ids, on_record)
+    scale = config.time_scale
 
-    rejected: dict[int, RequestRecord] = {}
+    rejected_by_reason: dict[str, int] = {}
+    served: list[Request] = []
     states: list[ReqState] = []
     for i, req in enumerate(requests):
-        reason = _rejection(req, config, total_blocks * config.block_tokens)
+        reason = _rejection(req, config, total_blocks - watermark_blocks)
         if reason is not None:
-            rejected[i] = RequestRecord(
-                request_id=req.request_id,
-                status="rejected",
-                reason=reason,
-                num_prefill_tokens=req.num_prefill_tokens,
-                num_decode_tokens=req.num_decode_tokens,
-                arrived_at_s=req.arrived_at,
+            rejected_by_reason[reason] = rejected_by_reason.get(reason, 0) + 1
+            cols.add_rejected(
+                i,
+                {
+                    "request_id": req.request_id,
+                    "status": "rejected",
+                    "reason": reason,
+                    "num_prefill_tokens": req.num_prefill_tokens,
+                    "num_decode_tokens": req.num_decode_tokens,
+                    "arrived_at_s": req.arrived_at * scale,
+                },
             )
             continue
+        served.append(req)
         ids = req.prefix_block_ids
         full_prefix = ids[: req.num_prefill_tokens // pbt] if pbt and ids else None
         states.append(
             ReqState(
                 index=i,
-                arrived_at_s=req.arrived_at,
+                arrived_at_s=req.arrived_at * scale,
                 prompt_tokens=req.num_prefill_tokens,
                 decode_tokens=req.num_decode_tokens,
                 left=req.num_decode_tokens,
@@ -116,18 +134,21 @@ def run_serve(
         total_blocks=total_blocks,
         prefix_block_tokens=pbt,
         record_timeline=config.record_timeline,
+        watermark_blocks=watermark_blocks,
+        event_skipping=config.event_skipping,
     )
     total = len(requests)
+    n_rejected = total - len(states)
     if on_progress is not None:
-        on_progress(len(rejected), total)
-    raw = simulate(cost_model, states, params, on_progress, total, len(rejected))
+        on_progress(n_rejected, total)
+    raw = simulate(cost_model, states, params, on_progress, total, n_rejected, on_finish=cols.add)
     if on_progress is not None:
         on_progress(total, total)
     return build_result(
         config=config,
-        request_ids=[r.request_id for r in requests],
-        served=states,
-        rejected=rejected,
+        request_ids=request_ids,
+        cols=cols,
+        rejected_by_reason=rejected_by_reason,
         raw=raw,
         kv_capacity_tokens=capacity_tokens,
         kv_on_package_tokens=int(cost_model.kv_on_package_tokens),
@@ -135,4 +156,5 @@ def run_serve(
         skipped_rows=dict(skipped_rows or {}),
         prefix_block_tokens=pbt,
         static_power_w=float(cost_model.static_power_w),
+        ideal_hit_tokens=sum(ideal_prefix_hit_tokens(served, pbt)),
     )

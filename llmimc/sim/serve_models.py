@@ -9,9 +9,15 @@ Metric definitions (DESIGN.md §5; names follow vLLM/Vidur):
 - TTFT = first output token time - arrival; time between tokens (TBT) = gap between consecutive output
   tokens of one request (stalls from preemption included); TPOT of a request = (finish - first token) /
   (decode tokens - 1); end-to-end latency = finish - arrival.
-- Throughput = finished output tokens (or requests) / simulated time; goodput = finished requests that
-  meet every given SLO (TTFT <= slo_ttft_s and TPOT <= slo_tpot_s) / simulated time (DistServe, Zhong
-  et al., OSDI 2024). Simulated time runs from the first arrival (t = 0) to the last finish.
+- Throughput = finished output tokens (or requests, or prompt + output tokens: total-token throughput)
+  / simulated time; goodput = finished requests that meet every given SLO (TTFT <= slo_ttft_s,
+  TPOT <= slo_tpot_s, E2E <= slo_e2e_s) / simulated time (vLLM benchmark_serving ``request_goodput``;
+  DistServe's goodput is the highest rate sustaining an attainment target, which needs a rate sweep).
+  Simulated time runs from the first arrival (t = 0) to the last finish. Queueing delay = first
+  admission - arrival.
+- Prefix cache: hits count at a request's first admission only (re-admission hits after a preemption,
+  mostly its own released blocks, are reported apart); the ideal is an unbounded cache replaying the
+  requests in arrival order (``llmimc.sim.serve_metrics.ideal_prefix_hit_tokens``).
 - Energy: each iteration's energy is split over its requests in proportion to the tokens each
   processed in it, so the per-request energies sum to the total; energy per output token = total /
   output tokens. Idle gaps between iterations (simulated_time_s - busy_time_s) draw the package's
@@ -41,6 +47,24 @@ class ServeConfig(_Frozen):
     max_context_tokens: int | None = Field(default=None, ge=1)  # model context (max_position_embeddings)
     record_timeline: bool = False
     kv_series_points: int = Field(default=120, ge=2)  # samples of the KV occupancy series
+    # Admission leaves this share of KV blocks free (vLLM CacheConfig/Vidur watermark; floor(f x blocks)).
+    watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
+    event_skipping: bool = True  # advance decode-only stretches in closed form (same results)
+    slo_e2e_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)  # reported in Percentiles.values
+    keep_request_records: bool = True  # False: records only go to run_serve's on_record sink
+    time_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # arrivals at t x time_scale
+    # Timeline iterations kept (start, end) in simulated seconds; None keeps all.
+    timeline_window_s: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _check_lists(self) -> ServeConfig:
+        if not self.percentiles or any(not 0.0 <= q <= 100.0 for q in self.percentiles):
+            raise ValueError(f"percentiles must be within 0..100, got {list(self.percentiles)}")
+        w = self.timeline_window_s
+        if w is not None and not 0.0 <= w[0] < w[1]:
+            raise ValueError(f"timeline_window_s must be 0 <= start < end, got {w}")
+        return self
 
 
 RequestStatus = Literal["finished", "rejected"]
@@ -66,7 +90,9 @@ class RequestRecord(_Frozen):
     e2e_s: float | None = None
     energy_j: float = 0.0
     preemptions: int = 0
-    prefix_cache_hit_tokens: int = 0
+    prefix_cache_hit_tokens: int = 0  # at the first admission
+    prefix_cache_readmit_hit_tokens: int = 0  # at re-admissions after preemption
+    queue_delay_s: float | None = None  # first admission - arrival
 
 
 class Percentiles(_Frozen):
@@ -75,6 +101,7 @@ class Percentiles(_Frozen):
     p50: float | None
     p90: float | None
     p99: float | None
+    values: dict[str, float] = Field(default_factory=dict)  # "p99.9" -> value, ServeConfig.percentiles
 
 
 class KvOccupancySeries(_Frozen):
@@ -132,11 +159,16 @@ class ServeResult(_Frozen):
     output_tokens: int
     prompt_tokens: int  # of finished requests
     prefill_tokens_computed: int  # incl. recomputation after preemption, excl. prefix-cache hits
-    prefix_cache_hit_tokens: int
+    prefix_cache_hit_tokens: int  # first admissions of finished requests
+    prefix_cache_readmit_hit_tokens: int = 0  # re-admissions after preemption (reported apart)
+    prefix_cache_ideal_hit_tokens: int = 0  # an unbounded cache replaying the trace in arrival order
+    prefix_cache_hit_rate: float = 0.0  # first-admission hits / prompt tokens of finished requests
     prefix_cache_evictions: int
     prefix_block_tokens: int = 0  # tokens per prefix-cache block used; 0: caching off or no prefix ids
     throughput_output_tokens_per_s: float
     throughput_requests_per_s: float
+    throughput_total_tokens_per_s: float = 0.0  # (prompt + output tokens of finished) / simulated time
+    queue_delay_s: Percentiles | None = None  # first admission - arrival
     goodput_requests_per_s: float | None  # None when no SLO is given
     slo_attainment: float | None  # share of all requests finished within the SLOs
     energy_j: float  # iterations (static power during iterations included), split over requests
@@ -146,6 +178,7 @@ class ServeResult(_Frozen):
     d2d_bytes: float
     offpkg_bytes: float
     preemptions: int
+    stretch_iterations: int = 0  # iterations advanced by event skipping (a speed figure, not a result)
     kv_occupancy: KvOccupancySeries
     requests: list[RequestRecord]
     timeline: ServeTimeline | None = None

@@ -39,7 +39,8 @@ class _Frozen(BaseModel):
 class ServeConfig(_Frozen):
     max_batch: int = Field(default=256, ge=1)  # requests in flight (vLLM max_num_seqs)
     max_tokens_per_iter: int = Field(default=2048, ge=1)  # token budget (vLLM max_num_batched_tokens)
-    chunk_size: int = Field(default=2048, ge=1)  # most prompt tokens of one request per iteration
+    # most prompt tokens of one request per iteration; not given: the token budget (vLLM's default)
+    chunk_size: int = Field(default=2048, ge=1)
     block_tokens: int = Field(default=16, ge=1)  # KV block size (vLLM block_size)
     enable_prefix_caching: bool = False
     slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -65,6 +66,14 @@ class ServeConfig(_Frozen):
         if w is not None and not 0.0 <= w[0] < w[1]:
             raise ValueError(f"timeline_window_s must be 0 <= start < end, got {w}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunk_defaults_to_budget(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("chunk_size") is None:
+            data = {k: v for k, v in data.items() if k != "chunk_size"}
+            data["chunk_size"] = data.get("max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default)
+        return data
 
 
 RequestStatus = Literal["finished", "rejected"]

@@ -4,11 +4,61 @@ IMC chiplet system and report latency, throughput, goodput, energy and KV occupa
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from llmimc_cli._common import console, fail, friendly_errors
+
+PROGRESS_LINE_EVERY_S = 5.0
+
+
+class _ProgressLines:
+    """Progress for a non-terminal stderr: one line every few seconds with the rate and an ETA."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.last = self.t0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_LINE_EVERY_S and done < total:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        eta = elapsed * (total - done) / done if done else float("nan")
+        pct = 100.0 * done / total if total else 100.0
+        print(
+            f"serve: {done:,}/{total:,} requests ({pct:.1f} %), elapsed {elapsed:.0f} s, ETA {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _parse_window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise fail(f"--timeline-window {text}: give START:END in simulated seconds, e.g. 0:60") from None
+    if not 0.0 <= lo < hi:
+        raise fail(f"--timeline-window {text}: need 0 <= START < END")
+    return lo, hi
+
+
+def _parse_percentiles(text: str) -> tuple[float, ...]:
+    try:
+        qs = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise fail(f"--percentiles {text}: give comma-separated numbers, e.g. 50,90,99,99.9") from None
+    if any(not 0.0 <= q <= 100.0 for q in qs):
+        raise fail(f"--percentiles {text}: every percentile must be within 0..100")
+    return qs
 
 
 def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]) -> None:
@@ -125,11 +175,46 @@ def register(app: typer.Typer) -> None:
         timeline_path: Path = typer.Option(
             None, "--timeline", help="Write a Chrome/Perfetto trace JSON here."
         ),
+        requests_out: Annotated[
+            Path | None,
+            typer.Option(
+                "--requests-out",
+                help="Stream per-request records here (JSONL; .parquet needs pyarrow); --json then holds the summary.",
+            ),
+        ] = None,
+        timeline_window: Annotated[
+            str | None,
+            typer.Option(
+                "--timeline-window", help="Keep timeline iterations in START:END simulated seconds."
+            ),
+        ] = None,
+        time_scale: Annotated[
+            float,
+            typer.Option("--time-scale", help="Multiply arrival times by X (< 1 compresses: more load)."),
+        ] = 1.0,
+        percentiles: Annotated[
+            str, typer.Option("--percentiles", help="Latency percentiles to report, e.g. 50,90,99,99.9.")
+        ] = "50,90,99",
+        slo_e2e_s: Annotated[
+            float | None, typer.Option("--slo-e2e-s", help="SLO on end-to-end latency (s) for goodput.")
+        ] = None,
+        watermark: Annotated[
+            float,
+            typer.Option("--watermark", min=0.0, max=0.99, help="Share of KV blocks admission leaves free."),
+        ] = 0.01,
+        event_skipping: Annotated[
+            bool,
+            typer.Option(
+                "--event-skipping/--no-event-skipping",
+                help="Advance decode-only stretches at once (same results).",
+            ),
+        ] = True,
     ) -> None:
         """Serve a request trace with continuous batching and report latency, throughput and energy."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from llmimc import api
+        from llmimc.report.serve_records import RequestRecordWriter
         from llmimc.report.serve_report import render_serve_report
         from llmimc.report.timeline import serve_timeline
         from llmimc.sim.serve import ServeConfig
@@ -145,11 +230,22 @@ def register(app: typer.Typer) -> None:
             "--block-tokens": block_tokens,
             "--max-requests": max_requests,
         }
-        positive = {"--rate": rate, "--cv": cv, "--slo-ttft-s": slo_ttft_s, "--slo-tpot-s": slo_tpot_s}
+        positive = {
+            "--rate": rate,
+            "--cv": cv,
+            "--slo-ttft-s": slo_ttft_s,
+            "--slo-tpot-s": slo_tpot_s,
+            "--slo-e2e-s": slo_e2e_s,
+            "--time-scale": time_scale,
+        }
         _check_flags(ints, positive)
         if seed < 0:
             raise fail(f"--seed is {seed}; give a whole number >= 0")
-        _check_output_paths({"--json": json_path, "--timeline": timeline_path})
+        _check_output_paths(
+            {"--json": json_path, "--timeline": timeline_path, "--requests-out": requests_out}
+        )
+        window = _parse_window(timeline_window)
+        qs = _parse_percentiles(percentiles)
 
         workload = _workload(
             trace,
@@ -173,27 +269,47 @@ def register(app: typer.Typer) -> None:
             enable_prefix_caching=prefix_caching,
             slo_ttft_s=slo_ttft_s,
             slo_tpot_s=slo_tpot_s,
+            slo_e2e_s=slo_e2e_s,
             record_timeline=timeline_path is not None,
+            timeline_window_s=window,
+            time_scale=time_scale,
+            percentiles=qs,
+            watermark_fraction=watermark,
+            event_skipping=event_skipping,
+            keep_request_records=requests_out is None,
         )
         run = api.prepare_serve(
             model, workload, hw=hw, chiplets=chiplets, precision=precision, sparsity=sparsity, config=config
         )
-        with Progress(
-            TextColumn("serving"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("requests"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("serve", total=run.load.num_requests)
-            result = run.run(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        sink = RequestRecordWriter(requests_out) if requests_out is not None else None
+        try:
+            if sys.stderr.isatty():
+                with Progress(
+                    TextColumn("serving"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("requests"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("serve", total=run.load.num_requests)
+                    result = run.run(
+                        on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                        on_record=sink,
+                    )
+            else:
+                result = run.run(on_progress=_ProgressLines(), on_record=sink)
+        finally:
+            if sink is not None:
+                sink.close()
         title = f"llmimc serve {run.model_id} on {run.num_chiplets} chiplets — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
             json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")
             console.print(f"wrote {json_path}")
+        if requests_out is not None and sink is not None:
+            console.print(f"wrote {requests_out} ({sink.count:,} request records)")
         if timeline_path is not None:
             timeline_path.write_text(json.dumps(serve_timeline(result)), encoding="utf-8")
             console.print(f"wrote {timeline_path} (open in https://ui.perfetto.dev)")

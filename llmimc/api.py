@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmimc.compress import (
     DEFAULT_POLICY,
@@ -225,14 +226,20 @@ class ServeRun:
     def num_chiplets(self) -> int:
         return self.system.spec.package.num_chiplets
 
-    def run(self, on_progress: Callable[[int, int], None] | None = None) -> ServeResult:
-        """Simulate; ``on_progress(done, total)`` is called now and then if given."""
+    def run(
+        self,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ServeResult:
+        """Simulate; ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)``
+        receives every request's record as it is decided (``llmimc.sim.serve.run_serve``)."""
         return run_serve(
             self.system.cost_model,
             self.load.requests,
             self.config,
             on_progress=on_progress,
             skipped_rows=self.load.skipped,
+            on_record=on_record,
         )
 
 

@@ -49,12 +49,15 @@ def _si(v: float | None, unit: str) -> str:
 
 def _latency_table(result: ServeResult) -> Table:
     table = Table(title="Latency (ms)", title_justify="left")
-    for col in ("metric", "count", "mean", "p50", "p90", "p99"):
+    labels = [f"p{q:g}" for q in result.config.percentiles]
+    for col in ("metric", "count", "mean", *labels):
         table.add_column(col, justify="left" if col == "metric" else "right")
 
     def row(name: str, p: Percentiles) -> None:
-        table.add_row(name, f"{p.count:,}", _ms(p.mean), _ms(p.p50), _ms(p.p90), _ms(p.p99))
+        table.add_row(name, f"{p.count:,}", _ms(p.mean), *(_ms(p.values.get(lb)) for lb in labels))
 
+    if result.queue_delay_s is not None:
+        row("queueing delay (arrival to admission)", result.queue_delay_s)
     row("time to first token", result.ttft_s)
     row("time between tokens", result.tbt_s)
     row("time per output token (per request)", result.tpot_s)
@@ -78,14 +81,17 @@ def _summary_table(result: ServeResult) -> Table:
         "throughput",
         f"{result.throughput_output_tokens_per_s:,.1f} output tok/s, {result.throughput_requests_per_s:,.3f} req/s",
     )
+    add("total-token throughput (prompt + output)", f"{result.throughput_total_tokens_per_s:,.1f} tok/s")
     if result.goodput_requests_per_s is None:
-        add("goodput", "– (give --slo-ttft-s and/or --slo-tpot-s)")
+        add("goodput", "– (give --slo-ttft-s, --slo-tpot-s and/or --slo-e2e-s)")
     else:
         slos = []
         if cfg.slo_ttft_s is not None:
             slos.append(f"TTFT ≤ {cfg.slo_ttft_s:g} s")
         if cfg.slo_tpot_s is not None:
             slos.append(f"TPOT ≤ {cfg.slo_tpot_s:g} s")
+        if cfg.slo_e2e_s is not None:
+            slos.append(f"E2E ≤ {cfg.slo_e2e_s:g} s")
         add(
             f"goodput ({', '.join(slos)})",
             f"{result.goodput_requests_per_s:,.3f} req/s ({result.slo_attainment:.1%} of requests)",
@@ -105,6 +111,13 @@ def _summary_table(result: ServeResult) -> Table:
         "prompt tokens computed / cached",
         f"{result.prefill_tokens_computed:,} / {result.prefix_cache_hit_tokens:,}",
     )
+    if result.prefix_block_tokens:
+        ideal = result.prefix_cache_ideal_hit_tokens / result.prompt_tokens if result.prompt_tokens else 0.0
+        add(
+            "prefix-cache hit rate (first admissions) / unbounded-cache ideal",
+            f"{result.prefix_cache_hit_rate:.1%} / {ideal:.1%} "
+            f"(+{result.prefix_cache_readmit_hit_tokens:,} tokens hit at re-admissions)",
+        )
     add("preemptions (recompute)", f"{result.preemptions:,}")
     add(
         "KV capacity",
@@ -113,7 +126,8 @@ def _summary_table(result: ServeResult) -> Table:
     )
     add(
         "scheduler",
-        f"max batch {cfg.max_batch}, token budget {cfg.max_tokens_per_iter}, chunk {cfg.chunk_size}",
+        f"max batch {cfg.max_batch}, token budget {cfg.max_tokens_per_iter}, chunk {cfg.chunk_size}, "
+        f"watermark {cfg.watermark_fraction:g}",
     )
     return table
 

@@ -128,9 +128,45 @@ def test_negative_seed_is_one_line():
     assert "--seed is -1" in one_line_error(runner.invoke(app, [*SYNTHETIC, "--seed", "-1"]))
 
 
-@pytest.mark.parametrize("flag", ["--json", "--timeline"])
+@pytest.mark.parametrize("flag", ["--json", "--timeline", "--requests-out"])
 def test_unwritable_output_fails_before_the_run(tmp_path, flag):
     """A bad output path is reported up front (one line, no report printed), not after a long run."""
     missing = tmp_path / "no_such_folder" / "out.json"
     assert "does not exist" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(missing)]))
     assert "is a directory" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(tmp_path)]))
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--time-scale", "-1"], "--time-scale is -1"),
+        (["--timeline-window", "5:2"], "--timeline-window 5:2"),
+        (["--timeline-window", "abc"], "--timeline-window abc"),
+        (["--percentiles", "50,101"], "--percentiles 50,101"),
+        (["--slo-e2e-s", "0"], "--slo-e2e-s is 0"),
+    ],
+)
+def test_new_serve_flags_reject_bad_values(flags, needle):
+    assert needle in one_line_error(runner.invoke(app, [*SYNTHETIC, *flags]))
+
+
+def test_requests_out_streams_records_and_json_holds_the_summary(tmp_path):
+    out, records, tl = tmp_path / "r.json", tmp_path / "req.jsonl", tmp_path / "tl.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "30", "--prompt-len", "64"]
+    args += ["--gen-len", "6", "--json", str(out), "--requests-out", str(records), "--time-scale", "0.5"]
+    args += ["--percentiles", "50,99.9", "--timeline", str(tl), "--timeline-window", "0:0.05"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["requests"] == []
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert sorted(r["request_id"] for r in rows) == list(range(30))
+    assert all(r["status"] == "finished" for r in rows)
+    assert sum(r["num_decode_tokens"] for r in rows) == data["output_tokens"]
+    assert set(data["ttft_s"]["values"]) == {"p50", "p99.9"}
+    assert "p99.9" in result.output
+    # arrivals compressed by 0.5: the last arrival is half the synthetic one
+    assert max(r["arrived_at_s"] for r in rows) < 30 / 50
+    starts = [e["ts"] for e in json.loads(tl.read_text())["traceEvents"] if e.get("cat") == "iteration"]
+    assert starts and max(starts) < 0.05 * 1e6
+    assert "serve: 30/30 requests (100.0 %)" in result.stderr  # progress lines when not a terminal

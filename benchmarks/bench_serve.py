@@ -25,9 +25,9 @@ from pathlib import Path
 from llmimc.compress import build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
 from llmimc.model import load_opgraph
+from llmimc.report.serve_records import RequestRecordWriter
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
-from llmimc.report.serve_records import RequestRecordWriter
 from llmimc.traces import load_trace, synthetic_trace
 
 AZURE_CONV = Path("/work/shared/traces_ref/azure_llm_2023/AzureLLMInferenceTrace_conv.csv")

@@ -23,7 +23,7 @@ class RecordsOutError(LlmimcError):
 
 
 def _parquet_schema() -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     f64, i64 = pa.float64(), pa.int64()
     return pa.schema(
@@ -64,7 +64,7 @@ class RequestRecordWriter:
             )
         if self.path.suffix == ".parquet":
             try:
-                import pyarrow.parquet as pq
+                import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
             except ImportError:
                 raise RecordsOutError(
                     f"--requests-out {self.path}: Parquet needs pyarrow (pip install 'llmimc[parquet]'); "
@@ -76,7 +76,9 @@ class RequestRecordWriter:
             try:
                 self._text = self.path.open("w", encoding="utf-8")
             except OSError as exc:
-                raise RecordsOutError(f"--requests-out {self.path}: cannot write ({exc.strerror or exc})") from None
+                raise RecordsOutError(
+                    f"--requests-out {self.path}: cannot write ({exc.strerror or exc})"
+                ) from None
 
     def __call__(self, fields: dict[str, Any]) -> None:
         self.count += 1
@@ -90,7 +92,7 @@ class RequestRecordWriter:
 
     def _flush(self) -> None:
         if self._rows and self._parquet is not None:
-            import pyarrow as pa
+            import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
             self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
             self._rows = []

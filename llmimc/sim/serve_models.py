@@ -72,7 +72,9 @@ class ServeConfig(_Frozen):
     def _chunk_defaults_to_budget(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("chunk_size") is None:
             data = {k: v for k, v in data.items() if k != "chunk_size"}
-            data["chunk_size"] = data.get("max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default)
+            data["chunk_size"] = data.get(
+                "max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default
+            )
         return data
 
 

@@ -170,3 +170,14 @@ def test_requests_out_streams_records_and_json_holds_the_summary(tmp_path):
     starts = [e["ts"] for e in json.loads(tl.read_text())["traceEvents"] if e.get("cat") == "iteration"]
     assert starts and max(starts) < 0.05 * 1e6
     assert "serve: 30/30 requests (100.0 %)" in result.stderr  # progress lines when not a terminal
+
+
+def test_requests_out_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    records = tmp_path / "req.parquet"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "9", "--prompt-len", "32"]
+    result = runner.invoke(app, [*args, "--gen-len", "3", "--requests-out", str(records)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(records)
+    assert sorted(table.column("request_id").to_pylist()) == list(range(9))
+    assert table.column("num_decode_tokens").to_pylist() == [3] * 9

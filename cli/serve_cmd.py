@@ -202,6 +202,13 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--watermark", min=0.0, max=0.99, help="Share of KV blocks admission leaves free."),
         ] = 0.01,
+        replicas: Annotated[
+            int, typer.Option("--replicas", help="Identical packages behind a global router.")
+        ] = 1,
+        router: Annotated[
+            str,
+            typer.Option("--router", help="Global router: round-robin, least-loaded or prefix-affinity."),
+        ] = "round-robin",
         event_skipping: Annotated[
             bool,
             typer.Option(
@@ -217,6 +224,7 @@ def register(app: typer.Typer) -> None:
         from llmimc.report.serve_records import RequestRecordWriter
         from llmimc.report.serve_report import render_serve_report
         from llmimc.report.timeline import serve_timeline
+        from llmimc.sim.cluster import ROUTERS
         from llmimc.sim.serve import ServeConfig
 
         ints = {
@@ -229,6 +237,7 @@ def register(app: typer.Typer) -> None:
             "--chunk-size": chunk_size,
             "--block-tokens": block_tokens,
             "--max-requests": max_requests,
+            "--replicas": replicas,
         }
         positive = {
             "--rate": rate,
@@ -244,6 +253,8 @@ def register(app: typer.Typer) -> None:
         _check_output_paths(
             {"--json": json_path, "--timeline": timeline_path, "--requests-out": requests_out}
         )
+        if router not in ROUTERS:
+            raise fail(f"--router {router}: use one of {', '.join(ROUTERS)}")
         window = _parse_window(timeline_window)
         qs = _parse_percentiles(percentiles)
 
@@ -277,6 +288,8 @@ def register(app: typer.Typer) -> None:
             watermark_fraction=watermark,
             event_skipping=event_skipping,
             keep_request_records=requests_out is None,
+            replicas=replicas,
+            router=router,
         )
         run = api.prepare_serve(
             model, workload, hw=hw, chiplets=chiplets, precision=precision, sparsity=sparsity, config=config
@@ -303,7 +316,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if sink is not None:
                 sink.close()
-        title = f"llmimc serve {run.model_id} on {run.num_chiplets} chiplets — {run.load.source}"
+        where = f"{replicas} x {run.num_chiplets}" if replicas > 1 else f"{run.num_chiplets}"
+        title = f"llmimc serve {run.model_id} on {where} chiplets — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
             json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")

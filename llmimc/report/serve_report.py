@@ -132,6 +132,31 @@ def _summary_table(result: ServeResult) -> Table:
     return table
 
 
+def _replica_table(result: ServeResult) -> Table:
+    table = Table(
+        title=f"Replicas ({result.num_replicas} packages, router {result.router}; load imbalance max/mean: "
+        f"requests {result.load_imbalance_requests or 0:.2f}, busy time {result.load_imbalance_busy or 0:.2f})",
+        title_justify="left",
+    )
+    for col in ("replica", "requests", "finished", "busy s", "output tok/s", "TTFT p50 ms", "TTFT p99 ms"):
+        table.add_column(col, justify="right")
+    table.add_column("preempt", justify="right")
+    table.add_column("KV peak", justify="right")
+    for r in result.replicas:
+        table.add_row(
+            str(r.replica),
+            f"{r.num_requests:,}",
+            f"{r.num_finished:,}",
+            f"{r.busy_time_s:,.1f}",
+            f"{r.throughput_output_tokens_per_s:,.1f}",
+            _ms(r.ttft_s.p50),
+            _ms(r.ttft_s.p99),
+            f"{r.preemptions:,}",
+            f"{r.kv_peak_used_fraction:.0%}",
+        )
+    return table
+
+
 def cfg_caching_unused(result: ServeResult) -> bool:
     """True when prefix caching was asked for but no request had prefix-block ids to share."""
     return result.config.enable_prefix_caching and result.prefix_block_tokens == 0
@@ -142,6 +167,8 @@ def render_serve_report(result: ServeResult, console: Console, title: str) -> No
     console.rule(f"[bold]{title}")
     console.print(_summary_table(result))
     console.print(_latency_table(result))
+    if result.replicas:
+        console.print(_replica_table(result))
     kv = result.kv_occupancy
     console.print(
         f"[bold]KV occupancy[/] over {result.simulated_time_s:,.1f} s "

@@ -35,6 +35,7 @@ processed in it (prefill chunk tokens, or 1 for a decode), so per-request energi
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
@@ -87,19 +88,35 @@ class Scheduler:
     # -- driver -------------------------------------------------------------------------------------
     def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
         """Simulate until every request has finished; ``on_progress(done)`` now and then."""
-        n = len(self.states)
+        self.advance(math.inf, on_progress)
+        return self.finish_run()
+
+    def advance(self, until_s: float, on_progress: Callable[[int], None] | None = None) -> None:
+        """Run every iteration that starts before ``until_s`` (a cluster router's next arrival)."""
         raw = self.run_data
-        next_report = PROGRESS_EVERY_ITERATIONS
-        while self.done < n:
+        next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
+        states = self.states
+        while True:
             self._join_arrivals()
             if not self.decoding and not self.prefilling and not self.waiting:
-                self.now = self.states[self.next_arrival].arrived_at_s
-                continue
-            if not (self.p.event_skipping and self._try_stretch()):
+                if self.next_arrival < len(states) and states[self.next_arrival].arrived_at_s < until_s:
+                    self.now = states[self.next_arrival].arrived_at_s
+                    continue
+                return
+            if self.now >= until_s:
+                return
+            if not (self.p.event_skipping and self._try_stretch(until_s)):
                 self.step()
             if on_progress is not None and raw.iterations >= next_report:
                 next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
                 on_progress(self.done)
+
+    def add(self, state: ReqState) -> None:
+        """Route one more request here (arrivals must come in time order)."""
+        self.states.append(state)
+
+    def finish_run(self) -> RawRun:
+        raw = self.run_data
         raw.end_time_s = self.now
         raw.cache_evictions = self.alloc.evictions
         return raw
@@ -376,7 +393,7 @@ class Scheduler:
             r.refs.append(ids[i])
 
     # -- event skipping -----------------------------------------------------------------------------
-    def _try_stretch(self) -> bool:
+    def _try_stretch(self, until_s: float) -> bool:
         """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none."""
         dec = self.decoding
         n = len(dec)
@@ -395,10 +412,13 @@ class Scheduler:
             return False
         lat, energy, d2d, offpkg = stretch_costs(self.cost_model, computed, steps)
         ends = np.cumsum(np.concatenate(([self.now], lat)))[1:]
+        # iteration k >= 1 starts at ends[k - 1]; it may run only if no arrival has joined by then
+        # (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
+        t_limit = until_s
         if not blocked and self.next_arrival < len(self.states):
-            # iteration k >= 1 starts at ends[k - 1]; it may run only if no arrival has joined by then
-            t_arrival = self.states[self.next_arrival].arrived_at_s
-            steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_arrival, side="left")))
+            t_limit = min(t_limit, self.states[self.next_arrival].arrived_at_s)
+        if t_limit < math.inf:
+            steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_limit, side="left")))
         if steps < MIN_STRETCH_ITERATIONS:
             return False
         self._apply_stretch(dec, computed, cum_alloc, steps, lat, energy, d2d, offpkg, ends)

@@ -16,7 +16,8 @@ from typing import Any
 
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.errors import LlmimcError
-from llmimc.sim.scheduler import ReqState, SchedulerParams, simulate
+from llmimc.sim.cluster import imbalance, merge_raw, replica_summaries, simulate_cluster
+from llmimc.sim.scheduler import RawRun, ReqState, SchedulerParams, simulate
 from llmimc.sim.serve_metrics import FinishedColumns, build_result, ideal_prefix_hit_tokens
 from llmimc.sim.serve_models import (
     REJECT_EXCEEDS_KV_CAPACITY,
@@ -141,20 +142,60 @@ def run_serve(
     n_rejected = total - len(states)
     if on_progress is not None:
         on_progress(n_rejected, total)
-    raw = simulate(cost_model, states, params, on_progress, total, n_rejected, on_finish=cols.add)
+    if config.replicas > 1:
+        result = _run_cluster(cost_model, states, params, config, cols, on_progress, total, n_rejected)
+    else:
+        raw = simulate(cost_model, states, params, on_progress, total, n_rejected, on_finish=cols.add)
     if on_progress is not None:
         on_progress(total, total)
-    return build_result(
+    if config.replicas > 1:
+        raws, per_cols, routed = result
+        raw = merge_raw(raws, total_blocks)
+    built = build_result(
         config=config,
         request_ids=request_ids,
         cols=cols,
         rejected_by_reason=rejected_by_reason,
         raw=raw,
-        kv_capacity_tokens=capacity_tokens,
-        kv_on_package_tokens=int(cost_model.kv_on_package_tokens),
-        total_blocks=total_blocks,
+        kv_capacity_tokens=capacity_tokens * config.replicas,
+        kv_on_package_tokens=int(cost_model.kv_on_package_tokens) * config.replicas,
+        total_blocks=total_blocks * config.replicas,
         skipped_rows=dict(skipped_rows or {}),
         prefix_block_tokens=pbt,
         static_power_w=float(cost_model.static_power_w),
         ideal_hit_tokens=sum(ideal_prefix_hit_tokens(served, pbt)),
     )
+    if config.replicas == 1:
+        return built
+    sim_time_s = built.simulated_time_s
+    static_w = float(cost_model.static_power_w)
+    return built.model_copy(
+        update={
+            "idle_energy_j": static_w * sum(max(0.0, sim_time_s - r.busy_time_s) for r in raws),
+            "num_replicas": config.replicas,
+            "router": config.router,
+            "replicas": replica_summaries(raws, per_cols, routed, total_blocks, sim_time_s),
+            "load_imbalance_requests": imbalance([float(n) for n in routed]),
+            "load_imbalance_busy": imbalance([r.busy_time_s for r in raws]),
+        }
+    )
+
+
+def _run_cluster(
+    cost_model: IterationCostModel,
+    states: list[ReqState],
+    params: SchedulerParams,
+    config: ServeConfig,
+    cols: FinishedColumns,
+    on_progress: Callable[[int, int], None] | None,
+    total: int,
+    offset: int,
+) -> tuple[list[RawRun], list[FinishedColumns], list[int]]:
+    report = None
+    if on_progress is not None:
+        progress = on_progress
+
+        def report(done: int) -> None:
+            progress(offset + done, total)
+
+    return simulate_cluster(cost_model, states, params, config, cols.add, report, cols.request_ids)

@@ -57,6 +57,9 @@ class ServeConfig(_Frozen):
     time_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # arrivals at t x time_scale
     # Timeline iterations kept (start, end) in simulated seconds; None keeps all.
     timeline_window_s: tuple[float, float] | None = None
+    # Cluster: identical packages behind a global router (llmimc.sim.cluster).
+    replicas: int = Field(default=1, ge=1)
+    router: Literal["round-robin", "least-loaded", "prefix-affinity"] = "round-robin"
 
     @model_validator(mode="after")
     def _check_lists(self) -> ServeConfig:
@@ -150,6 +153,26 @@ class ServeTimeline(_Frozen):
         return self
 
 
+class ReplicaSummary(_Frozen):
+    """One package of a cluster (``ServeConfig.replicas`` > 1)."""
+
+    replica: int
+    num_requests: int  # routed here (requests that can never be served are rejected before routing)
+    num_finished: int
+    iterations: int
+    busy_time_s: float
+    end_time_s: float  # its last finish
+    output_tokens: int
+    prompt_tokens: int
+    throughput_output_tokens_per_s: float  # over the cluster's simulated time
+    ttft_s: Percentiles
+    e2e_s: Percentiles
+    preemptions: int
+    prefix_cache_hit_tokens: int
+    energy_j: float
+    kv_peak_used_fraction: float
+
+
 class ServeResult(_Frozen):
     config: ServeConfig
     kv_capacity_tokens: int
@@ -192,7 +215,13 @@ class ServeResult(_Frozen):
     stretch_iterations: int = 0  # iterations advanced by event skipping (a speed figure, not a result)
     kv_occupancy: KvOccupancySeries
     requests: list[RequestRecord]
-    timeline: ServeTimeline | None = None
+    timeline: ServeTimeline | None = None  # replica 0's iterations in a cluster
+    num_replicas: int = 1
+    router: str | None = None  # set for a cluster
+    replicas: list[ReplicaSummary] = Field(default_factory=list)
+    # Load balance: max / mean over replicas of routed requests and of busy time (1.0 = perfectly even).
+    load_imbalance_requests: float | None = None
+    load_imbalance_busy: float | None = None
 
     @property
     def total_energy_j(self) -> float:

@@ -144,6 +144,8 @@ def test_unwritable_output_fails_before_the_run(tmp_path, flag):
         (["--timeline-window", "abc"], "--timeline-window abc"),
         (["--percentiles", "50,101"], "--percentiles 50,101"),
         (["--slo-e2e-s", "0"], "--slo-e2e-s is 0"),
+        (["--replicas", "0"], "--replicas is 0"),
+        (["--router", "random"], "--router random"),
     ],
 )
 def test_new_serve_flags_reject_bad_values(flags, needle):
@@ -181,3 +183,16 @@ def test_requests_out_parquet(tmp_path):
     table = pq.read_table(records)
     assert sorted(table.column("request_id").to_pylist()) == list(range(9))
     assert table.column("num_decode_tokens").to_pylist() == [3] * 9
+
+
+def test_replicas_report_and_json(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "20", "--prompt-len", "64"]
+    result = runner.invoke(
+        app, [*args, "--gen-len", "4", "--replicas", "2", "--router", "least-loaded", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Replicas (2 packages, router least-loaded" in result.output
+    data = json.loads(out.read_text())
+    assert data["num_replicas"] == 2 and len(data["replicas"]) == 2
+    assert sum(r["num_finished"] for r in data["replicas"]) == data["num_finished"] == 20

@@ -197,6 +197,16 @@ class Package(Sourced):
         return self
 
 
+class PackageLink(Sourced):
+    """Package-to-package link (one per package, full duplex) that carries KV caches between packages
+    when prefill and decode run on different packages (``llmimc serve --disaggregate``)."""
+
+    name: str  # e.g. "PCIe 5.0 x16"
+    bw_bytes_per_s: PosFloat  # per direction
+    latency_s: NonNegFloat  # per transfer (fixed part)
+    energy_per_bit_j: NonNegFloat
+
+
 class ImcSystemSpec(_Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["imc"] = "imc"
@@ -204,6 +214,7 @@ class ImcSystemSpec(_Frozen):
     description: str
     chiplet: Chiplet
     package: Package
+    package_link: PackageLink | None = None  # between packages; presets in llmimc.hw.package_links
 
     def with_chiplets(self, num_chiplets: int) -> ImcSystemSpec:
         """A copy with a different chiplet count (the --chiplets override); the spec is never mutated."""

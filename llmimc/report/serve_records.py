@@ -45,6 +45,7 @@ def _parquet_schema() -> Any:
             ("prefix_cache_hit_tokens", i64),
             ("prefix_cache_readmit_hit_tokens", i64),
             ("queue_delay_s", f64),
+            ("kv_transfer_s", f64),
         ]
     )
 

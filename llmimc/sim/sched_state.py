@@ -39,6 +39,13 @@ class ReqState:
     admissions: int = 0
     cache_hit_tokens: int = 0  # prompt tokens skipped thanks to the prefix cache at first admission
     readmit_hit_tokens: int = 0  # tokens skipped at re-admissions after preemption (own blocks, mostly)
+    ready_at_s: float = -1.0  # when it may join this package's queue (arrival, or KV delivered); -1: arrival
+    kv_ready: bool = False  # KV of the whole prefill target delivered by another package (disaggregation)
+    kv_transfer_s: float = 0.0  # link queueing + transfer time of its KV (disaggregation)
+
+    def __post_init__(self) -> None:
+        if self.ready_at_s < 0:
+            self.ready_at_s = self.arrived_at_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,8 +67,11 @@ class Scheduler:
         states: list[ReqState],
         params: SchedulerParams,
         on_finish: Callable[[ReqState], None] | None = None,
+        on_handoff: Callable[[ReqState, float], None] | None = None,
     ) -> None:
         self.cost_model = cost_model
+        # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
+        self.on_handoff = on_handoff
         self.states = states  # sorted by arrival
         self.p = params
         bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
@@ -84,6 +87,7 @@ class Scheduler:
         self.done = 0
         self.seq = 0
         self.preempted = False
+        self.admitted_ready = False
 
     # -- driver -------------------------------------------------------------------------------------
     def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
@@ -99,8 +103,8 @@ class Scheduler:
         while True:
             self._join_arrivals()
             if not self.decoding and not self.prefilling and not self.waiting:
-                if self.next_arrival < len(states) and states[self.next_arrival].arrived_at_s < until_s:
-                    self.now = states[self.next_arrival].arrived_at_s
+                if self.next_arrival < len(states) and states[self.next_arrival].ready_at_s < until_s:
+                    self.now = states[self.next_arrival].ready_at_s
                     continue
                 return
             if self.now >= until_s:
@@ -124,7 +128,7 @@ class Scheduler:
     def _join_arrivals(self) -> None:
         states, n, now = self.states, len(self.states), self.now
         i = self.next_arrival
-        while i < n and states[i].arrived_at_s <= now:
+        while i < n and states[i].ready_at_s <= now:
             self.waiting.append(states[i])
             i += 1
         self.next_arrival = i
@@ -133,6 +137,7 @@ class Scheduler:
     def step(self) -> None:
         """Schedule, cost and apply one iteration."""
         self.preempted = False
+        self.admitted_ready = False
         budget = self.p.max_tokens_per_iter
         dec_sched, decode_past = self._schedule_decodes(budget)
         budget -= len(dec_sched)
@@ -143,8 +148,8 @@ class Scheduler:
         if not self.preempted:
             self._admit(budget, pre_sched, pre_tokens, chunks)
         if not chunks and not dec_sched:
-            if self.preempted:
-                return  # freed KV; re-admission happens in the next pass at the same time
+            if self.preempted or self.admitted_ready:
+                return  # freed KV or admitted delivered KV: the next pass at the same time runs them
             raise RuntimeError(
                 f"scheduler made no progress at t={self.now:.6g}s with "
                 f"{len(self.decoding) + len(self.prefilling)} running and {len(self.waiting)} waiting "
@@ -274,6 +279,10 @@ class Scheduler:
                     r.refs.append(prefix_id)
                 hit = len(r.refs) * pbt
                 r.computed = hit if hit < r.prefill_target else r.prefill_target - 1
+            if r.kv_ready:
+                if not self._admit_ready(r):
+                    break
+                continue
             c = r.computed
             shared = len(r.refs) * bpp
             if -(-r.prefill_target // bt) - shared > alloc.available() - p.watermark_blocks:
@@ -300,6 +309,23 @@ class Scheduler:
             pre_tokens.append(tokens)
             chunks.append(PrefillChunk(tokens, c))
 
+    def _admit_ready(self, r: ReqState) -> bool:
+        """Admit a request whose prompt KV another package computed: it holds all its blocks at once."""
+        need = -(-r.prefill_target // self.p.block_tokens)
+        if need > self.alloc.available() - self.p.watermark_blocks:
+            return False
+        self.alloc.allocate(need)
+        r.private_blocks = need
+        r.computed = r.prefill_target
+        r.kv_ready = False  # a later preemption recomputes here
+        r.admissions += 1
+        self.waiting.popleft()
+        r.seq = self.seq
+        self.seq += 1
+        insort(self.decoding, r, key=_by_seq)
+        self.admitted_ready = True
+        return True
+
     def admission_blocked(self) -> bool:
         """True when the head of the queue cannot be admitted now nor before a request finishes."""
         p = self.p
@@ -308,7 +334,7 @@ class Scheduler:
         if p.prefix_block_tokens:
             return False  # hits depend on the cache; not worth predicting
         r = self.waiting[0]
-        need = -(-r.prefill_target // p.block_tokens)
+        need = -(-r.prefill_target // p.block_tokens)  # also a delivered request's whole KV
         return need > self.alloc.available() - p.watermark_blocks
 
     # -- retiring -----------------------------------------------------------------------------------
@@ -348,6 +374,11 @@ class Scheduler:
         for r in self.prefilling:
             if r.computed < r.prefill_target:
                 keep.append(r)
+            elif r.left and self.on_handoff is not None:
+                self._release(r)
+                self.done += 1
+                self.on_handoff(r, end)
+                finished_any = True
             elif r.left:
                 insort(self.decoding, r, key=_by_seq)
             else:
@@ -416,7 +447,7 @@ class Scheduler:
         # (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
         t_limit = until_s
         if not blocked and self.next_arrival < len(self.states):
-            t_limit = min(t_limit, self.states[self.next_arrival].arrived_at_s)
+            t_limit = min(t_limit, self.states[self.next_arrival].ready_at_s)
         if t_limit < math.inf:
             steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_limit, side="left")))
         if steps < MIN_STRETCH_ITERATIONS:

@@ -16,9 +16,11 @@ from typing import Any
 
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.errors import LlmimcError
+from llmimc.hw.spec import PackageLink
 from llmimc.sim.cluster import imbalance, merge_raw, replica_summaries, simulate_cluster
+from llmimc.sim.disagg import simulate_disaggregated
 from llmimc.sim.scheduler import RawRun, ReqState, SchedulerParams, simulate
-from llmimc.sim.serve_metrics import FinishedColumns, build_result, ideal_prefix_hit_tokens
+from llmimc.sim.serve_metrics import FinishedColumns, build_result, ideal_prefix_hit_tokens, transfer_fields
 from llmimc.sim.serve_models import (
     REJECT_EXCEEDS_KV_CAPACITY,
     REJECT_PROMPT_EXCEEDS_CONTEXT,
@@ -77,8 +79,12 @@ def run_serve(
     on_progress: Callable[[int, int], None] | None = None,
     skipped_rows: Mapping[str, int] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    package_link: PackageLink | None = None,
+    kv_bytes_per_token: float = 0.0,
 ) -> ServeResult:
     """Simulate serving ``requests``.
+
+    ``package_link`` and ``kv_bytes_per_token`` (all layers) are needed with ``config.disaggregate``.
 
     ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)`` receives every
     request's record fields (rejected ones first, then finished ones in finishing order) so a caller
@@ -142,43 +148,57 @@ def run_serve(
     n_rejected = total - len(states)
     if on_progress is not None:
         on_progress(n_rejected, total)
-    if config.replicas > 1:
-        result = _run_cluster(cost_model, states, params, config, cols, on_progress, total, n_rejected)
+    transfers = None
+    if config.disaggregate is not None:
+        if package_link is None:
+            raise ServeConfigError(
+                "disaggregation ships KV between packages: give a package link (--package-link NAME, "
+                "or a package_link section in the hardware spec)"
+            )
+        raws, per_cols, routed, transfers = simulate_disaggregated(
+            cost_model, states, params, config, package_link, kv_bytes_per_token, cols.add, request_ids
+        )
+    elif config.replicas > 1:
+        raws, per_cols, routed = _run_cluster(
+            cost_model, states, params, config, cols, on_progress, total, n_rejected
+        )
     else:
         raw = simulate(cost_model, states, params, on_progress, total, n_rejected, on_finish=cols.add)
     if on_progress is not None:
         on_progress(total, total)
-    if config.replicas > 1:
-        raws, per_cols, routed = result
+    packages = config.num_packages
+    if packages > 1:
         raw = merge_raw(raws, total_blocks)
+        raw.energy_j += transfers.energy_j if transfers is not None else 0.0
     built = build_result(
         config=config,
         request_ids=request_ids,
         cols=cols,
         rejected_by_reason=rejected_by_reason,
         raw=raw,
-        kv_capacity_tokens=capacity_tokens * config.replicas,
-        kv_on_package_tokens=int(cost_model.kv_on_package_tokens) * config.replicas,
-        total_blocks=total_blocks * config.replicas,
+        kv_capacity_tokens=capacity_tokens * packages,
+        kv_on_package_tokens=int(cost_model.kv_on_package_tokens) * packages,
+        total_blocks=total_blocks * packages,
         skipped_rows=dict(skipped_rows or {}),
         prefix_block_tokens=pbt,
         static_power_w=float(cost_model.static_power_w),
         ideal_hit_tokens=sum(ideal_prefix_hit_tokens(served, pbt)),
     )
-    if config.replicas == 1:
+    if packages == 1:
         return built
     sim_time_s = built.simulated_time_s
     static_w = float(cost_model.static_power_w)
-    return built.model_copy(
-        update={
-            "idle_energy_j": static_w * sum(max(0.0, sim_time_s - r.busy_time_s) for r in raws),
-            "num_replicas": config.replicas,
-            "router": config.router,
-            "replicas": replica_summaries(raws, per_cols, routed, total_blocks, sim_time_s),
-            "load_imbalance_requests": imbalance([float(n) for n in routed]),
-            "load_imbalance_busy": imbalance([r.busy_time_s for r in raws]),
-        }
-    )
+    update: dict[str, Any] = {
+        "idle_energy_j": static_w * sum(max(0.0, sim_time_s - r.busy_time_s) for r in raws),
+        "num_replicas": packages,
+        "router": config.router,
+        "replicas": replica_summaries(raws, per_cols, routed, total_blocks, sim_time_s),
+        "load_imbalance_requests": imbalance([float(n) for n in routed]),
+        "load_imbalance_busy": imbalance([r.busy_time_s for r in raws]),
+    }
+    if transfers is not None and package_link is not None:
+        update |= transfer_fields(transfers, package_link, request_ids, built, cols)
+    return built.model_copy(update=update)
 
 
 def _run_cluster(

@@ -151,6 +151,7 @@ def record_fields(s: ReqState, request_id: int) -> dict[str, Any]:
         "prefix_cache_hit_tokens": s.cache_hit_tokens,
         "prefix_cache_readmit_hit_tokens": s.readmit_hit_tokens,
         "queue_delay_s": s.first_scheduled_at_s - s.arrived_at_s,
+        "kv_transfer_s": s.kv_transfer_s if s.kv_transfer_s > 0 else None,
     }
 
 
@@ -311,3 +312,22 @@ def build_result(
         requests=records,
         timeline=_timeline(raw, request_ids, total_blocks, config) if config.record_timeline else None,
     )
+
+
+def transfer_fields(
+    transfers: Any, link: Any, request_ids: Sequence[int], built: ServeResult, cols: FinishedColumns
+) -> dict[str, Any]:
+    """ServeResult fields of a disaggregated run (``llmimc.sim.disagg.Transfers`` over ``link``)."""
+    durations = np.array(transfers.delays_s, dtype=float)
+    update: dict[str, Any] = {
+        "package_link": link.name,
+        "kv_transfer_bytes": transfers.bytes_total,
+        "kv_transfer_energy_j": transfers.energy_j,
+        "kv_transfer_s": percentiles(durations, cols.config.percentiles),
+    }
+    if built.timeline is not None:
+        window = cols.config.timeline_window_s
+        lo, hi = window if window is not None else (-math.inf, math.inf)
+        events = [(t, d, request_ids[i]) for t, d, i in transfers.events if lo <= t < hi]
+        update["timeline"] = built.timeline.model_copy(update={"kv_transfers": events})
+    return update

@@ -60,11 +60,24 @@ class ServeConfig(_Frozen):
     # Cluster: identical packages behind a global router (llmimc.sim.cluster).
     replicas: int = Field(default=1, ge=1)
     router: Literal["round-robin", "least-loaded", "prefix-affinity"] = "round-robin"
+    # Prefill/decode disaggregation: (prefill packages, decode packages) (llmimc.sim.disagg).
+    disaggregate: tuple[int, int] | None = None
+
+    @property
+    def num_packages(self) -> int:
+        return sum(self.disaggregate) if self.disaggregate is not None else self.replicas
 
     @model_validator(mode="after")
     def _check_lists(self) -> ServeConfig:
         if not self.percentiles or any(not 0.0 <= q <= 100.0 for q in self.percentiles):
             raise ValueError(f"percentiles must be within 0..100, got {list(self.percentiles)}")
+        if self.disaggregate is not None:
+            if min(self.disaggregate) < 1:
+                raise ValueError(
+                    f"disaggregate needs >= 1 prefill and >= 1 decode package, got {self.disaggregate}"
+                )
+            if self.replicas != 1:
+                raise ValueError("give either replicas or disaggregate (P:D packages), not both")
         w = self.timeline_window_s
         if w is not None and not 0.0 <= w[0] < w[1]:
             raise ValueError(f"timeline_window_s must be 0 <= start < end, got {w}")
@@ -107,6 +120,7 @@ class RequestRecord(_Frozen):
     prefix_cache_hit_tokens: int = 0  # at the first admission
     prefix_cache_readmit_hit_tokens: int = 0  # at re-admissions after preemption
     queue_delay_s: float | None = None  # first admission - arrival
+    kv_transfer_s: float | None = None  # disaggregation: prefill end to KV delivered (link queue + transfer)
 
 
 class Percentiles(_Frozen):
@@ -137,6 +151,9 @@ class ServeTimeline(_Frozen):
     prefill_tokens: list[int]
     decode_requests: list[int]
     preemptions: list[tuple[float, int]]  # (time_s, request_id)
+    kv_transfers: list[tuple[float, float, int]] = Field(
+        default_factory=list
+    )  # (start_s, duration_s, request_id)
     # KV blocks in use as an exact step function: the share from kv_time_s[k] until the next point
     # (a point at each iteration start, and after each iteration in which requests finished).
     kv_time_s: list[float] = Field(default_factory=list)
@@ -222,6 +239,11 @@ class ServeResult(_Frozen):
     # Load balance: max / mean over replicas of routed requests and of busy time (1.0 = perfectly even).
     load_imbalance_requests: float | None = None
     load_imbalance_busy: float | None = None
+    # Disaggregation (ServeConfig.disaggregate): KV shipped from prefill to decode packages.
+    package_link: str | None = None
+    kv_transfer_bytes: float = 0.0
+    kv_transfer_energy_j: float = 0.0  # included in energy_j
+    kv_transfer_s: Percentiles | None = None  # per request: link queueing + transfer
 
     @property
     def total_energy_j(self) -> float:

@@ -97,7 +97,9 @@ def main(argv: list[str]) -> int:
         t0, c0 = time.perf_counter(), time.process_time()
         if args.requests_out is not None:
             with RequestRecordWriter(args.requests_out) as sink:
-                result = run_serve(cost_model, load.requests, config, skipped_rows=load.skipped, on_record=sink)
+                result = run_serve(
+                    cost_model, load.requests, config, skipped_rows=load.skipped, on_record=sink
+                )
         else:
             result = run_serve(cost_model, load.requests, config, skipped_rows=load.skipped)
         walls.append(time.perf_counter() - t0)
@@ -123,7 +125,9 @@ def main(argv: list[str]) -> int:
     print(f"speed      {result.simulated_time_s / wall:,.0f}x real time")
     print(f"peak RSS   {_peak_rss_mib():,.0f} MiB (whole process, incl. model loading)")
     total_cpu = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"process    {total_cpu.ru_utime + total_cpu.ru_stime:.1f} CPU-s in all (imports, trace, system, runs)")
+    print(
+        f"process    {total_cpu.ru_utime + total_cpu.ru_stime:.1f} CPU-s in all (imports, trace, system, runs)"
+    )
     return 0
 
 

@@ -51,6 +51,19 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _parse_disaggregate(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        p, d = (int(x) for x in parts)
+    except ValueError:
+        raise fail(f"--disaggregate {text}: give P:D, prefill and decode package counts, e.g. 2:2") from None
+    if p < 1 or d < 1:
+        raise fail(f"--disaggregate {text}: need at least 1 prefill and 1 decode package")
+    return p, d
+
+
 def _parse_percentiles(text: str) -> tuple[float, ...]:
     try:
         qs = tuple(float(p) for p in text.split(","))
@@ -209,6 +222,19 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--router", help="Global router: round-robin, least-loaded or prefix-affinity."),
         ] = "round-robin",
+        disaggregate: Annotated[
+            str | None,
+            typer.Option(
+                "--disaggregate", help="P:D prefill and decode packages; KV crosses the package link."
+            ),
+        ] = None,
+        package_link: Annotated[
+            str | None,
+            typer.Option(
+                "--package-link",
+                help="Link preset: ucie-s, pcie5, cxl2, ethernet-400g (default: the spec's).",
+            ),
+        ] = None,
         event_skipping: Annotated[
             bool,
             typer.Option(
@@ -255,6 +281,9 @@ def register(app: typer.Typer) -> None:
         )
         if router not in ROUTERS:
             raise fail(f"--router {router}: use one of {', '.join(ROUTERS)}")
+        split = _parse_disaggregate(disaggregate)
+        if split is not None and replicas != 1:
+            raise fail("give either --replicas or --disaggregate P:D, not both")
         window = _parse_window(timeline_window)
         qs = _parse_percentiles(percentiles)
 
@@ -290,9 +319,17 @@ def register(app: typer.Typer) -> None:
             keep_request_records=requests_out is None,
             replicas=replicas,
             router=router,
+            disaggregate=split,
         )
         run = api.prepare_serve(
-            model, workload, hw=hw, chiplets=chiplets, precision=precision, sparsity=sparsity, config=config
+            model,
+            workload,
+            hw=hw,
+            chiplets=chiplets,
+            precision=precision,
+            sparsity=sparsity,
+            config=config,
+            package_link=package_link,
         )
         sink = RequestRecordWriter(requests_out) if requests_out is not None else None
         try:
@@ -316,7 +353,11 @@ def register(app: typer.Typer) -> None:
         finally:
             if sink is not None:
                 sink.close()
-        where = f"{replicas} x {run.num_chiplets}" if replicas > 1 else f"{run.num_chiplets}"
+        where = (
+            f"{config.num_packages} x {run.num_chiplets}"
+            if config.num_packages > 1
+            else f"{run.num_chiplets}"
+        )
         title = f"llmimc serve {run.model_id} on {where} chiplets — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:

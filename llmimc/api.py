@@ -35,7 +35,8 @@ from llmimc.compress.policy import SparsitySpec
 from llmimc.cost.breakdown import Comparison
 from llmimc.errors import LlmimcError, SpecError
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
+from llmimc.hw.package_links import PACKAGE_LINKS
+from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec, PackageLink
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, run_profile, uniform_plan
 from llmimc.sim.serve import ServeConfig, ServeResult, run_serve
@@ -217,6 +218,7 @@ class ServeRun:
     system: System
     load: TraceLoad
     config: ServeConfig
+    package_link: PackageLink | None = None  # disaggregation: the spec's, or a preset given by name
 
     @property
     def model_id(self) -> str:
@@ -240,6 +242,8 @@ class ServeRun:
             on_progress=on_progress,
             skipped_rows=self.load.skipped,
             on_record=on_record,
+            package_link=self.package_link,
+            kv_bytes_per_token=self.system.mapping.kv.bytes_per_token,
         )
 
 
@@ -261,12 +265,14 @@ def prepare_serve(
     sparsity: SparsityRef = None,
     config: ServeConfig | None = None,
     use_cache: bool = True,
+    package_link: str | PackageLink | None = None,
 ) -> ServeRun:
     """Load the workload and build the costed system for :func:`serve` (no simulation yet).
 
     ``config`` defaults to vLLM's defaults (``ServeConfig()``); its ``max_context_tokens`` defaults to
     the model's context (``max_position_embeddings``). The system is mapped for ``config.max_batch``
-    sequences in flight.
+    sequences in flight. ``package_link`` (a preset name of ``llmimc.hw.package_links`` or a
+    PackageLink) overrides the spec's ``package_link`` for ``config.disaggregate``.
     """
     load = _as_load(workload)
     config = config or ServeConfig()
@@ -281,7 +287,14 @@ def prepare_serve(
     )
     if config.max_context_tokens is None:
         config = config.model_copy(update={"max_context_tokens": system.graph.info.max_position_embeddings})
-    return ServeRun(system=system, load=load, config=config)
+    link = system.spec.package_link
+    if isinstance(package_link, str):
+        if package_link not in PACKAGE_LINKS:
+            raise SpecError(f"package link {package_link!r}: use one of {', '.join(PACKAGE_LINKS)}")
+        link = PACKAGE_LINKS[package_link]
+    elif package_link is not None:
+        link = package_link
+    return ServeRun(system=system, load=load, config=config, package_link=link)
 
 
 def serve(

@@ -119,6 +119,13 @@ def _summary_table(result: ServeResult) -> Table:
             f"(+{result.prefix_cache_readmit_hit_tokens:,} tokens hit at re-admissions)",
         )
     add("preemptions (recompute)", f"{result.preemptions:,}")
+    if result.package_link is not None:
+        mean = result.kv_transfer_s.mean if result.kv_transfer_s is not None else None
+        add(
+            f"KV transfers over {result.package_link}",
+            f"{_si(result.kv_transfer_bytes, 'B')}, {_si(result.kv_transfer_energy_j, 'J')}, "
+            f"mean {_ms(mean)} ms per request (link queue + transfer)",
+        )
     add(
         "KV capacity",
         f"{result.kv_capacity_tokens:,} tokens ({result.kv_on_package_tokens:,} on package), "
@@ -134,7 +141,8 @@ def _summary_table(result: ServeResult) -> Table:
 
 def _replica_table(result: ServeResult) -> Table:
     table = Table(
-        title=f"Replicas ({result.num_replicas} packages, router {result.router}; load imbalance max/mean: "
+        title=f"{'Packages (prefill first)' if result.package_link else 'Replicas'} "
+        f"({result.num_replicas} packages, router {result.router}; load imbalance max/mean: "
         f"requests {result.load_imbalance_requests or 0:.2f}, busy time {result.load_imbalance_busy or 0:.2f})",
         title_justify="left",
     )

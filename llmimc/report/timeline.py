@@ -106,6 +106,21 @@ def serve_timeline(result: ServeResult) -> dict:
             {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
         )
 
+    if tl.kv_transfers:
+        events.append(_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})"))
+    for start_s, duration_s, request_id in tl.kv_transfers:
+        events.append(
+            _span(
+                f"kv {request_id}",
+                "kv_transfer",
+                start_s,
+                start_s + duration_s,
+                _SCHED_PID,
+                2,
+                {"request_id": request_id},
+            )
+        )
+
     rejected = [r for r in result.requests if r.status == "rejected"]
     if rejected:
         events.append(_meta(_REQ_PID, 0, "thread_name", "rejected"))

@@ -146,6 +146,11 @@ def test_unwritable_output_fails_before_the_run(tmp_path, flag):
         (["--slo-e2e-s", "0"], "--slo-e2e-s is 0"),
         (["--replicas", "0"], "--replicas is 0"),
         (["--router", "random"], "--router random"),
+        (["--disaggregate", "3"], "--disaggregate 3"),
+        (["--disaggregate", "0:2"], "--disaggregate 0:2"),
+        (["--disaggregate", "1:1", "--replicas", "2"], "not both"),
+        (["--disaggregate", "1:1", "--package-link", "carrier-pigeon"], "carrier-pigeon"),
+        (["--disaggregate", "1:1"], "package link"),
     ],
 )
 def test_new_serve_flags_reject_bad_values(flags, needle):
@@ -196,3 +201,34 @@ def test_replicas_report_and_json(tmp_path):
     data = json.loads(out.read_text())
     assert data["num_replicas"] == 2 and len(data["replicas"]) == 2
     assert sum(r["num_finished"] for r in data["replicas"]) == data["num_finished"] == 20
+
+
+def test_disaggregate_run_reports_transfers(tmp_path):
+    out, tl = tmp_path / "r.json", tmp_path / "tl.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "10", "--prompt-len", "64"]
+    args += ["--gen-len", "4", "--disaggregate", "1:2", "--package-link", "pcie5", "--json", str(out)]
+    result = runner.invoke(app, [*args, "--timeline", str(tl)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["package_link"] == "PCIe 5.0 x16" and data["num_replicas"] == 3
+    assert data["kv_transfer_bytes"] > 0 and data["kv_transfer_s"]["count"] == 10
+    assert "KV transfers over PCIe 5.0 x16" in result.output
+    events = json.loads(tl.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("cat") == "kv_transfer") == 10
+
+
+def test_package_link_with_zero_bandwidth_is_one_line(tmp_path):
+    from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+
+    spec = load_spec(DEFAULT_IMC_SPEC).model_dump(mode="json")
+    spec["package_link"] = {
+        "name": "broken",
+        "bw_bytes_per_s": 0,
+        "latency_s": 1e-6,
+        "energy_per_bit_j": 1e-12,
+        "sources": {"bw_bytes_per_s": "x", "latency_s": "x", "energy_per_bit_j": "x"},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    text = one_line_error(runner.invoke(app, [*SYNTHETIC, "--hw", str(path), "--disaggregate", "1:1"]))
+    assert "bw_bytes_per_s" in text

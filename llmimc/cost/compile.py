@@ -388,5 +388,5 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         reprogram_time_s=t_reprog,
         num_chiplets=mapping.num_chiplets,
         static_power_w=spec.chiplet.static_power_w,
-        mem_bw_bytes_per_s=spec.package.memory.bw_bytes_per_s,
+        mem_bw_bytes_per_s=spec.package.memory.total_bw_bytes_per_s,
     )

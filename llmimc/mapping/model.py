@@ -319,7 +319,7 @@ def map_model(
         sram_capacity_bytes=chip.global_sram.capacity_bytes,
         outlier_bytes_per_chiplet=outl,
         activation_reserve_per_chiplet=act,
-        offpkg_free_bytes=spec.package.memory.capacity_bytes - emb_bytes - streamed,
+        offpkg_free_bytes=spec.package.memory.total_capacity_bytes - emb_bytes - streamed,
     )
     over = sorted(c for c, b in outl.items() if b > chip.global_sram.capacity_bytes)
     if over:

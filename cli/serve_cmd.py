@@ -235,6 +235,12 @@ def register(app: typer.Typer) -> None:
                 help="Link preset: ucie-s, pcie5, cxl2, ethernet-400g (default: the spec's).",
             ),
         ] = None,
+        memory_stacks: Annotated[
+            int | None,
+            typer.Option(
+                "--memory-stacks", help="Off-package memory stacks per package (more stacks, more KV)."
+            ),
+        ] = None,
         event_skipping: Annotated[
             bool,
             typer.Option(
@@ -247,6 +253,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from llmimc import api
+        from llmimc.hw.spec import ImcSystemSpec
         from llmimc.report.serve_records import RequestRecordWriter
         from llmimc.report.serve_report import render_serve_report
         from llmimc.report.timeline import serve_timeline
@@ -264,6 +271,7 @@ def register(app: typer.Typer) -> None:
             "--block-tokens": block_tokens,
             "--max-requests": max_requests,
             "--replicas": replicas,
+            "--memory-stacks": memory_stacks,
         }
         positive = {
             "--rate": rate,
@@ -321,10 +329,19 @@ def register(app: typer.Typer) -> None:
             router=router,
             disaggregate=split,
         )
+        hw_ref: str | ImcSystemSpec | None = hw
+        if memory_stacks is not None:
+            spec = api.load_hw(hw, chiplets)
+            if not isinstance(spec, ImcSystemSpec):
+                raise fail(f"--hw {hw}: is a digital baseline spec; `llmimc serve` needs an IMC system spec")
+            try:
+                hw_ref, chiplets = spec.with_memory_stacks(memory_stacks), None
+            except ValueError as err:
+                raise fail(f"--memory-stacks {memory_stacks}: {err}") from None
         run = api.prepare_serve(
             model,
             workload,
-            hw=hw,
+            hw=hw_ref,
             chiplets=chiplets,
             precision=precision,
             sparsity=sparsity,

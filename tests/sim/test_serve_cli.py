@@ -147,6 +147,8 @@ def test_unwritable_output_fails_before_the_run(tmp_path, flag):
         (["--replicas", "0"], "--replicas is 0"),
         (["--router", "random"], "--router random"),
         (["--disaggregate", "3"], "--disaggregate 3"),
+        (["--memory-stacks", "0"], "--memory-stacks is 0"),
+        (["--memory-stacks", "99", "--chiplets", "8"], "need at least 99 chiplets"),
         (["--disaggregate", "0:2"], "--disaggregate 0:2"),
         (["--disaggregate", "1:1", "--replicas", "2"], "not both"),
         (["--disaggregate", "1:1", "--package-link", "carrier-pigeon"], "carrier-pigeon"),
@@ -232,3 +234,15 @@ def test_package_link_with_zero_bandwidth_is_one_line(tmp_path):
     path.write_text(json.dumps(spec))
     text = one_line_error(runner.invoke(app, [*SYNTHETIC, "--hw", str(path), "--disaggregate", "1:1"]))
     assert "bw_bytes_per_s" in text
+
+
+def test_memory_stacks_grow_kv_capacity(tmp_path):
+    base = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "3", "--prompt-len", "16"]
+    base += ["--gen-len", "2"]
+    caps = []
+    for stacks in ("1", "4"):
+        out = tmp_path / f"r{stacks}.json"
+        result = runner.invoke(app, [*base, "--memory-stacks", stacks, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        caps.append(json.loads(out.read_text())["kv_capacity_tokens"])
+    assert caps[1] > caps[0]

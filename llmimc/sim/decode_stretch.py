@@ -21,11 +21,18 @@ iteration with the exact per-request past-token lists.
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from llmimc.cost.compile import F_L, F_ONE, F_SEQ, F_T, F_TL, NUM_F, NUM_R
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.cost.model import CompiledCostModel
+from llmimc.sim.sched_state import ReqState, add_gaps
+
+if TYPE_CHECKING:
+    from llmimc.sim.scheduler import Scheduler
 
 MAX_STRETCH_ITERATIONS = 512  # iterations costed per stretch (bounds the wasted work before an arrival)
 MIN_STRETCH_ITERATIONS = 3  # shorter stretches go through the ordinary step
@@ -96,3 +103,97 @@ def _compiled_costs(
     d2d = m.D5 @ f + m.DS @ s
     offpkg = m.O5_all @ f + m.OS @ s
     return lat, energy, d2d, offpkg
+
+
+def try_stretch(self: Scheduler, until_s: float) -> bool:
+    """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none."""
+    dec = self.decoding
+    n = len(dec)
+    if self.prefilling or not dec or n > self.p.max_tokens_per_iter:
+        return False
+    blocked = bool(self.waiting)
+    if blocked and not self.admission_blocked():
+        return False
+    steps = min(min(r.left for r in dec), MAX_STRETCH_ITERATIONS)
+    if steps < MIN_STRETCH_ITERATIONS:
+        return False
+    computed = np.fromiter((r.computed for r in dec), dtype=np.int64, count=n)
+    cum_alloc = np.cumsum(allocation_steps(computed, self.p.block_tokens, steps))
+    steps = min(steps, int(np.searchsorted(cum_alloc, self.alloc.available(), side="right")))
+    if steps < MIN_STRETCH_ITERATIONS:
+        return False
+    lat, energy, d2d, offpkg = stretch_costs(self.cost_model, computed, steps)
+    ends = np.cumsum(np.concatenate(([self.now], lat)))[1:]
+    # iteration k >= 1 starts at ends[k - 1]; it may run only if no arrival has joined by then
+    # (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
+    t_limit = until_s
+    if not blocked and self.next_arrival < len(self.states):
+        t_limit = min(t_limit, self.states[self.next_arrival].ready_at_s)
+    if t_limit < math.inf:
+        steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_limit, side="left")))
+    if steps < MIN_STRETCH_ITERATIONS:
+        return False
+    _apply_stretch(self, dec, computed, cum_alloc, steps, lat, energy, d2d, offpkg, ends)
+    return True
+
+
+def _apply_stretch(
+    self: Scheduler,
+    dec: list[ReqState],
+    computed: np.ndarray,
+    cum_alloc: np.ndarray,
+    steps: int,
+    lat: np.ndarray,
+    energy: np.ndarray,
+    d2d: np.ndarray,
+    offpkg: np.ndarray,
+    ends: np.ndarray,
+) -> None:
+    raw, alloc, n = self.run_data, self.alloc, len(dec)
+    lat, energy, ends = lat[:steps], energy[:steps], ends[:steps]
+    starts = np.concatenate(([self.now], ends[:-1]))
+    used0 = alloc.used_blocks
+    alloc.allocate(int(cum_alloc[steps - 1]))  # same evictions as one block at a time
+    raw.kv_time_s.extend(starts.tolist())
+    raw.kv_used_blocks.extend((used0 + cum_alloc[:steps]).astype(float).tolist())
+    end = float(ends[-1])
+    hist = raw.tbt_hist
+    add_gaps(hist, [float(ends[0]) - r.last_token_at_s for r in dec])
+    for g in np.diff(ends).tolist():
+        hist[g] = hist.get(g, 0) + n
+    e_tok = energy / n
+    acc = np.empty((n, steps + 1))
+    acc[:, 0] = [r.energy_j for r in dec]
+    acc[:, 1:] = e_tok[None, :]
+    per_req = np.cumsum(acc, axis=1)[:, -1].tolist()
+    gained = blocks_gained(computed, self.p.block_tokens, steps).tolist()
+    for r, e, g in zip(dec, per_req, gained, strict=True):
+        r.computed += steps
+        r.left -= steps
+        r.energy_j = e
+        r.last_token_at_s = end
+        r.private_blocks += g
+    raw.energy_j = _running_sum(raw.energy_j, energy)
+    raw.d2d_bytes = _running_sum(raw.d2d_bytes, d2d[:steps])
+    raw.offpkg_bytes = _running_sum(raw.offpkg_bytes, offpkg[:steps])
+    raw.busy_time_s = _running_sum(raw.busy_time_s, lat)
+    if self.p.record_timeline:
+        raw.it_start_s.extend(starts.tolist())
+        raw.it_latency_s.extend(lat.tolist())
+        raw.it_energy_j.extend(energy.tolist())
+        raw.it_prefill_reqs.extend([0] * steps)
+        raw.it_prefill_tokens.extend([0] * steps)
+        raw.it_decode_reqs.extend([n] * steps)
+    raw.iterations += steps
+    raw.stretches += 1
+    raw.stretch_iterations += steps
+    self.now = end
+    if min(r.left for r in dec) == 0:
+        self.retire_decodes(end)
+        raw.kv_time_s.append(end)
+        raw.kv_used_blocks.append(alloc.used_blocks)
+
+
+def _running_sum(total: float, values: np.ndarray) -> float:
+    """total + v0 + v1 + ... added left to right (as the step-by-step loop does)."""
+    return float(np.cumsum(np.concatenate(([total], values)))[-1])

@@ -71,38 +71,17 @@ def _prefix_block_tokens(requests: list[Request], config: ServeConfig) -> int:
     return size
 
 
-def run_serve(
-    cost_model: IterationCostModel,
-    requests: list[Request],
-    config: ServeConfig,
-    *,
-    on_progress: Callable[[int, int], None] | None = None,
-    skipped_rows: Mapping[str, int] | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
-    package_link: PackageLink | None = None,
-    kv_bytes_per_token: float = 0.0,
-) -> ServeResult:
-    """Simulate serving ``requests``.
-
-    ``package_link`` and ``kv_bytes_per_token`` (all layers) are needed with ``config.disaggregate``.
-
-    ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)`` receives every
-    request's record fields (rejected ones first, then finished ones in finishing order) so a caller
-    can stream them instead of keeping them (``ServeConfig.keep_request_records``).
-    """
-    capacity_tokens = int(cost_model.kv_capacity_tokens)
-    total_blocks = capacity_tokens // config.block_tokens
-    watermark_blocks = int(config.watermark_fraction * total_blocks)
-    pbt = _prefix_block_tokens(requests, config)
-    request_ids = [r.request_id for r in requests]
-    cols = FinishedColumns(config, request_ids, on_record)
+def _admissible(
+    requests: list[Request], config: ServeConfig, admissible_blocks: int, pbt: int, cols: FinishedColumns
+) -> tuple[list[ReqState], list[Request], dict[str, int]]:
+    """Scheduler states of the requests that can be served (sorted by arrival); the others are
+    recorded as rejected in ``cols``. Returns the states, the served requests and rejections by reason."""
     scale = config.time_scale
-
     rejected_by_reason: dict[str, int] = {}
     served: list[Request] = []
     states: list[ReqState] = []
     for i, req in enumerate(requests):
-        reason = _rejection(req, config, total_blocks - watermark_blocks)
+        reason = _rejection(req, config, admissible_blocks)
         if reason is not None:
             rejected_by_reason[reason] = rejected_by_reason.get(reason, 0) + 1
             cols.add_rejected(
@@ -132,6 +111,38 @@ def run_serve(
             )
         )
     states.sort(key=lambda s: (s.arrived_at_s, s.index))
+    return states, served, rejected_by_reason
+
+
+def run_serve(
+    cost_model: IterationCostModel,
+    requests: list[Request],
+    config: ServeConfig,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    skipped_rows: Mapping[str, int] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    package_link: PackageLink | None = None,
+    kv_bytes_per_token: float = 0.0,
+) -> ServeResult:
+    """Simulate serving ``requests``.
+
+    ``package_link`` and ``kv_bytes_per_token`` (all layers) are needed with ``config.disaggregate``.
+
+    ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)`` receives every
+    request's record fields (rejected ones first, then finished ones in finishing order) so a caller
+    can stream them instead of keeping them (``ServeConfig.keep_request_records``).
+    """
+    capacity_tokens = int(cost_model.kv_capacity_tokens)
+    total_blocks = capacity_tokens // config.block_tokens
+    watermark_blocks = int(config.watermark_fraction * total_blocks)
+    pbt = _prefix_block_tokens(requests, config)
+    request_ids = [r.request_id for r in requests]
+    cols = FinishedColumns(config, request_ids, on_record)
+
+    states, served, rejected_by_reason = _admissible(
+        requests, config, total_blocks - watermark_blocks, pbt, cols
+    )
 
     params = SchedulerParams(
         max_batch=config.max_batch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -33,7 +35,7 @@ def long_prompt_trace(n: int, rate_qps: float, seed: int) -> list[Request]:
             )
         )
     first = out[0].arrived_at
-    return [r.model_copy(update={"arrived_at": r.arrived_at - first}) for r in out]
+    return [dataclasses.replace(r, arrived_at=r.arrived_at - first) for r in out]
 
 
 MODEL = FakeCostModel(kv_capacity=60_000, latency_per_token_s=2e-5)

@@ -23,6 +23,7 @@ over packages. Load balance = max / mean over packages of routed requests and of
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -82,7 +83,7 @@ class Router:
 
 def simulate_cluster(
     cost_model: IterationCostModel,
-    states: list[ReqState],
+    states: deque[ReqState],
     params: SchedulerParams,
     config: ServeConfig,
     on_finish: Callable[[ReqState], None],
@@ -105,7 +106,10 @@ def simulate_cluster(
         scheds.append(Scheduler(cost_model, [], params, fan_out))
     router = Router(config.router, scheds)
     report_every = max(1, len(states) // 200)
-    for i, state in enumerate(states):
+    i = 0
+    while states:
+        state = states.popleft()
+        i += 1
         t = state.arrived_at_s
         for sched in scheds:
             sched.advance(t)

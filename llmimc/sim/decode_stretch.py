@@ -127,8 +127,8 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     # iteration k >= 1 starts at ends[k - 1]; it may run only if no arrival has joined by then
     # (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
-    if not blocked and self.next_arrival < len(self.states):
-        t_limit = min(t_limit, self.states[self.next_arrival].ready_at_s)
+    if not blocked and self.pending:
+        t_limit = min(t_limit, self.pending[0].ready_at_s)
     if t_limit < math.inf:
         steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_limit, side="left")))
     if steps < MIN_STRETCH_ITERATIONS:

@@ -22,6 +22,7 @@ the decode tier's arrivals); the decode tier is then a cluster of D packages (``
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -77,7 +78,7 @@ class _Links:
 
 def simulate_disaggregated(
     cost_model: IterationCostModel,
-    states: list[ReqState],
+    states: deque[ReqState],
     params: SchedulerParams,
     config: ServeConfig,
     link: PackageLink,
@@ -107,7 +108,8 @@ def simulate_disaggregated(
 
         prefill.append(Scheduler(cost_model, [], params, finish_here, hand_off))
     p_router = Router(config.router, prefill)
-    for state in states:
+    while states:
+        state = states.popleft()
         for sched in prefill:
             sched.advance(state.arrived_at_s)
         prefill[p_router.pick(state)].add(state)
@@ -123,7 +125,10 @@ def simulate_disaggregated(
 
         decode.append(Scheduler(cost_model, [], params, finish_there))
     d_router = Router(config.router, decode)
-    for state in sorted(links.delivered, key=lambda s: (s.ready_at_s, s.index)):
+    delivered = deque(sorted(links.delivered, key=lambda s: (s.ready_at_s, s.index)))
+    links.delivered.clear()
+    while delivered:
+        state = delivered.popleft()
         for sched in decode:
             sched.advance(state.ready_at_s)
         decode[d_router.pick(state)].add(state)

@@ -56,7 +56,7 @@ class Scheduler:
     def __init__(
         self,
         cost_model: IterationCostModel,
-        states: list[ReqState],
+        states: list[ReqState] | deque[ReqState],
         params: SchedulerParams,
         on_finish: Callable[[ReqState], None] | None = None,
         on_handoff: Callable[[ReqState, float], None] | None = None,
@@ -64,7 +64,8 @@ class Scheduler:
         self.cost_model = cost_model
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
-        self.states = states  # sorted by arrival
+        # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
+        self.pending: deque[ReqState] = states if isinstance(states, deque) else deque(states)
         self.p = params
         bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
         self.bpp = bpp
@@ -75,7 +76,6 @@ class Scheduler:
         self.decoding: list[ReqState] = []  # prefill done; ordered by seq
         self.prefilling: list[ReqState] = []  # admitted, prefill not done; ordered by seq
         self.now = 0.0
-        self.next_arrival = 0
         self.done = 0
         self.seq = 0
         self.preempted = False
@@ -91,12 +91,12 @@ class Scheduler:
         """Run every iteration that starts before ``until_s`` (a cluster router's next arrival)."""
         raw = self.run_data
         next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
-        states = self.states
+        pending = self.pending
         while True:
             self._join_arrivals()
             if not self.decoding and not self.prefilling and not self.waiting:
-                if self.next_arrival < len(states) and states[self.next_arrival].ready_at_s < until_s:
-                    self.now = states[self.next_arrival].ready_at_s
+                if pending and pending[0].ready_at_s < until_s:
+                    self.now = pending[0].ready_at_s
                     continue
                 return
             if self.now >= until_s:
@@ -109,7 +109,7 @@ class Scheduler:
 
     def add(self, state: ReqState) -> None:
         """Route one more request here (arrivals must come in time order)."""
-        self.states.append(state)
+        self.pending.append(state)
 
     def finish_run(self) -> RawRun:
         raw = self.run_data
@@ -118,12 +118,9 @@ class Scheduler:
         return raw
 
     def _join_arrivals(self) -> None:
-        states, n, now = self.states, len(self.states), self.now
-        i = self.next_arrival
-        while i < n and states[i].ready_at_s <= now:
-            self.waiting.append(states[i])
-            i += 1
-        self.next_arrival = i
+        pending, now = self.pending, self.now
+        while pending and pending[0].ready_at_s <= now:
+            self.waiting.append(pending.popleft())
 
     # -- one iteration ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -423,14 +420,17 @@ def _by_seq(r: ReqState) -> int:
 
 def simulate(
     cost_model: IterationCostModel,
-    states: list[ReqState],
+    states: list[ReqState] | deque[ReqState],
     params: SchedulerParams,
     on_progress: Callable[[int, int], None] | None,
     progress_total: int,
     progress_offset: int,
     on_finish: Callable[[ReqState], None] | None = None,
 ) -> RawRun:
-    """Run the scheduler until every state in ``states`` (sorted by arrival) has finished."""
+    """Run the scheduler until every state in ``states`` (sorted by arrival) has finished.
+
+    A deque is consumed (joined requests leave it, so finished ones can be freed); a list is copied.
+    """
     sched = Scheduler(cost_model, states, params, on_finish)
     report = None
     if on_progress is not None:

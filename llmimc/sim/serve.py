@@ -11,6 +11,7 @@ input request ends finished or rejected.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -140,7 +141,7 @@ def run_serve(
     request_ids = [r.request_id for r in requests]
     cols = FinishedColumns(config, request_ids, on_record)
 
-    states, served, rejected_by_reason = _admissible(
+    state_list, served, rejected_by_reason = _admissible(
         requests, config, total_blocks - watermark_blocks, pbt, cols
     )
 
@@ -155,6 +156,8 @@ def run_serve(
         watermark_blocks=watermark_blocks,
         event_skipping=config.event_skipping,
     )
+    states = deque(state_list)  # consumed by the scheduler(s): finished requests can be freed
+    del state_list
     total = len(requests)
     n_rejected = total - len(states)
     if on_progress is not None:
@@ -214,7 +217,7 @@ def run_serve(
 
 def _run_cluster(
     cost_model: IterationCostModel,
-    states: list[ReqState],
+    states: deque[ReqState],
     params: SchedulerParams,
     config: ServeConfig,
     cols: FinishedColumns,

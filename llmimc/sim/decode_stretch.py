@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llmimc.cost.compile import F_L, F_ONE, F_SEQ, F_T, F_TL, NUM_F, NUM_R
-from llmimc.cost.iteration import IterationCostModel
-from llmimc.cost.model import CompiledCostModel
+from llmimc.cost.iteration import IterationCostModel, PrefillChunk
+from llmimc.cost.model import CompiledCostModel, features
 from llmimc.sim.sched_state import ReqState, add_gaps
 
 if TYPE_CHECKING:
@@ -67,6 +67,51 @@ def stretch_costs(
         out[2, k] = float(c.d2d_bytes)
         out[3, k] = float(c.offpkg_bytes)
     return out[0], out[1], out[2], out[3]
+
+
+class IterationCoster:
+    """Cost of one iteration as (latency_s, energy_j, d2d_bytes, offpkg_bytes) floats.
+
+    For a ``CompiledCostModel`` it evaluates ``CompiledCostModel.iteration_cost``'s formula with fewer
+    array operations (the whole iteration and its first average vector share one slot-time product;
+    energy, die-to-die and off-package bytes share one matrix): equal to rounding (a test checks
+    1e-12). Other cost models are called as they are.
+    """
+
+    def __init__(self, cost_model: IterationCostModel) -> None:
+        self.cost_model = cost_model
+        self.m = cost_model if isinstance(cost_model, CompiledCostModel) else None
+        if self.m is not None:
+            m = self.m
+            self.lin_f = np.vstack([m.E5, m.D5, m.O5_all, m.O5])
+            self.lin_s = np.vstack([m.ES, m.DS, m.OS, m.OS])
+
+    def __call__(
+        self, chunks: list[PrefillChunk], decode_past: list[int]
+    ) -> tuple[float, float, float, float]:
+        m = self.m
+        if m is None:
+            c = self.cost_model.iteration_cost(chunks, decode_past)
+            return float(c.latency_s), float(c.energy_j), float(c.d2d_bytes), float(c.offpkg_bytes)
+        f = features(chunks, decode_past)
+        s = np.maximum(0.0, f[F_L] - m.kv_on)
+        v = float(f[F_T])
+        if m.sequential:
+            pipe = float(m.slot_times(f, s).sum())
+        else:
+            ff = np.empty((NUM_F, 2))
+            ff[:, 0] = f
+            ff[:, 1] = f / v
+            ff[F_ONE, 1] = f[F_ONE]
+            ss = np.empty((len(s), 2))
+            ss[:, 0] = s
+            ss[:, 1] = s / v
+            tu = (m.TU @ ff).reshape(m.n_unique, NUM_R, 2).max(axis=1)
+            stage = np.maximum.reduceat(m.SA @ tu + m.SS @ ss, m.stage_starts, axis=0)
+            pipe = float(stage[:, 1].sum()) + (v - 1.0) * float(stage[:, 0].max()) / v
+        lin = (self.lin_f @ f + self.lin_s @ s).tolist()
+        lat = max(pipe, lin[3] / m.mem_bw) + m.t_reprog * float(f[F_ONE])
+        return lat, lin[0] + m.static_w * lat, lin[1], lin[2]
 
 
 def _compiled_costs(

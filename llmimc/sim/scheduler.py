@@ -20,7 +20,8 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
    ``watermark_blocks`` (vLLM ``watermark``, Vidur ``watermark_blocks_fraction``). Only the first
    chunk's blocks are allocated; later chunks allocate as they go (head-of-line blocking, as vLLM).
    Prefix-cache hits count at the first admission; hits at re-admissions are kept apart.
-5. The iteration is costed by ``cost_model.iteration_cost`` for exactly that batch composition; the
+5. The iteration is costed by ``cost_model.iteration_cost`` (``decode_stretch.IterationCoster``) for
+   exactly that batch composition; the
    clock advances by its latency. A request whose prefill completes emits its first token at the end
    of that iteration (as vLLM/Vidur: the prefill samples the first output token), so a request with D
    output tokens takes D - 1 decode iterations after its prefill and peaks at P + D - 1 KV tokens.
@@ -41,7 +42,7 @@ from collections import deque
 from collections.abc import Callable
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
-from llmimc.sim.decode_stretch import try_stretch
+from llmimc.sim.decode_stretch import IterationCoster, try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
 from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
 
@@ -62,6 +63,7 @@ class Scheduler:
         on_handoff: Callable[[ReqState, float], None] | None = None,
     ) -> None:
         self.cost_model = cost_model
+        self.coster = IterationCoster(cost_model)
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
@@ -147,9 +149,7 @@ class Scheduler:
         raw = self.run_data
         raw.kv_time_s.append(self.now)
         raw.kv_used_blocks.append(self.alloc.used_blocks)
-        cost = self.cost_model.iteration_cost(chunks, decode_past)
-        latency_s = float(cost.latency_s)
-        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
+        latency_s, energy_j, d2d_bytes, offpkg_bytes = self.coster(chunks, decode_past)
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
         e_tok = energy_j / (n_prefill_tokens + len(dec_sched))
@@ -169,8 +169,8 @@ class Scheduler:
             raw.kv_time_s.append(end)
             raw.kv_used_blocks.append(self.alloc.used_blocks)
         raw.energy_j += energy_j
-        raw.d2d_bytes += cost.d2d_bytes
-        raw.offpkg_bytes += cost.offpkg_bytes
+        raw.d2d_bytes += d2d_bytes
+        raw.offpkg_bytes += offpkg_bytes
         raw.busy_time_s += latency_s
         raw.prefill_tokens_computed += n_prefill_tokens
         if self.p.record_timeline:

@@ -122,3 +122,18 @@ def test_compiled_model_serving_agrees_with_step_by_step(tiny_cost_model):
     assert on.energy_j == pytest.approx(off.energy_j, rel=1e-12)
     for a, b in zip(on.requests, off.requests, strict=True):
         assert a.finished_at_s == pytest.approx(b.finished_at_s, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "pasts"),
+    [([(64, 0)], []), ([(30, 100), (7, 0)], [5, 900]), ([], [1, 2, 3000]), ([(500, 2500)], list(range(40)))],
+)
+def test_iteration_coster_matches_iteration_cost(tiny_cost_model, chunks, pasts):
+    from llmimc.cost.iteration import PrefillChunk
+    from llmimc.sim.decode_stretch import IterationCoster
+
+    prefill = [PrefillChunk(t, p) for t, p in chunks]
+    ref = tiny_cost_model.iteration_cost(prefill, pasts)
+    got = IterationCoster(tiny_cost_model)(prefill, pasts)
+    expected = (ref.latency_s, ref.energy_j, ref.d2d_bytes, ref.offpkg_bytes)
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-9)

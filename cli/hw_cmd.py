@@ -110,8 +110,8 @@ def show_cmd(
     )
     console.print(
         f"precision: {fig.input_bits}-bit inputs x {fig.weight_bits}-bit weights "
-        f"({m.slices_per_weight} slice(s), {m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} cycle(s) x "
-        f"{_si(m.cycle_time_s, 's')} = {_si(m.mvm_time_s, 's')}, {_si(m.energy_j, 'J')} "
+        f"({m.slices_per_weight} slice(s), {m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} input step(s) x "
+        f"{m.row_groups} row group(s) of {m.rows_per_cycle} rows x {_si(m.cycle_time_s, 's')} = {_si(m.mvm_time_s, 's')}, {_si(m.energy_j, 'J')} "
         f"(read {_si(m.read_energy_j, 'J')}, ADC {_si(m.adc_energy_j, 'J')}, DAC {_si(m.dac_energy_j, 'J')}, "
         f"accumulate {_si(m.accumulate_energy_j, 'J')})",
         markup=False,

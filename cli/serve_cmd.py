@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,17 +18,26 @@ PROGRESS_LINE_EVERY_S = 5.0
 
 
 class _ProgressLines:
-    """Progress for a non-terminal stderr: one line every few seconds with the rate and an ETA."""
+    """Progress for a non-terminal stderr: a line every ``every_s`` seconds with an ETA, and a closing
+    line if any was printed (short runs stay quiet, so their output is reproducible)."""
 
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
+    def __init__(
+        self, every_s: float = PROGRESS_LINE_EVERY_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self.t0 = clock()
         self.last = self.t0
+        self.printed = False
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last < PROGRESS_LINE_EVERY_S and done < total:
+        now = self.clock()
+        if done >= total and not self.printed:
+            return
+        if now - self.last < self.every_s and done < total:
             return
         self.last = now
+        self.printed = True
         elapsed = now - self.t0
         eta = elapsed * (total - done) / done if done else float("nan")
         pct = 100.0 * done / total if total else 100.0
@@ -364,11 +374,13 @@ def _write_outputs(
     from llmimc.report.serve_report import render_serve_report
     from llmimc.report.timeline import serve_timeline
 
-    packages = result.num_replicas
-    where = f"{packages} x {run.num_chiplets}" if packages > 1 else f"{run.num_chiplets}"
-    render_serve_report(
-        result, console, f"llmimc serve {run.model_id} on {where} chiplets — {run.load.source}"
+    spec = run.system.spec
+    units = (
+        f"{run.num_chiplets} chiplets" if spec.kind == "imc" else f"{run.num_chiplets} x {spec.name} GPU(s)"
     )
+    packages = result.num_replicas
+    where = f"{packages} packages of {units}" if packages > 1 else units
+    render_serve_report(result, console, f"llmimc serve {run.model_id} on {where} — {run.load.source}")
     if json_path is not None:
         json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")
         console.print(f"wrote {json_path}")

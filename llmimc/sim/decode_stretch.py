@@ -13,10 +13,10 @@ available blocks, first k >= 1 starting at or after the next admissible arrival)
 Iteration end times are the running sum now + lat_0 + lat_1 + ... (the same additions, in the same
 order, as the step-by-step loop), so the schedule is identical.
 
-Costs of the K iterations: ``stretch_costs`` evaluates the compiled cost model (``CompiledCostModel``)
-on all K feature vectors with one matrix product per term of its latency formula (the formula is
-``CompiledCostModel.latency``; a test checks the two agree); any other cost model is called once per
-iteration with the exact per-request past-token lists.
+Costs of the K iterations: ``stretch_costs`` asks the cost model for each iteration (exact
+per-request past-token lists), so the results equal the step-by-step loop's bit for bit; the saving is
+the scheduler's per-request bookkeeping. (A batched cost-model entry point, features linear in k
+evaluated for all K at once, would also vectorise the cost; it belongs in ``llmimc.cost.model``.)
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from llmimc.cost.compile import F_L, F_ONE, F_SEQ, F_T, F_TL, NUM_F, NUM_R
-from llmimc.cost.iteration import IterationCostModel, PrefillChunk
-from llmimc.cost.model import CompiledCostModel, features
+from llmimc.cost.iteration import IterationCostModel
 from llmimc.sim.sched_state import ReqState, add_gaps
 
 if TYPE_CHECKING:
@@ -55,99 +53,22 @@ def blocks_gained(computed: np.ndarray, block_tokens: int, steps: int) -> np.nda
 def stretch_costs(
     cost_model: IterationCostModel, computed: np.ndarray, steps: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of ``steps`` decode-only iterations."""
-    if isinstance(cost_model, CompiledCostModel):
-        return _compiled_costs(cost_model, len(computed), int(computed.sum()), steps)
+    """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of ``steps`` decode-only iterations.
+
+    The cost model is asked once per iteration with the exact per-request past-token lists, so a
+    stretch costs what the step-by-step loop costs; what the stretch saves is the scheduler's
+    per-request bookkeeping of every iteration.
+    """
     out = np.empty((4, steps))
     base = computed.tolist()
+    iteration_cost = cost_model.iteration_cost
     for k in range(steps):
-        c = cost_model.iteration_cost([], [p + k for p in base])
+        c = iteration_cost([], [p + k for p in base])
         out[0, k] = float(c.latency_s)
         out[1, k] = float(c.energy_j)
         out[2, k] = float(c.d2d_bytes)
         out[3, k] = float(c.offpkg_bytes)
     return out[0], out[1], out[2], out[3]
-
-
-class IterationCoster:
-    """Cost of one iteration as (latency_s, energy_j, d2d_bytes, offpkg_bytes) floats.
-
-    For a ``CompiledCostModel`` it evaluates ``CompiledCostModel.iteration_cost``'s formula with fewer
-    array operations (the whole iteration and its first average vector share one slot-time product;
-    energy, die-to-die and off-package bytes share one matrix): equal to rounding (a test checks
-    1e-12). Other cost models are called as they are.
-    """
-
-    def __init__(self, cost_model: IterationCostModel) -> None:
-        self.cost_model = cost_model
-        self.m = cost_model if isinstance(cost_model, CompiledCostModel) else None
-        if self.m is not None:
-            m = self.m
-            self.lin_f = np.vstack([m.E5, m.D5, m.O5_all, m.O5])
-            self.lin_s = np.vstack([m.ES, m.DS, m.OS, m.OS])
-
-    def __call__(
-        self, chunks: list[PrefillChunk], decode_past: list[int]
-    ) -> tuple[float, float, float, float]:
-        m = self.m
-        if m is None:
-            c = self.cost_model.iteration_cost(chunks, decode_past)
-            return float(c.latency_s), float(c.energy_j), float(c.d2d_bytes), float(c.offpkg_bytes)
-        f = features(chunks, decode_past)
-        s = np.maximum(0.0, f[F_L] - m.kv_on)
-        v = float(f[F_T])
-        if m.sequential:
-            pipe = float(m.slot_times(f, s).sum())
-        else:
-            ff = np.empty((NUM_F, 2))
-            ff[:, 0] = f
-            ff[:, 1] = f / v
-            ff[F_ONE, 1] = f[F_ONE]
-            ss = np.empty((len(s), 2))
-            ss[:, 0] = s
-            ss[:, 1] = s / v
-            tu = (m.TU @ ff).reshape(m.n_unique, NUM_R, 2).max(axis=1)
-            stage = np.maximum.reduceat(m.SA @ tu + m.SS @ ss, m.stage_starts, axis=0)
-            pipe = float(stage[:, 1].sum()) + (v - 1.0) * float(stage[:, 0].max()) / v
-        lin = (self.lin_f @ f + self.lin_s @ s).tolist()
-        lat = max(pipe, lin[3] / m.mem_bw) + m.t_reprog * float(f[F_ONE])
-        return lat, lin[0] + m.static_w * lat, lin[1], lin[2]
-
-
-def _compiled_costs(
-    m: CompiledCostModel, n: int, past_sum: int, steps: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``CompiledCostModel.iteration_cost`` of n decodes with Sum past = past_sum + k n, k < steps."""
-    length = (past_sum + n + n * np.arange(steps, dtype=np.int64)).astype(float)
-    f = np.empty((NUM_F, steps))
-    f[F_ONE] = 1.0
-    f[F_SEQ] = float(n)
-    f[F_T] = float(n)
-    f[F_L] = length
-    f[F_TL] = length
-    s = np.maximum(0.0, length[None, :] - m.kv_on[:, None])  # spill tokens per KV chiplet
-    starts = m.stage_starts
-
-    def slot_times(ff: np.ndarray, ss: np.ndarray) -> np.ndarray:
-        tu = (m.TU @ ff).reshape(m.n_unique, NUM_R, steps).max(axis=1)
-        return m.SA @ tu + m.SS @ ss
-
-    slot_t = slot_times(f, s)
-    if m.sequential:
-        pipe = slot_t.sum(axis=0)
-    else:
-        v = float(n)
-        stage_t = np.maximum.reduceat(slot_t, starts, axis=0)
-        f1 = f / v
-        f1[F_ONE] = f[F_ONE]
-        first = np.maximum.reduceat(slot_times(f1, s / v), starts, axis=0)
-        pipe = first.sum(axis=0) + (v - 1.0) * stage_t.max(axis=0) / v
-    mem = (m.O5 @ f + m.OS @ s) / m.mem_bw
-    lat = np.maximum(pipe, mem) + m.t_reprog * f[F_ONE]
-    energy = m.E5 @ f + m.ES @ s + m.static_w * lat
-    d2d = m.D5 @ f + m.DS @ s
-    offpkg = m.O5_all @ f + m.OS @ s
-    return lat, energy, d2d, offpkg
 
 
 def try_stretch(self: Scheduler, until_s: float) -> bool:

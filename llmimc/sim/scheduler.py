@@ -20,8 +20,7 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
    ``watermark_blocks`` (vLLM ``watermark``, Vidur ``watermark_blocks_fraction``). Only the first
    chunk's blocks are allocated; later chunks allocate as they go (head-of-line blocking, as vLLM).
    Prefix-cache hits count at the first admission; hits at re-admissions are kept apart.
-5. The iteration is costed by ``cost_model.iteration_cost`` (``decode_stretch.IterationCoster``) for
-   exactly that batch composition; the
+5. The iteration is costed by ``cost_model.iteration_cost`` for exactly that batch composition; the
    clock advances by its latency. A request whose prefill completes emits its first token at the end
    of that iteration (as vLLM/Vidur: the prefill samples the first output token), so a request with D
    output tokens takes D - 1 decode iterations after its prefill and peaks at P + D - 1 KV tokens.
@@ -42,7 +41,7 @@ from collections import deque
 from collections.abc import Callable
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
-from llmimc.sim.decode_stretch import IterationCoster, try_stretch
+from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
 from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
 
@@ -63,7 +62,6 @@ class Scheduler:
         on_handoff: Callable[[ReqState, float], None] | None = None,
     ) -> None:
         self.cost_model = cost_model
-        self.coster = IterationCoster(cost_model)
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
@@ -149,7 +147,10 @@ class Scheduler:
         raw = self.run_data
         raw.kv_time_s.append(self.now)
         raw.kv_used_blocks.append(self.alloc.used_blocks)
-        latency_s, energy_j, d2d_bytes, offpkg_bytes = self.coster(chunks, decode_past)
+        cost = self.cost_model.iteration_cost(chunks, decode_past)
+        latency_s = float(cost.latency_s)
+        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
+        d2d_bytes, offpkg_bytes = float(cost.d2d_bytes), float(cost.offpkg_bytes)
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
         e_tok = energy_j / (n_prefill_tokens + len(dec_sched))

@@ -21,7 +21,6 @@ evaluated for all K at once, would also vectorise the cost; it belongs in ``llmi
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,24 +50,27 @@ def blocks_gained(computed: np.ndarray, block_tokens: int, steps: int) -> np.nda
 
 
 def stretch_costs(
-    cost_model: IterationCostModel, computed: np.ndarray, steps: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of ``steps`` decode-only iterations.
+    cost_model: IterationCostModel, computed: np.ndarray, steps: int, now_s: float, t_limit_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(latency_s, energy_j, d2d_bytes, offpkg_bytes, end_s) of up to ``steps`` decode-only iterations
+    from ``now_s``, stopping before the first iteration that would start at or after ``t_limit_s``.
 
     The cost model is asked once per iteration with the exact per-request past-token lists, so a
     stretch costs what the step-by-step loop costs; what the stretch saves is the scheduler's
-    per-request bookkeeping of every iteration.
+    per-request bookkeeping of every iteration. End times are summed left to right, as the loop does.
     """
-    out = np.empty((4, steps))
+    out = np.empty((5, steps))
     base = computed.tolist()
     iteration_cost = cost_model.iteration_cost
-    for k in range(steps):
+    end = now_s
+    k = 0
+    while k < steps and (k == 0 or end < t_limit_s):
         c = iteration_cost([], [p + k for p in base])
-        out[0, k] = float(c.latency_s)
-        out[1, k] = float(c.energy_j)
-        out[2, k] = float(c.d2d_bytes)
-        out[3, k] = float(c.offpkg_bytes)
-    return out[0], out[1], out[2], out[3]
+        latency = float(c.latency_s)
+        end = end + latency
+        out[:, k] = (latency, float(c.energy_j), float(c.d2d_bytes), float(c.offpkg_bytes), end)
+        k += 1
+    return out[0, :k], out[1, :k], out[2, :k], out[3, :k], out[4, :k]
 
 
 def try_stretch(self: Scheduler, until_s: float) -> bool:
@@ -88,18 +90,14 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     steps = min(steps, int(np.searchsorted(cum_alloc, self.alloc.available(), side="right")))
     if steps < MIN_STRETCH_ITERATIONS:
         return False
-    lat, energy, d2d, offpkg = stretch_costs(self.cost_model, computed, steps)
-    ends = np.cumsum(np.concatenate(([self.now], lat)))[1:]
-    # iteration k >= 1 starts at ends[k - 1]; it may run only if no arrival has joined by then
-    # (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
+    # iteration k >= 1 starts at the end of iteration k - 1; it may run only if no arrival has joined
+    # by then (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
     if not blocked and self.pending:
         t_limit = min(t_limit, self.pending[0].ready_at_s)
-    if t_limit < math.inf:
-        steps = min(steps, 1 + int(np.searchsorted(ends[:-1], t_limit, side="left")))
-    if steps < MIN_STRETCH_ITERATIONS:
-        return False
-    _apply_stretch(self, dec, computed, cum_alloc, steps, lat, energy, d2d, offpkg, ends)
+    lat, energy, d2d, offpkg, ends = stretch_costs(self.cost_model, computed, steps, self.now, t_limit)
+    # even one or two iterations are applied: their costs are known and the outcome is a step's
+    _apply_stretch(self, dec, computed, cum_alloc, len(lat), lat, energy, d2d, offpkg, ends)
     return True
 
 

@@ -98,7 +98,8 @@ def tiny_cost_model():
 @pytest.mark.parametrize("pasts", [[5], [100, 7, 3000], list(range(1, 200, 13))])
 def test_stretch_costs_are_the_cost_models_own(tiny_cost_model, pasts):
     computed = np.array(pasts)
-    lat, energy, d2d, offpkg = stretch_costs(tiny_cost_model, computed, 40)
+    lat, energy, d2d, offpkg, ends = stretch_costs(tiny_cost_model, computed, 40, 0.0, float("inf"))
+    assert len(lat) == 40 and ends[-1] == pytest.approx(lat.sum())
     for k in range(40):
         ref = tiny_cost_model.iteration_cost([], [p + k for p in pasts])
         assert (lat[k], energy[k], d2d[k], offpkg[k]) == (

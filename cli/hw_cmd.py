@@ -143,6 +143,21 @@ def show_cmd(
         f"{_si(ln.link_latency_s, 's')}, {ln.energy_per_bit_j * 1e12:.3g} pJ/bit; bisection {ln.bisection_links} links = "
         f"{_si(ln.bisection_bw_bytes_per_s, 'B/s')}; diameter {ln.diameter_hops} hops",
     ]
+    pw = spec.chiplet.power
+    lines.append(
+        f"leakage: {_si(fig.chiplet.power_at_peak_w - fig.chiplet.arrays * m.energy_j / m.mvm_time_s, 'W')} per "
+        "chiplet with every component powered; "
+        + (
+            f"power-gated when empty or idle (wake-up {_si(pw.wakeup_time_s, 's')}), see llmimc/cost/power.py"
+            if pw.power_gating
+            else "no power gating: every chiplet leaks all the time"
+        )
+    )
+    if m.adc_clipped_bits:
+        lines.append(
+            f"note: {m.rows_per_cycle} rows per cycle give column sums {m.adc_clipped_bits} bit(s) wider than the "
+            f"{spec.chiplet.array.adc.bits}-bit ADC resolves: conversion is lossy (range-clipped)"
+        )
     for line in lines:
         console.print(line, markup=False, highlight=False)
 

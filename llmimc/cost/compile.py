@@ -31,7 +31,8 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   (tiles per column block - 1) x N x acc_bits (cross-tile partial sums; sums inside a tile stay local),
   time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
-  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs); energy: the input reaches its tile groups by
+  multicast (about one link per receiving tile group), outputs and partial sums travel the mean hops;
 - tile_min (MoE ops): the per-tile times above spread the expected expert load over every expert's
   tiles; a routed vector runs on its own expert's tiles only, so, like analog's one-MVM floor, an
   iteration with work takes at least one vector's local-SRAM / NoC time on one expert's tiles;
@@ -51,8 +52,8 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
 exact width of a K-term integer dot product); non-linear ops at the DPU's 16 bits; the residual stream
-between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the model dtype; a linear
-op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
+between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the
+model dtype; a linear op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
 iteration for a dense op (one DPU matmul over the iteration's vectors) and once per routed vector for
 MoE experts (which experts a vector uses is not known here: an upper bound).
 """
@@ -67,7 +68,7 @@ import numpy as np
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost import actions as A
 from llmimc.cost.power import PowerStates, power_states, tiles_holding
-from llmimc.hw.spec import ImcSystemSpec, NocTopology
+from llmimc.hw.spec import Chiplet, ImcSystemSpec, NocTopology
 from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
 from llmimc.mapping.placement import route_hops
 from llmimc.mapping.tiling import OpTiling, per_vector_actions
@@ -145,6 +146,18 @@ def _noc_mean_hops(spec: ImcSystemSpec) -> float:
     return max(1.0, 2.0 * (w * w - 1) / (3.0 * w))
 
 
+def _tile_geometry(ch: Chiplet, t: OpTiling, share: float) -> tuple[int, int, int, int]:
+    """Tiles of the share of one op on one chiplet: (all experts, one expert, tiles per column block,
+    tile groups). The arrays are spread over min(tiles, arrays) tiles; the row blocks of a column block
+    stay together (tpc tiles) and sum in the tile's adder tree; each group of tpc tiles receives the
+    whole input once; partial sums of different tiles cross the NoC."""
+    arrays_e = max(1, math.ceil(t.arrays_per_expert * share - 1e-9))  # one expert's arrays on one chiplet
+    tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays * share - 1e-9)))
+    tiles_e = max(1, tiles_holding(ch, arrays_e))
+    tpc = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
+    return tiles_c, tiles_e, tpc, max(1, math.ceil(tiles_e / tpc))
+
+
 class _Builder:
     def __init__(self, graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping):
         self.g, self.spec, self.plan, self.m = graph, spec, plan, mapping
@@ -180,15 +193,8 @@ class _Builder:
         lsram_r = t.analog_rows * a + meta_read
         lsram_w = n * a
         kk = len(st.chiplets)
-        # Tiles: the op's arrays on one chiplet are spread over min(tiles, arrays) tiles; the row blocks
-        # of a column block stay together (tpc tiles) and sum in the tile's adder tree; each group of
-        # tpc tiles receives the whole input once; partial sums of different tiles cross the NoC.
-        arrays_e = max(1, math.ceil(t.arrays_per_expert / kk))  # one expert's arrays on one chiplet
-        tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays / kk)))
-        tiles_e = max(1, tiles_holding(ch, arrays_e))
-        per_tile_op = math.ceil(arrays_e / tiles_e)
-        tpc = max(1, math.ceil(t.row_blocks / per_tile_op))
-        groups = max(1, math.ceil(tiles_e / tpc))
+        share = 1.0 / kk  # the op's share (arrays, actions) on one chiplet
+        tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, share)
         noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
         out_macs = t.outlier_rows * n
@@ -230,16 +236,16 @@ class _Builder:
         tm[R["shift_add"], F_ONE] = tree_s  # adder-tree latency; its throughput matches the ADCs
         tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
-        # Per-tile resources (tile buffers, router ports) of ONE chiplet: a split op puts 1/kk of its
-        # work on each chiplet, but also only 1/kk of its tiles, so these times do not shrink.
+        # Per-tile resources (tile buffers, router ports) of ONE chiplet: a split op puts a share of its
+        # work on each chiplet, but also only that share of its tiles, so these times do not shrink.
         per_tile = {
             R["local_sram"]: (lsram_r + lsram_w)
             * g
             * vec
             / 8.0
-            / kk
+            * share
             / (ch.tile.local_sram.bw_bytes_per_s * tiles_c),
-            R["noc"]: noc_bits * g * vec / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_c)
+            R["noc"]: noc_bits * g * vec / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_c)
             + unit(F_ONE, self.noc_hops * ch.noc.hop_latency_s),
         }
         for r_idx, row in per_tile.items():
@@ -249,8 +255,8 @@ class _Builder:
         e = max(t.num_experts, 1)
         if t.rows_stored and e > 1:
             tm[R["tile_min"], F_ONE] = max(
-                (lsram_r + lsram_w) / 8.0 / kk / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
-                noc_bits / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_e)
+                (lsram_r + lsram_w) / 8.0 * share / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
+                noc_bits / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_e)
                 + self.noc_hops * ch.noc.hop_latency_s,
             )
         if kk == 1:
@@ -307,6 +313,10 @@ class _Builder:
 
     def kv(self) -> None:
         ch = self.spec.chiplet
+        attn_items: dict[tuple[str, int], list[Item]] = {}
+        for x in self.items:
+            if x.kind in _ATTN_VALUES:
+                attn_items.setdefault((x.layer, x.slot), []).append(x)
         for kl in self.m.kv.layers:
             st = next(s for s in self.m.stages if kl.layer in s.layers)
             c = st.chiplets[0]
@@ -323,9 +333,7 @@ class _Builder:
             it.times[R["global_sram"], F_T] = b / ch.global_sram.bw_bytes_per_s
             # the K (V) half of the cache is read while the DPU computes scores (context): the read
             # overlaps the attention MACs, so its time goes to those ops' global-SRAM resource
-            attn = [
-                x for x in self.items if x.layer == it.layer and x.kind in _ATTN_VALUES and x.slot == it.slot
-            ]
+            attn = attn_items.get((it.layer, it.slot), [])
             for x in attn:
                 x.times[R["global_sram"], F_L] += b / ch.global_sram.bw_bytes_per_s / len(attn)
             if not attn:
@@ -413,9 +421,9 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
             slot_chip[s] = c
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
-    traffic = {lk for it in b.items for lk, b5 in it.links if np.any(b5)}
+    traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
     traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
-    power = power_states(spec, mapping, traffic, directed, slot_chip)
+    power = power_states(spec, mapping, traffic, directed)
     return Compiled(
         items=b.items,
         slot_chiplet=slot_chip,

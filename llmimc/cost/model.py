@@ -233,11 +233,15 @@ class CompiledCostModel:
         lat, stage_t, bound, _ = self._evaluate(f, s)
         return lat, stage_t, bound
 
+    def _stage_busy(self, slot_t: np.ndarray) -> np.ndarray:
+        """Busy time of each stage: its slowest slot's work (its weights are powered while it runs)."""
+        return np.maximum.reduceat(slot_t, self.stage_starts) if len(slot_t) else np.zeros(0)
+
     def detail(self, f: np.ndarray, s: np.ndarray) -> IterationDetail:
         """Latency, stage times, bound, per-slot busy times (work, at most the iteration: ops overlap in
         a pipeline) and leakage action counts per chiplet of one iteration, in one evaluation."""
         lat, stage_t, bound, slot_t = self._evaluate(f, s)
-        static = P.static_counts(self.power, lat, slot_t, float(f[F_ONE]))
+        static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[F_ONE]))
         return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
@@ -246,9 +250,8 @@ class CompiledCostModel:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
         lat, _, _, slot_t = self._evaluate(f, s)
-        static = (
-            self.e_on_w * lat + self.e_gated_w @ np.minimum(slot_t, lat) + self.e_wake_j * float(f[F_ONE])
-        )
+        busy = np.minimum(self._stage_busy(slot_t)[self.power.piece_stage], lat)
+        static = self.e_on_w * lat + self.e_gated_w @ busy + self.e_wake_j * float(f[F_ONE])
         energy = float(self.E5 @ f + self.ES @ s) + float(static)
         return IterationCost(
             latency_s=float(lat),

@@ -3,7 +3,10 @@
 Every leakage is an action (``llmimc.cost.actions``): one leak-second of one component instance. The
 counts of one iteration of latency t with stage (virtual chiplet) busy times b_v are
 
-    counts = ON x t + Sum_v GATED_v x min(b_v, t) + Sum_v WAKE_v x [iteration has work]
+    counts = ON x t + Sum_e GATED_e x min(b_s(e), t) + Sum_e WAKE_e x [iteration has work]
+
+where e runs over the (stage, chiplet) pieces of weights and b_s the busy time of stage s (its
+slowest virtual chiplet's work in the iteration).
 
 States (one convention for every IMC spec; a component whose leakage is folded into a measured
 per-action energy has leakage 0 in its spec, with that said in its source):
@@ -16,7 +19,7 @@ per-action energy has leakage 0 in its spec, with that said in its source):
   * always on (ON): in a powered chiplet the global SRAM (it holds the KV cache and activations), the
     DPU and the retention leakage of volatile (SRAM) arrays that hold weights; in every chiplet the
     idle PHY of each outgoing link that carries traffic;
-  * gated per stage (GATED_v, charged while the stage's virtual chiplet is busy): the ADCs and DACs
+  * gated per stage (GATED_e, charged while the stage is busy): the ADCs and DACs
     of the arrays holding its weights, those arrays (non-volatile cells keep their weights unpowered,
     so their leakage counts only while they compute), and the buffer, vector unit and router of each
     tile holding its weights (an op is spread over the free tiles of its chiplet, so a chiplet with A
@@ -24,7 +27,7 @@ per-action energy has leakage 0 in its spec, with that said in its source):
   * arrays, tiles and chiplets without weights are gated off;
   * each gated domain wakes once per iteration (stages work one after another, the next wakes while
     the previous computes, so only the first wake-up time ``wakeup_time_s`` adds to the latency) and a
-    wake-up costs its leakage over ``breakeven_time_s`` (WAKE_v = GATED_v x breakeven_time_s).
+    wake-up costs its leakage over ``breakeven_time_s`` (WAKE_e = GATED_e x breakeven_time_s).
 
 Sources: per-component leakage as in each spec; the state model follows the power-gating literature
 (Hu et al., ISLPED 2004, wake-up delay and break-even time) and the non-volatility argument of NVM IMC
@@ -46,9 +49,10 @@ from llmimc.mapping.model import Mapping
 @dataclass(frozen=True)
 class PowerStates:
     on_counts_per_s: np.ndarray  # (chiplets, actions): leak-seconds per second of wall time
-    gated_counts_per_s: np.ndarray  # (slots, actions): leak-seconds per second of the slot's busy time
-    wake_counts: np.ndarray  # (slots, actions): leak-seconds per wake-up (one per iteration with work)
-    slot_chiplet: np.ndarray  # physical chiplet of each slot
+    gated_counts_per_s: np.ndarray  # (pieces, actions): leak-seconds per second of the stage's busy time
+    wake_counts: np.ndarray  # (pieces, actions): leak-seconds per wake-up (one per iteration with work)
+    piece_stage: np.ndarray  # stage of each (stage, chiplet) piece of weights
+    piece_chiplet: np.ndarray  # physical chiplet of each piece
     wakeup_time_s: float
     powered: list[bool]  # global SRAM and DPU on (transit chiplets power only their PHYs)
 
@@ -73,48 +77,55 @@ def power_states(
     mapping: Mapping,
     traffic_links: set[tuple[int, int]],
     all_links: list[tuple[int, int]],
-    slot_chiplet: list[int],
 ) -> PowerStates:
     """ON / GATED / WAKE count matrices of the module docstring for one mapping."""
     chip = spec.chiplet
     p = chip.power
-    n_chip, n_slots = mapping.num_chiplets, len(slot_chiplet)
+    n_chip = mapping.num_chiplets
     on = np.zeros((n_chip, A.NUM_ACTIONS))
-    gated = np.zeros((n_slots, A.NUM_ACTIONS))
+    pieces = [
+        (st.index, c, arrays)
+        for st in mapping.stages
+        for c, arrays in zip(st.chiplets, st.arrays_per_chiplet, strict=True)
+        if arrays > 0
+    ]
+    stage_of = np.array([p[0] for p in pieces], dtype=int)
+    chip_of = np.array([p[1] for p in pieces], dtype=int)
+    gated = np.zeros((len(pieces), A.NUM_ACTIONS))
     volatile = chip.array.cell_technology == CellTechnology.SRAM
     if not p.power_gating:
         arrays = chip.tiles * chip.tile.arrays_per_tile
         for c in range(n_chip):
             on[c] = _array_counts(chip, arrays, chip.tiles, True)
             on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
-            on[c, A.LEAK_PHY] = sum(1 for a, _ in all_links if a == c)
-        return PowerStates(on, gated, gated.copy(), np.array(slot_chiplet, dtype=int), 0.0, [True] * n_chip)
+        for a, _ in all_links:
+            on[a, A.LEAK_PHY] += 1.0
+        return PowerStates(on, gated, gated.copy(), stage_of, chip_of, 0.0, [True] * n_chip)
     kv_chips = {c.chiplet for c in mapping.kv.chiplets}
     powered = [
         mapping.arrays_per_chiplet[c] > 0 or c in kv_chips or c == mapping.memory_chiplet
         for c in range(n_chip)
     ]
+    for a, _ in traffic_links:
+        on[a, A.LEAK_PHY] += 1.0
     for c in range(n_chip):
-        on[c, A.LEAK_PHY] = sum(1 for a, _ in traffic_links if a == c)
         if not powered[c]:
             continue
         on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
         if volatile:  # SRAM cells lose their weights when gated: arrays holding weights stay powered
             on[c, A.LEAK_ARRAY] = mapping.arrays_per_chiplet[c]
-    for st in mapping.stages:
-        for arrays, slot in zip(st.arrays_per_chiplet, st.virtual_chiplets, strict=True):
-            gated[slot] = _array_counts(chip, arrays, tiles_holding(chip, arrays), not volatile)
+    for i, (_, _, arrays) in enumerate(pieces):
+        gated[i] = _array_counts(chip, arrays, tiles_holding(chip, arrays), not volatile)
     wake = gated * p.breakeven_time_s
-    return PowerStates(on, gated, wake, np.array(slot_chiplet, dtype=int), p.wakeup_time_s, powered)
+    return PowerStates(on, gated, wake, stage_of, chip_of, p.wakeup_time_s, powered)
 
 
-def static_counts(ps: PowerStates, latency_s: float, slot_busy_s: np.ndarray, has_work: float) -> np.ndarray:
+def static_counts(ps: PowerStates, latency_s: float, stage_busy_s: np.ndarray, has_work: float) -> np.ndarray:
     """Leak-second counts per chiplet (chiplets x actions) of one iteration (module docstring)."""
     out = ps.on_counts_per_s * latency_s
-    if len(slot_busy_s):
-        busy = np.minimum(slot_busy_s, latency_s)[:, None]
-        per_slot = ps.gated_counts_per_s * busy + ps.wake_counts * has_work
-        np.add.at(out, ps.slot_chiplet, per_slot)
+    if len(ps.piece_stage):
+        busy = np.minimum(stage_busy_s[ps.piece_stage], latency_s)[:, None]
+        np.add.at(out, ps.piece_chiplet, ps.gated_counts_per_s * busy + ps.wake_counts * has_work)
     return out
 
 

@@ -75,7 +75,7 @@ def test_fewer_weight_bits_never_slower_or_costlier(layers, hidden, chiplets, ac
         assert lo.energy_j <= hi.energy_j * (1 + 1e-9)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     layers=st.integers(1, 4),
     hidden=st.sampled_from([128, 512]),
@@ -83,20 +83,24 @@ def test_fewer_weight_bits_never_slower_or_costlier(layers, hidden, chiplets, ac
     topology=st.sampled_from(["ring", "mesh2d", "all_to_all"]),
     batch=st.integers(1, 8),
     d2d_bw=st.sampled_from([1e8, 1e9, 128e9]),
+    sram=st.sampled_from([1 << 16, 1 << 24]),
 )
-def test_link_utilisation_never_exceeds_one(layers, hidden, chiplets, topology, batch, d2d_bw):
+def test_link_utilisation_never_exceeds_one(layers, hidden, chiplets, topology, batch, d2d_bw, sram):
+    # small global SRAM: the KV cache spills, and every stage's spilled KV comes from the memory
+    # chiplet over the same first links as the stage hand-offs (transfers of several routes share a link)
     g = random_graph(layers, hidden, 1)
     spec = make_spec(
         {
             **SMALL,
             "chiplet.tiles": 2,
+            "chiplet.global_sram.capacity_bytes": sram,
             "package.num_chiplets": chiplets,
             "package.topology": topology,
             "package.d2d.bw_bytes_per_s": d2d_bw,
         }
     )
     try:
-        r = run_profile(g, spec, plan_for(g), batch=batch, prompt_len=16, gen_len=4)
+        r = run_profile(g, spec, plan_for(g), batch=batch, prompt_len=64, gen_len=4)
     except MappingError:
         return
     assert r.links, "a split model moves data between chiplets"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from llmimc.cost.compile import F_L, F_ONE, F_SEQ, F_T, F_TL, NUM_F
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.sim.sched_state import ReqState, add_gaps
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
 
 MAX_STRETCH_ITERATIONS = 512  # iterations costed per stretch (bounds the wasted work before an arrival)
+COST_BATCH = 32  # iterations costed per iteration_costs call (bounds the work wasted past an arrival)
 MIN_STRETCH_ITERATIONS = 3  # shorter stretches go through the ordinary step
 
 
@@ -55,15 +57,34 @@ def stretch_costs(
     """(latency_s, energy_j, d2d_bytes, offpkg_bytes, end_s) of up to ``steps`` decode-only iterations
     from ``now_s``, stopping before the first iteration that would start at or after ``t_limit_s``.
 
-    The cost model is asked once per iteration with the exact per-request past-token lists, so a
-    stretch costs what the step-by-step loop costs; what the stretch saves is the scheduler's
-    per-request bookkeeping of every iteration. End times are summed left to right, as the loop does.
+    A cost model with ``iteration_costs`` (``CompiledCostModel``) costs all of them in one call from
+    their features (n_seq = T = n, L = T x L = Sum c_i + n + k n, ``llmimc.cost.model.features``),
+    in batches of ``COST_BATCH`` until the arrival limit is passed; any other model is asked once per
+    iteration with the exact per-request past-token lists. End times are summed left to right, as the
+    step-by-step loop adds them.
     """
+    batch = getattr(cost_model, "iteration_costs", None)
+    n = len(computed)
     out = np.empty((5, steps))
-    base = computed.tolist()
-    iteration_cost = cost_model.iteration_cost
     end = now_s
     k = 0
+    if batch is not None:
+        past0 = int(computed.sum())
+        while k < steps and (k == 0 or end < t_limit_s):
+            m = min(COST_BATCH, steps - k)
+            length = (past0 + n + n * np.arange(k, k + m, dtype=np.int64)).astype(float)
+            f = np.empty((NUM_F, m))
+            f[F_ONE], f[F_SEQ], f[F_T], f[F_L], f[F_TL] = 1.0, float(n), float(n), length, length
+            out[:4, k : k + m] = batch(f)
+            for j in range(k, k + m):
+                if j > k and end >= t_limit_s:  # iteration j would start at or after the limit
+                    return out[0, :j], out[1, :j], out[2, :j], out[3, :j], out[4, :j]
+                end = end + float(out[0, j])
+                out[4, j] = end
+            k += m
+        return out[0, :k], out[1, :k], out[2, :k], out[3, :k], out[4, :k]
+    base = computed.tolist()
+    iteration_cost = cost_model.iteration_cost
     while k < steps and (k == 0 or end < t_limit_s):
         c = iteration_cost([], [p + k for p in base])
         latency = float(c.latency_s)

@@ -96,18 +96,14 @@ def tiny_cost_model():
 
 
 @pytest.mark.parametrize("pasts", [[5], [100, 7, 3000], list(range(1, 200, 13))])
-def test_stretch_costs_are_the_cost_models_own(tiny_cost_model, pasts):
+def test_stretch_costs_match_iteration_cost(tiny_cost_model, pasts):
     computed = np.array(pasts)
     lat, energy, d2d, offpkg, ends = stretch_costs(tiny_cost_model, computed, 40, 0.0, float("inf"))
     assert len(lat) == 40 and ends[-1] == pytest.approx(lat.sum())
     for k in range(40):
         ref = tiny_cost_model.iteration_cost([], [p + k for p in pasts])
-        assert (lat[k], energy[k], d2d[k], offpkg[k]) == (
-            ref.latency_s,
-            ref.energy_j,
-            ref.d2d_bytes,
-            ref.offpkg_bytes,
-        )
+        expected = (ref.latency_s, ref.energy_j, ref.d2d_bytes, ref.offpkg_bytes)
+        assert (lat[k], energy[k], d2d[k], offpkg[k]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_compiled_model_serving_agrees_with_step_by_step(tiny_cost_model):
@@ -119,4 +115,27 @@ def test_compiled_model_serving_agrees_with_step_by_step(tiny_cost_model):
     ]
     on, off = both(tiny_cost_model, requests)
     assert on.stretch_iterations > 0
-    same(on, off)  # exact with the real compiled cost model too
+    # the stretch costs come from CompiledCostModel.iteration_costs (batched; equal to rounding)
+    assert on.iterations == off.iterations and on.preemptions == off.preemptions
+    assert on.simulated_time_s == pytest.approx(off.simulated_time_s, rel=1e-12)
+    assert on.energy_j == pytest.approx(off.energy_j, rel=1e-12)
+    for a, b in zip(on.requests, off.requests, strict=True):
+        assert a.finished_at_s == pytest.approx(b.finished_at_s, rel=1e-12)
+        assert a.energy_j == pytest.approx(b.energy_j, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "pasts"),
+    [([(64, 0)], []), ([(30, 100), (7, 0)], [5, 900]), ([], [1, 2, 3000]), ([(500, 2500)], list(range(40)))],
+)
+def test_batched_iteration_costs_match_iteration_cost(tiny_cost_model, chunks, pasts):
+    from llmimc.cost.iteration import PrefillChunk
+    from llmimc.cost.model import features
+
+    cases = [([PrefillChunk(t, p + k) for t, p in chunks], [p + k for p in pasts]) for k in range(5)]
+    f = np.stack([features(pre, dec) for pre, dec in cases], axis=1)
+    lat, energy, d2d, offpkg = tiny_cost_model.iteration_costs(f)
+    for k, (pre, dec) in enumerate(cases):
+        ref = tiny_cost_model.iteration_cost(pre, dec)
+        expected = (ref.latency_s, ref.energy_j, ref.d2d_bytes, ref.offpkg_bytes)
+        assert (lat[k], energy[k], d2d[k], offpkg[k]) == pytest.approx(expected, rel=1e-12, abs=1e-12)

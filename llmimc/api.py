@@ -133,8 +133,10 @@ def costed_system(
 def compare(result: ProfileResult, reference: ProfileResult | LlmimcError) -> Comparison:
     """Savings of ``result`` against a reference profile (or why the reference could not be profiled)."""
     if isinstance(reference, LlmimcError):
-        return Comparison(reference=f"uniform-w{DEFAULT_REFERENCE_BITS}a{DEFAULT_REFERENCE_BITS}",
-                          reference_error=str(reference))
+        return Comparison(
+            reference=f"uniform-w{DEFAULT_REFERENCE_BITS}a{DEFAULT_REFERENCE_BITS}",
+            reference_error=str(reference),
+        )
     s, r = result.summary, reference.summary
 
     def saving(this: float, ref: float) -> float:
@@ -206,7 +208,13 @@ def profile(
     reference: ProfileResult | LlmimcError
     try:
         reference = run_profile(
-            graph, spec, ref_plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, allow_reprogramming=True
+            graph,
+            spec,
+            ref_plan,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            allow_reprogramming=True,
         )
     except LlmimcError as err:  # the reference may not fit even streamed: say so, keep the profile
         reference = err

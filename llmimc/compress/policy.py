@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import pathlib
 from dataclasses import dataclass
 from importlib import resources
@@ -37,6 +36,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llmimc.compress.plan import DEFAULT_COLUMNS_PER_MASK, SparsityPattern, nm_index_bits
 from llmimc.errors import PolicyError, one_line
 from llmimc.model.opgraph import Op
 
@@ -56,11 +56,18 @@ _LM_HEAD_LEAVES = {"lm_head", "embed_out", "output"}
 
 
 class SparsitySpec(BaseModel):
-    """N:M structured sparsity: keep ``n`` of every ``m`` consecutive weights along K."""
+    """N:M structured sparsity: keep ``n`` of every ``m`` consecutive weights along K.
+
+    ``pattern`` (``llmimc.compress.plan``): ``channel`` = the standard per-output-channel pattern
+    (text ``2:4``), ``array`` = one pattern shared by the columns of a crossbar array (``2:4:array``),
+    evaluated by the SQNR proxy with one mask per ``columns_per_mask`` output channels.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     n: int = Field(ge=1)
     m: int = Field(ge=1, le=MAX_SPARSITY_M)
+    pattern: SparsityPattern = "channel"
+    columns_per_mask: int = Field(default=DEFAULT_COLUMNS_PER_MASK, ge=1)
 
     @model_validator(mode="after")
     def _n_le_m(self) -> SparsitySpec:
@@ -70,7 +77,7 @@ class SparsitySpec(BaseModel):
 
     @property
     def text(self) -> str:
-        return f"{self.n}:{self.m}"
+        return f"{self.n}:{self.m}" + (":array" if self.pattern == "array" else "")
 
     @property
     def density(self) -> float:
@@ -79,7 +86,7 @@ class SparsitySpec(BaseModel):
     @property
     def metadata_bits_per_group(self) -> int:
         """ceil(log2(C(m, n))) index bits name which n of the m positions are kept."""
-        return 0 if self.n >= self.m else math.ceil(math.log2(math.comb(self.m, self.n)))
+        return nm_index_bits(self.n, self.m)
 
 
 class OpOverride(BaseModel):
@@ -207,26 +214,33 @@ def resolve_op_settings(policy: PrecisionPolicy, op: Op) -> OpSettings:
 # ----------------------------------------------------------------------------------------- parsing
 
 
-def _sparsity_dict(text: str) -> dict[str, int]:
+def _sparsity_dict(text: str) -> dict[str, int | str]:
     parts = text.strip().split(":")
-    if len(parts) != 2:
-        raise ValueError(f"sparsity '{text}' is not N:M (e.g. 2:4)")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"sparsity '{text}' is not N:M or N:M:array (e.g. 2:4)")
     try:
         n, m = int(parts[0]), int(parts[1])
     except ValueError:
         raise ValueError(f"sparsity '{text}' needs integers N:M (e.g. 2:4)") from None
-    return {"n": n, "m": m}
+    pattern = parts[2].strip().lower() if len(parts) == 3 else "channel"
+    if pattern not in ("channel", "array"):
+        raise ValueError(f"sparsity '{text}': pattern '{parts[2]}' is neither 'channel' nor 'array'")
+    return {"n": n, "m": m, "pattern": pattern}
 
 
 def parse_sparsity(text: str | None) -> SparsitySpec | None:
-    """Parse ``"2:4"``-style N:M text; ``None``, ``""``, ``"none"`` or ``"dense"`` mean no sparsity."""
+    """Parse ``"2:4"`` (per-channel) or ``"2:4:array"`` N:M text; ``None``, ``""``, ``"none"`` or
+    ``"dense"`` mean no sparsity."""
     if text is None or text.strip().lower() in ("", "none", "dense"):
         return None
     try:
-        spec = SparsitySpec(**_sparsity_dict(text))
+        spec = SparsitySpec.model_validate(_sparsity_dict(text))
     except (ValueError, ValidationError) as exc:
         raise PolicyError(
-            one_line(f"--sparsity '{text}': {_first_error(exc)}; use N:M with 1 <= N <= M, e.g. 2:4")
+            one_line(
+                f"--sparsity '{text}': {_first_error(exc)}; use N:M with 1 <= N <= M, e.g. 2:4 "
+                "(per output channel) or 2:4:array (shared by a crossbar array's columns)"
+            )
         ) from None
     return spec
 

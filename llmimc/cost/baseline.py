@@ -25,10 +25,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import CompressionPlan
-from llmimc.compress.planner import crossbar_rows
+from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
-from llmimc.mapping.model import no_kv_growth
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly, no_kv_growth
 
 
 class BaselineStep(BaseModel):
@@ -77,7 +76,7 @@ def op_weight_bytes(op: Op, plan: CompressionPlan, dtype_bytes: int) -> float:
     comp = plan.ops.get(op.name)
     if comp is None:
         return float(op.weight_params * dtype_bytes)
-    kept = crossbar_rows(comp, op.in_features)
+    kept = kept_rows(comp, op.in_features)  # compressed values (either N:M pattern)
     return (
         max(op.num_experts, 1)
         * op.out_features
@@ -109,8 +108,8 @@ def baseline_model(graph: OpGraph, plan: CompressionPlan, spec: DigitalBaselineS
     return BaselineModel(
         name=spec.name,
         format=fmt,
-        peak_flops_per_s=spec.peak_flops_per_s[fmt] * spec.achievable_compute_fraction,
-        bw_bytes_per_s=spec.memory_bw_bytes_per_s * spec.achievable_bw_fraction,
+        peak_flops_per_s=spec.achievable_flops_per_s(fmt),
+        bw_bytes_per_s=spec.achievable_bw_bytes_per_s,
         power_w=spec.board_power_w,
         weight_bytes=_weight_bytes(graph, plan),
         flops_poly=flops,

@@ -125,6 +125,11 @@ class DigitalUnit(Sourced):
     energy_per_op_j: NonNegFloat  # one non-MAC element op (add, compare, exp, ...)
     formats: list[str] = Field(default_factory=lambda: ["int8", "fp16"])
 
+    @property
+    def macs_per_s(self) -> float:
+        """Peak MAC (or element-op) rate: macs_per_cycle x frequency_hz."""
+        return self.macs_per_cycle * self.frequency_hz
+
 
 class Tile(Sourced):
     arrays_per_tile: PosInt
@@ -185,6 +190,11 @@ class Chiplet(Sourced):
     clock_hz: PosFloat
     power: Power
     area_m2: NonNegFloat | None = None
+
+    @property
+    def arrays(self) -> int:
+        """Crossbar arrays on one chiplet: tiles x arrays_per_tile."""
+        return self.tiles * self.tile.arrays_per_tile
 
     @model_validator(mode="before")
     @classmethod
@@ -378,6 +388,15 @@ class DigitalBaselineSpec(_Frozen):
     interconnect: GpuInterconnect | None = None
     num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def achievable_bw_bytes_per_s(self) -> float:
+        """Roofline memory bandwidth: memory_bw_bytes_per_s x achievable_bw_fraction."""
+        return self.memory_bw_bytes_per_s * self.achievable_bw_fraction
+
+    def achievable_flops_per_s(self, fmt: str) -> float:
+        """Roofline compute rate of one format: peak_flops_per_s[fmt] x achievable_compute_fraction."""
+        return self.peak_flops_per_s[fmt] * self.achievable_compute_fraction
 
     def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
         """A copy with a different tensor-parallel GPU count (the --chiplets override)."""

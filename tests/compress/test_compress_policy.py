@@ -90,9 +90,20 @@ def test_parse_sparsity() -> None:
     assert spec is not None and (spec.n, spec.m, spec.density) == (2, 4, 0.5)
     assert parse_sparsity(" 1:4 ").density == 0.25
     assert parse_sparsity(None) is None and parse_sparsity("none") is None and parse_sparsity("") is None
+    assert spec.pattern == "channel" and spec.text == "2:4"  # the standard per-output-channel pattern
+    shared = parse_sparsity("2:4:array")
+    assert shared is not None and (shared.n, shared.m, shared.pattern, shared.text) == (
+        2,
+        4,
+        "array",
+        "2:4:array",
+    )
+    assert parse_sparsity("2:4:channel") == spec
 
 
-@pytest.mark.parametrize("text", ["4:2", "0:4", "2", "a:b", "2.5:4", "2:4:8", "-1:4", "2:0"])
+@pytest.mark.parametrize(
+    "text", ["4:2", "0:4", "2", "a:b", "2.5:4", "2:4:8", "-1:4", "2:0", "2:4:rows", "2:4:array:1"]
+)
 def test_parse_sparsity_rejects(text: str) -> None:
     with pytest.raises(PolicyError) as err:
         parse_sparsity(text)

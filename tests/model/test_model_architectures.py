@@ -20,7 +20,10 @@ from transformers import AutoModelForCausalLM
 from llmimc.errors import ModelResolutionError
 from llmimc.model import OpKind, opgraph_from_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 BASE = {
     "hidden_size": 64,

@@ -22,7 +22,10 @@ from transformers import (
 
 from llmimc.model import OpKind, opgraph_from_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 TINY = {
     "gpt2": lambda: GPT2Config(

@@ -95,8 +95,8 @@ def test_profile_unknown_model_and_not_fitting(tmp_path):
     assert r.exit_code == 2, r.output
     text = " ".join(r.output.split())
     assert (
-        "7542 crossbar arrays" in text and "--chiplets 85 or more" in text and "--allow-reprogramming" in text
-    )
+        "7542 crossbar arrays" in text and "--chiplets 79 or more" in text and "--allow-reprogramming" in text
+    )  # 79 = ceil(7542 / 96): neighbouring layers share chiplets (capacity bound)
     r = runner.invoke(
         app,
         ["profile", "gpt2", "--chiplets", "4", "--hw", str(path), "--allow-reprogramming", "--gen-len", "4"],

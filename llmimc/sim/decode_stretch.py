@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from llmimc.cost.compile import F_L, F_ONE, F_SEQ, F_T, F_TL, NUM_F
+from llmimc.cost.features import NUM_FEATURES, Feature
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.sim.sched_state import ReqState, add_gaps
 
@@ -73,8 +73,9 @@ def stretch_costs(
         while k < steps and (k == 0 or end < t_limit_s):
             m = min(COST_BATCH, steps - k)
             length = (past0 + n + n * np.arange(k, k + m, dtype=np.int64)).astype(float)
-            f = np.empty((NUM_F, m))
-            f[F_ONE], f[F_SEQ], f[F_T], f[F_L], f[F_TL] = 1.0, float(n), float(n), length, length
+            f = np.empty((NUM_FEATURES, m))
+            f[Feature.HAS_WORK], f[Feature.SEQUENCES], f[Feature.TOKENS] = 1.0, float(n), float(n)
+            f[Feature.CONTEXT], f[Feature.TOKENS_X_CONTEXT] = length, length
             out[:4, k : k + m] = batch(f)
             for j in range(k, k + m):
                 if j > k and end >= t_limit_s:  # iteration j would start at or after the limit

@@ -445,6 +445,6 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         reprogram_time_s=t_reprog,
         num_chiplets=mapping.num_chiplets,
         power=power,
-        mem_bw_bytes_per_s=spec.package.memory.bw_bytes_per_s,
+        mem_bw_bytes_per_s=spec.package.memory.total_bw_bytes_per_s,
         d2d_bw_bytes_per_s=spec.package.d2d.bw_bytes_per_s,
     )

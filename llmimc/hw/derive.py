@@ -354,8 +354,8 @@ def derive(
         global_sram_bytes_per_chiplet=chip.global_sram.capacity_bytes,
         global_sram_bytes_total=chip.global_sram.capacity_bytes * n_chip,
         local_sram_bytes_per_chiplet=chip.tile.local_sram.capacity_bytes * chip.tiles,
-        off_package_memory_bytes=pkg.memory.capacity_bytes,
-        off_package_bw_bytes_per_s=pkg.memory.bw_bytes_per_s,
+        off_package_memory_bytes=pkg.memory.total_capacity_bytes,
+        off_package_bw_bytes_per_s=pkg.memory.total_bw_bytes_per_s,
         links=LinkFigures(
             topology=pkg.topology.value,
             num_chiplets=n_chip,

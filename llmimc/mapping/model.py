@@ -270,7 +270,7 @@ def _kv_residency(
         sram_capacity_bytes=sram,
         outlier_bytes_per_chiplet=outl,
         activation_reserve_per_chiplet=act,
-        offpkg_free_bytes=spec.package.memory.capacity_bytes - offpkg_used_bytes,
+        offpkg_free_bytes=spec.package.memory.total_capacity_bytes - offpkg_used_bytes,
     )
 
 

@@ -89,9 +89,9 @@ def _check_flags(whole: dict[str, int | None], positive: dict[str, float | None]
     for flag, value in whole.items():
         if value is not None and value < 1:
             raise fail(f"{flag} is {value}; give a whole number >= 1")
-    for flag, value in positive.items():
-        if value is not None and not value > 0:
-            raise fail(f"{flag} is {value}; give a value > 0")
+    for flag, amount in positive.items():
+        if amount is not None and not amount > 0:
+            raise fail(f"{flag} is {amount}; give a value > 0")
 
 
 def _check_output_paths(paths: dict[str, Path | None]) -> None:

@@ -258,7 +258,15 @@ def load_policy(ref: str | pathlib.Path) -> PrecisionPolicy:
     if looks_like_file or path.is_file():
         if not path.is_file():
             raise PolicyError(f"policy file not found: {path}")
-        return _policy_from_text(path.read_text(encoding="utf-8"), str(path), path.suffix.lower() == ".json")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(
+                f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the policy as UTF-8 YAML or JSON"
+            ) from None
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read ({exc.strerror}); check the path") from None
+        return _policy_from_text(text, str(path), path.suffix.lower() == ".json")
     name = str(ref).strip().lower()
     known = preset_names()
     if name not in known:
@@ -274,6 +282,8 @@ def _policy_from_text(text: str, where: str, is_json: bool) -> PrecisionPolicy:
         data = json.loads(text) if is_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise PolicyError(one_line(f"{where}: malformed {'JSON' if is_json else 'YAML'}: {exc}")) from None
+    except RecursionError:
+        raise PolicyError(f"{where}: nested too deeply to be a precision policy") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{where}: expected a mapping of policy fields at the top level")
     try:

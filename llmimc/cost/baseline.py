@@ -27,8 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from llmimc.compress.plan import CompressionPlan
 from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
-from llmimc.mapping.model import no_kv_growth
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly, no_kv_growth
 
 
 class BaselineStep(BaseModel):
@@ -109,8 +108,8 @@ def baseline_model(graph: OpGraph, plan: CompressionPlan, spec: DigitalBaselineS
     return BaselineModel(
         name=spec.name,
         format=fmt,
-        peak_flops_per_s=spec.peak_flops_per_s[fmt] * spec.achievable_compute_fraction,
-        bw_bytes_per_s=spec.memory_bw_bytes_per_s * spec.achievable_bw_fraction,
+        peak_flops_per_s=spec.achievable_flops_per_s(fmt),
+        bw_bytes_per_s=spec.achievable_bw_bytes_per_s,
         power_w=spec.board_power_w,
         weight_bytes=_weight_bytes(graph, plan),
         flops_poly=flops,

@@ -8,9 +8,15 @@ the layer and op-kind tables and is charged to each chiplet in the chiplet table
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from llmimc.compress.plan import CompressionPlan
+    from llmimc.model.opgraph import Op, OpGraph
 
 
 class GroupRow(BaseModel):
@@ -134,6 +140,40 @@ class PrecisionRow(BaseModel):
     sparsity: str
     arrays: int
     weight_params: int
+
+
+def precision_rows(
+    graph: OpGraph, plan: CompressionPlan, arrays_by_op: Mapping[str, int] | None = None
+) -> list[PrecisionRow]:
+    """One row per role of linear op (q/k/v/o, mlp, expert, lm_head...): bits, outliers, N:M, arrays.
+
+    ``arrays_by_op`` gives each op's crossbar arrays (IMC targets); without it the column reads 0.
+    """
+    from llmimc.compress import op_roles
+
+    groups: dict[str, list[Op]] = {}
+    for op in graph.linear_ops():
+        roles = op_roles(op) - {"decoder"}
+        role = "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
+        groups.setdefault(role, []).append(op)
+    rows = []
+    for role, ops in groups.items():
+        comps = [plan.ops[op.name] for op in ops if op.name in plan.ops]
+        k_total = sum(op.in_features for op in ops)
+        patterns = {f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "") for c in comps}
+        rows.append(
+            PrecisionRow(
+                role=role,
+                ops=len(ops),
+                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
+                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
+                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
+                sparsity="/".join(sorted(patterns)),
+                arrays=sum(arrays_by_op[op.name] for op in ops) if arrays_by_op is not None else 0,
+                weight_params=sum(op.weight_params for op in ops),
+            )
+        )
+    return rows
 
 
 class Comparison(BaseModel):

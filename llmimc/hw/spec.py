@@ -125,6 +125,11 @@ class DigitalUnit(Sourced):
     energy_per_op_j: NonNegFloat  # one non-MAC element op (add, compare, exp, ...)
     formats: list[str] = Field(default_factory=lambda: ["int8", "fp16"])
 
+    @property
+    def macs_per_s(self) -> float:
+        """Peak MAC (or element-op) rate: macs_per_cycle x frequency_hz."""
+        return self.macs_per_cycle * self.frequency_hz
+
 
 class Tile(Sourced):
     arrays_per_tile: PosInt
@@ -186,6 +191,11 @@ class Chiplet(Sourced):
     power: Power
     area_m2: NonNegFloat | None = None
 
+    @property
+    def arrays(self) -> int:
+        """Crossbar arrays on one chiplet: tiles x arrays_per_tile."""
+        return self.tiles * self.tile.arrays_per_tile
+
     @model_validator(mode="before")
     @classmethod
     def _static_power_replaced(cls, data: object) -> object:
@@ -213,12 +223,40 @@ class D2dLink(Sourced):
 
 
 class OffPackageMemory(Sourced):
+    """Off-package memory: ``stacks`` identical stacks (HBM stacks, LPDDR packages), each of
+    ``capacity_bytes`` and ``bw_bytes_per_s``; stack i's controller sits on ``attached_chiplets[i]``
+    (one attach point for all stacks is allowed; without ``stacks`` the list names the controllers of the
+    one memory). Totals scale with the stack count, so more stacks
+    give more KV capacity and bandwidth."""
+
     kind: str  # "HBM3", "LPDDR5", ...
-    capacity_bytes: NonNegInt
-    bw_bytes_per_s: PosFloat  # aggregate
+    capacity_bytes: NonNegInt  # per stack
+    bw_bytes_per_s: PosFloat  # per stack
     energy_per_bit_j: NonNegFloat
     latency_s: NonNegFloat
     attached_chiplets: list[NonNegInt] = Field(default_factory=lambda: [0])  # where controllers sit
+    stacks: PosInt | None = None  # None: 1 (a design choice; give its source, e.g. "design point")
+
+    @property
+    def num_stacks(self) -> int:
+        return self.stacks or 1
+
+    @property
+    def total_capacity_bytes(self) -> int:
+        return self.capacity_bytes * self.num_stacks
+
+    @property
+    def total_bw_bytes_per_s(self) -> float:
+        return self.bw_bytes_per_s * self.num_stacks
+
+    @model_validator(mode="after")
+    def _attach_points(self) -> OffPackageMemory:
+        if self.stacks is not None and len(self.attached_chiplets) not in (1, self.stacks):
+            raise ValueError(
+                f"memory.attached_chiplets lists {len(self.attached_chiplets)} chiplets for {self.num_stacks} stacks; "
+                "give one attach point per stack (or one for all)"
+            )
+        return self
 
 
 class Package(Sourced):
@@ -249,6 +287,16 @@ class Package(Sourced):
         return self
 
 
+class PackageLink(Sourced):
+    """Package-to-package link (one per package, full duplex) that carries KV caches between packages
+    when prefill and decode run on different packages (``llmimc serve --disaggregate``)."""
+
+    name: str  # e.g. "PCIe 5.0 x16"
+    bw_bytes_per_s: PosFloat  # per direction
+    latency_s: NonNegFloat  # per transfer (fixed part)
+    energy_per_bit_j: NonNegFloat
+
+
 class ImcSystemSpec(_Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["imc"] = "imc"
@@ -256,6 +304,20 @@ class ImcSystemSpec(_Frozen):
     description: str
     chiplet: Chiplet
     package: Package
+    package_link: PackageLink | None = None  # between packages; presets in llmimc.hw.package_links
+
+    def with_memory_stacks(self, stacks: int) -> ImcSystemSpec:
+        """A copy with ``stacks`` off-package memory stacks attached at evenly spaced chiplets
+        (i x num_chiplets // stacks); the spec is never mutated."""
+        n = self.package.num_chiplets
+        attach = sorted({i * n // stacks for i in range(stacks)})
+        if len(attach) != stacks:
+            raise ValueError(f"{stacks} memory stacks need at least {stacks} chiplets to attach to; got {n}")
+        data = self.package.memory.model_dump()
+        sources = dict(data["sources"], stacks="design point (with_memory_stacks / --memory-stacks)")
+        data.update(stacks=stacks, attached_chiplets=attach, sources=sources)
+        memory = OffPackageMemory.model_validate(data)
+        return self.model_copy(update={"package": self.package.model_copy(update={"memory": memory})})
 
     def with_chiplets(self, num_chiplets: int) -> ImcSystemSpec:
         """A copy with a different chiplet count (the --chiplets override); the spec is never mutated."""
@@ -326,6 +388,15 @@ class DigitalBaselineSpec(_Frozen):
     interconnect: GpuInterconnect | None = None
     num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def achievable_bw_bytes_per_s(self) -> float:
+        """Roofline memory bandwidth: memory_bw_bytes_per_s x achievable_bw_fraction."""
+        return self.memory_bw_bytes_per_s * self.achievable_bw_fraction
+
+    def achievable_flops_per_s(self, fmt: str) -> float:
+        """Roofline compute rate of one format: peak_flops_per_s[fmt] x achievable_compute_fraction."""
+        return self.peak_flops_per_s[fmt] * self.achievable_compute_fraction
 
     def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
         """A copy with a different tensor-parallel GPU count (the --chiplets override)."""

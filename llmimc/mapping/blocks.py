@@ -85,13 +85,12 @@ def op_work_s(graph: OpGraph, spec: ImcSystemSpec, tilings: dict[str, OpTiling])
     load) per token (a routed expert still runs one whole MVM); other ops: FLOPs / DPU rate.
     """
     chip = spec.chiplet
-    dpu_rate = chip.dpu.macs_per_cycle * chip.dpu.frequency_hz
+    dpu_rate = chip.dpu.macs_per_s
     work: list[float] = []
     for op in graph.ops:
         t = tilings.get(op.name)
         if t is not None:
-            macs = op.in_features * op.out_features * max(op.num_experts, 1) * op.expert_load
-            vectors = op.flops.at(1, 1) / (2.0 * macs) if macs > 0 else 1.0
+            vectors = op.vectors_at(1, 1)
             work.append(t.timing.mvm_time_s * max(op.expert_load * vectors, min(vectors, 1.0)))
         elif op.kind == OpKind.EMBEDDING:
             work.append(0.0)

@@ -14,7 +14,9 @@ on_c = floor(kv_sram_c / kv_bytes_per_token_c) and on_package = min over KV-hold
 token has KV in every layer). Beyond that, the oldest tokens of chiplet c live in off-package memory:
 when the sequences of an iteration hold Sum L tokens, chiplet c reads max(0, Sum L - on_c) tokens' KV
 from off-package memory each step (the spill traffic), over the die-to-die route from the memory's
-attached chiplet. Total capacity = on_package + floor(free off-package bytes / kv_bytes_per_token).
+attached chiplet. Total capacity = on_package + floor(free off-package bytes / kv_bytes_per_token),
+where the off-package bytes are every stack's (``OffPackageMemory.total_capacity_bytes`` = stacks x
+capacity per stack) less embeddings and streamed weights: more stacks give more KV.
 """
 
 from __future__ import annotations

@@ -47,11 +47,9 @@ from llmimc.mapping.placement import route_key, route_pairs, stage_order
 from llmimc.mapping.reprogram import ReprogramPlan, plan_reprogramming
 from llmimc.mapping.stages import OpShard, OpTransfer, Stage, StagePlan, build_stages
 from llmimc.mapping.tiling import OpTiling, tile_op
-from llmimc.model.opgraph import OpGraph, OpKind, Poly
+from llmimc.model.opgraph import OpGraph, OpKind, no_kv_growth
 
-ATTENTION_KINDS = (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)
-
-__all__ = ["ATTENTION_KINDS", "Mapping", "OpPlacement", "ReprogramPlan", "Stage", "map_model"]
+__all__ = ["Mapping", "OpPlacement", "ReprogramPlan", "Stage", "map_model"]
 
 
 class OpPlacement(BaseModel):
@@ -93,29 +91,6 @@ class Mapping(BaseModel):
 
 REFERENCE_WEIGHT_BITS = 8  # placement reference (module docstring): the usual dense IMC deployment
 VECTORS_IN_FLIGHT = 2  # double-buffered token vectors per stage (activation SRAM reserve)
-
-
-def kv_free(p: Poly) -> Poly:
-    """Activation bytes without the terms proportional to L alone.
-
-    In a traced OpGraph the c_l terms of activation bytes are KV-cache operands (attention reading K
-    and V, the cache update concatenating them); the cost model charges KV traffic once, from the KV
-    residency plan, at kv_bits, so those terms are dropped from activation traffic.
-    """
-    return Poly(c0=p.c0, c_t=p.c_t, c_l=0.0, c_tl=p.c_tl)
-
-
-def no_kv_growth(p: Poly) -> Poly:
-    """Activation bytes without any term that grows with the KV length (c_l, c_tl).
-
-    Used for what an op must hold in SRAM at once, and for the digital baseline's DRAM traffic.
-
-    Besides the KV operands (c_l, see ``kv_free``), attention's score and probability rows grow as
-    T x L (c_tl). The DPU computes attention tile by tile with an online softmax (FlashAttention,
-    Dao et al., NeurIPS 2022), so those rows stream through a fixed-size tile buffer instead of being
-    resident; their bytes are still charged as SRAM traffic by the cost model.
-    """
-    return Poly(c0=p.c0, c_t=p.c_t)
 
 
 def _units(graph: OpGraph) -> tuple[list[int], list[str]]:
@@ -356,7 +331,7 @@ def _kv_residency(
         sram_capacity_bytes=sram,
         outlier_bytes_per_chiplet=outl,
         activation_reserve_per_chiplet=act,
-        offpkg_free_bytes=spec.package.memory.capacity_bytes - offpkg_used_bytes,
+        offpkg_free_bytes=spec.package.memory.total_capacity_bytes - offpkg_used_bytes,
     )
 
 
@@ -375,7 +350,7 @@ def map_model(
     ctx = _checked_context(graph, batch, max_context_tokens)
     chip = spec.chiplet
     n_chip = spec.package.num_chiplets
-    cap = chip.tiles * chip.tile.arrays_per_tile
+    cap = chip.arrays
     notes: list[str] = []
 
     tilings = _tile_all(graph, spec, plan)

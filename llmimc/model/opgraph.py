@@ -52,6 +52,32 @@ class Poly(BaseModel):
         )
 
 
+ATTENTION_KINDS = (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)
+
+
+def kv_free(p: Poly) -> Poly:
+    """Activation bytes without the terms proportional to L alone.
+
+    In a traced OpGraph the c_l terms of activation bytes are KV-cache operands (attention reading K
+    and V, the cache update concatenating them); the cost model charges KV traffic once, from the KV
+    residency plan, at kv_bits, so those terms are dropped from activation traffic.
+    """
+    return Poly(c0=p.c0, c_t=p.c_t, c_l=0.0, c_tl=p.c_tl)
+
+
+def no_kv_growth(p: Poly) -> Poly:
+    """Activation bytes without any term that grows with the KV length (c_l, c_tl).
+
+    Used for what an op must hold in SRAM at once, and for the digital baseline's DRAM traffic.
+
+    Besides the KV operands (c_l, see ``kv_free``), attention's score and probability rows grow as
+    T x L (c_tl). The DPU computes attention tile by tile with an online softmax (FlashAttention,
+    Dao et al., NeurIPS 2022), so those rows stream through a fixed-size tile buffer instead of being
+    resident; their bytes are still charged as SRAM traffic by the cost model.
+    """
+    return Poly(c0=p.c0, c_t=p.c_t)
+
+
 class Op(BaseModel):
     """One operator of one forward pass, attributed to a module and a layer."""
 
@@ -78,8 +104,26 @@ class Op(BaseModel):
 
     @property
     def macs_per_token(self) -> float:
-        """MACs per new token of one sequence for a static-weight linear op."""
-        return self.in_features * self.out_features * self.num_experts * self.expert_load
+        """MACs per new token of one sequence for a static-weight linear op (K x N x E x load)."""
+        return self.in_features * self.out_features * max(self.num_experts, 1) * self.expert_load
+
+    @property
+    def vectors_per_sequence(self) -> Poly:
+        """Input vectors of a static-weight linear op per sequence: FLOPs / (2 x macs_per_token).
+
+        One per new token (lm_head: one per sequence and step); one per token when the op has no MACs.
+        """
+        macs = self.macs_per_token
+        if macs <= 0:
+            return Poly(c_t=1.0)
+        scale = 1.0 / (2.0 * macs)
+        f = self.flops
+        return Poly(c0=f.c0 * scale, c_t=f.c_t * scale, c_l=f.c_l * scale, c_tl=f.c_tl * scale)
+
+    def vectors_at(self, tokens: float, kv_len: float) -> float:
+        """``vectors_per_sequence`` evaluated at (T, L) (1.0 when the op has no MACs)."""
+        macs = self.macs_per_token
+        return self.flops.at(tokens, kv_len) / (2.0 * macs) if macs > 0 else 1.0
 
 
 class ModelInfo(BaseModel):

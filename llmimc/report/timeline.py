@@ -106,6 +106,21 @@ def serve_timeline(result: ServeResult) -> dict:
             {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
         )
 
+    if tl.kv_transfers:
+        events.append(_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})"))
+    for start_s, duration_s, request_id in tl.kv_transfers:
+        events.append(
+            _span(
+                f"kv {request_id}",
+                "kv_transfer",
+                start_s,
+                start_s + duration_s,
+                _SCHED_PID,
+                2,
+                {"request_id": request_id},
+            )
+        )
+
     rejected = [r for r in result.requests if r.status == "rejected"]
     if rejected:
         events.append(_meta(_REQ_PID, 0, "thread_name", "rejected"))
@@ -134,13 +149,15 @@ def serve_timeline(result: ServeResult) -> dict:
         (r for r in result.requests if r.status == "finished"), key=lambda r: (r.arrived_at_s, r.request_id)
     )
     for r in finished:
+        scheduled_s, first_s, finished_s = r.scheduled_at_s, r.first_token_at_s, r.finished_at_s
+        assert scheduled_s is not None and first_s is not None and finished_s is not None  # finished
         if lanes_free_at and lanes_free_at[0][0] <= r.arrived_at_s:
             _, lane = heapq.heappop(lanes_free_at)
         else:
             n_lanes += 1
             lane = n_lanes
             events.append(_meta(_REQ_PID, lane, "thread_name", f"lane {lane}"))
-        heapq.heappush(lanes_free_at, (r.finished_at_s, lane))
+        heapq.heappush(lanes_free_at, (finished_s, lane))
         args = {
             "request_id": r.request_id,
             "prompt_tokens": r.num_prefill_tokens,
@@ -150,12 +167,14 @@ def serve_timeline(result: ServeResult) -> dict:
             "preemptions": r.preemptions,
         }
         events.append(
-            _span(f"req {r.request_id}", "request", r.arrived_at_s, r.finished_at_s, _REQ_PID, lane, args)
+            _span(f"req {r.request_id}", "request", r.arrived_at_s, finished_s, _REQ_PID, lane, args)
         )
+        shipped_s = first_s - (r.kv_transfer_s or 0.0)  # disaggregation: the KV crosses the link first
         phases = (
-            ("queued", r.arrived_at_s, r.scheduled_at_s),
-            ("prefill", r.scheduled_at_s, r.first_token_at_s),
-            ("decode", r.first_token_at_s, r.finished_at_s),
+            ("queued", r.arrived_at_s, scheduled_s),
+            ("prefill", scheduled_s, shipped_s),
+            ("kv transfer", shipped_s, first_s),
+            ("decode", first_s, finished_s),
         )
         for name, start_s, end_s in phases:
             if end_s > start_s:

@@ -89,7 +89,9 @@ def test_sparsity_never_raises_energy_and_per_channel_is_dense(c):
     assert per_channel.mapping.total_arrays == dense.mapping.total_arrays
     assert shared.mapping.total_arrays <= dense.mapping.total_arrays
     f = features([], decode)
-    assert float(shared.cost_model.E5 @ f) <= float(dense.cost_model.E5 @ f) * (1 + 1e-9)
+    assert float(shared.cost_model.energy_per_feature_j @ f) <= float(
+        dense.cost_model.energy_per_feature_j @ f
+    ) * (1 + 1e-9)
     if c["tile_buffer"] == "ideal":
         d, sh = _decode(dense, c), _decode(shared, c)
         assert sh.latency_s <= d.latency_s * (1 + 1e-9)

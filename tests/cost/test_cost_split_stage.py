@@ -12,12 +12,11 @@ transfers are on the home's path.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
 
-from llmimc.cost import actions as A
-from llmimc.cost.compile import R
+from llmimc.cost.actions import NUM_ACTIONS, Action
+from llmimc.cost.compile import Resource
 from llmimc.cost.model import features
 from llmimc.sim.system import build_system
 
@@ -48,18 +47,18 @@ def test_split_op_keeps_per_tile_time():
     (w_item,) = _fc_items(whole)
     s_items = _fc_items(split)
     assert len(s_items) == 2
-    t_whole = float(w_item.times[R["local_sram"]] @ f)
+    t_whole = float(w_item.times[Resource.LOCAL_SRAM] @ f)
     # tile-buffer bits per vector: reads K x a, writes N x a (partial sums of the 2 row blocks add in the
     # adder tree, not through the buffer: issue 9 physics change)
     bits = 256 * 8 + 128 * 8
     assert t_whole == pytest.approx(bits / 8 / (2 * 1e9), rel=1e-12)  # 2 tiles in parallel
     home, member = s_items  # half the bits on one tile, the shards in parallel: one op time
-    assert float(home.times[R["local_sram"]] @ f) == pytest.approx(t_whole, rel=1e-12)
-    assert float(home.times[R["analog"]] @ f) == pytest.approx(float(w_item.times[R["analog"]] @ f))
+    assert float(home.times[Resource.LOCAL_SRAM] @ f) == pytest.approx(t_whole, rel=1e-12)
+    assert float(home.times[Resource.ANALOG] @ f) == pytest.approx(float(w_item.times[Resource.ANALOG] @ f))
     assert not member.times.any() and member.chiplet != home.chiplet and member.slot == home.slot
     # same actions, except NoC bits: the whole op's 2 tiles (column blocks spread over the free tiles)
     # each receive the whole input, a split member's tile only its half of the rows
-    keep = [i for i in range(A.NUM_ACTIONS) if i != A.NOC]
+    keep = [i for i in range(NUM_ACTIONS) if i != Action.NOC]
     assert sum(float(it.counts[keep].sum(axis=0) @ f) for it in s_items) == pytest.approx(
         float(w_item.counts[keep].sum(axis=0) @ f), rel=1e-12
     )
@@ -77,10 +76,12 @@ def test_gather_is_on_the_root_path():
     for it in moved:
         nbytes = 256 if it.kind == "dispatch" else 64  # K x 8 bit in, the 64-column slice x 8 bit back
         assert it.chiplet == (st0.chiplets[0] if it.kind == "dispatch" else st0.chiplets[1])
-        assert float(it.times[R["transfer"]] @ f) == pytest.approx(2e-9 + nbytes / 128e9, rel=1e-12)
-        assert float(it.counts[A.D2D] @ f) == pytest.approx(nbytes * 8.0, rel=1e-12)  # one hop, one vector
+        assert float(it.times[Resource.TRANSFER] @ f) == pytest.approx(2e-9 + nbytes / 128e9, rel=1e-12)
+        assert float(it.counts[Action.D2D] @ f) == pytest.approx(
+            nbytes * 8.0, rel=1e-12
+        )  # one hop, one vector
     cm = split.cost_model
-    slot_t = cm.slot_times(f, np.zeros(cm.n_kv))
+    slot_t = cm.slot_times(f, cm.no_spill())
     on_slot = [it for it in split.compiled.items if it.slot == st0.index]
     item_t = [float((it.times @ f).max()) for it in on_slot]
     assert slot_t[st0.index] == pytest.approx(sum(item_t), rel=1e-12)

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
 from imc_testkit import HAND_SPEC, info, linear, make_spec, plan_for  # noqa: E402
 
-from llmimc.cost import actions as A  # noqa: E402
+from llmimc.cost.actions import Action  # noqa: E402
 from llmimc.cost.model import features  # noqa: E402
 from llmimc.errors import MappingError  # noqa: E402
 from llmimc.mapping import map_model  # noqa: E402
@@ -119,7 +119,7 @@ def test_experts_whole_on_chiplets_and_routed_traffic_by_hand():
     assert _decode_d2d_bytes(s) == pytest.approx(2 * 128 * 5 / 6 + 2 * 64 + 256 + 4, rel=1e-12)
     # the members' partial outputs are added on the home: H adds per reduction, times P
     adds = sum(
-        float(it.counts[A.SHIFT_ADD] @ features([], [10]))
+        float(it.counts[Action.SHIFT_ADD] @ features([], [10]))
         for it in s.compiled.items
         if it.kind == "reduction"
     )
@@ -155,8 +155,8 @@ def test_dense_mlp_split_column_then_row_by_hand():
     items = [it for it in s.compiled.items if it.kind == "linear" and it.layer == "layer 0"]
     whole = build_system(g, _spec(8, 3), plan_for(g))
     w_items = [it for it in whole.compiled.items if it.kind == "linear" and it.layer == "layer 0"]
-    assert sum(float(it.counts[A.CELL_READ] @ f) for it in items) == pytest.approx(
-        sum(float(it.counts[A.CELL_READ] @ f) for it in w_items), rel=1e-12
+    assert sum(float(it.counts[Action.CELL_READ] @ f) for it in items) == pytest.approx(
+        sum(float(it.counts[Action.CELL_READ] @ f) for it in w_items), rel=1e-12
     )
 
 

@@ -14,6 +14,21 @@ stages (finer pipeline stages and power-gating domains); a model that fits only 
 over chiplets (the stream packing, at the capacity bound) is packed on the fewest chiplets at batch 1
 (a lone token visits every stage in turn and its layers already span several chiplets: more chiplets
 would add only hops, split traffic and always-on leakage) and spread with several vectors in flight.
+
+Placement reference: this rule switches regime with the weights' size (blocks that fit whole are
+spread, blocks that must be split are packed tight), so compressing the weights could move a model
+onto a slower layout (mixtral-8x7b x256 w4a8-outlier: array-shared 2:4 fits whole and spread over
+193 chiplets, 641 us per token against 606 us dense on 155). The layout is therefore chosen for the
+*placement reference* of the plan: the same model with array-shared N:M dropped and weights at
+``REFERENCE_WEIGHT_BITS`` or more; when that does not fit the package, dense at the plan's own
+bits. The plan's smaller blocks take the reference's layout piece by piece
+(``partition.transfer_pieces``). Compression then shrinks every piece in place: the same stages, hops and split traffic with fewer
+arrays, conversions and leaking periphery, so fewer weight bits and array-shared N:M never make a
+token slower or costlier (tests/mapping/test_mapping_monotone.py). A deployment lays out its
+chiplets for the model; its compressed variants are compared on that layout. One gap remains: when
+the dense reference-bit weights do not fit the package, N:M at reference bits keeps its own layout
+while fewer bits with N:M take the fewer-bits dense layout, so that pair is then not guaranteed
+(N:M against dense at the same bits, and fewer dense bits against more dense bits, always are).
 """
 
 from __future__ import annotations
@@ -22,12 +37,12 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict
 
-from llmimc.compress.plan import CompressionPlan
+from llmimc.compress.plan import CompressionPlan, OpCompression
 from llmimc.errors import MappingError
 from llmimc.hw.spec import ImcSystemSpec
 from llmimc.mapping.blocks import Block, build_blocks, op_work_s
 from llmimc.mapping.kv import KvResidency, plan_kv
-from llmimc.mapping.partition import BlockLoad, Piece, chiplets_needed, partition
+from llmimc.mapping.partition import BlockLoad, Piece, chiplets_needed, partition, transfer_pieces
 from llmimc.mapping.placement import route_key, route_pairs, stage_order
 from llmimc.mapping.reprogram import ReprogramPlan, plan_reprogramming
 from llmimc.mapping.stages import OpShard, OpTransfer, Stage, StagePlan, build_stages
@@ -74,6 +89,7 @@ class Mapping(BaseModel):
         return self.routes[route_key(src, dst)]
 
 
+REFERENCE_WEIGHT_BITS = 8  # placement reference (module docstring): the usual dense IMC deployment
 VECTORS_IN_FLIGHT = 2  # double-buffered token vectors per stage (activation SRAM reserve)
 
 
@@ -220,6 +236,51 @@ def _placement_notes(
     return notes
 
 
+def _reference_plans(plan: CompressionPlan) -> list[CompressionPlan]:
+    """Placement references of ``plan``, preferred first (only those that differ from ``plan``): dense
+    at >= REFERENCE_WEIGHT_BITS bits, then dense at the plan's own bits."""
+    out: list[CompressionPlan] = []
+    seen: list[dict[str, OpCompression]] = [dict(plan.ops)]
+    for raise_bits, drop_nm in ((True, True), (False, True)):
+        ops: dict[str, OpCompression] = {}
+        for name, c in plan.ops.items():
+            upd: dict[str, object] = {}
+            if raise_bits and c.weight_bits < REFERENCE_WEIGHT_BITS:
+                upd["weight_bits"] = REFERENCE_WEIGHT_BITS
+            if drop_nm and c.drops_crossbar_rows:
+                upd.update(sparsity_n=1, sparsity_m=1, sparsity_pattern="channel")
+            ops[name] = c.model_copy(update=upd) if upd else c
+        if ops not in seen:
+            seen.append(ops)
+            out.append(plan.model_copy(update={"ops": ops}))
+    return out
+
+
+def _reference_pieces(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    unit_of: list[int],
+    loads: list[BlockLoad],
+    budget: int,
+    spread_stream: bool,
+) -> tuple[str, list[list[Piece]]] | None:
+    """The placement reference's packing carried over to ``loads`` (module docstring), or None."""
+    chip = spec.chiplet
+    cap = chip.tiles * chip.tile.arrays_per_tile
+    for ref in _reference_plans(plan):
+        tilings = _tile_all(graph, spec, ref)
+        ref_blocks = build_blocks(graph, tilings, unit_of, op_work_s(graph, spec, tilings))
+        ref_loads = [BlockLoad(b.unit, b.arrays, b.work_s) for b in ref_blocks]
+        if [b.unit for b in ref_loads] != [b.unit for b in loads] or chiplets_needed(ref_loads, cap) > budget:
+            continue
+        packing, ref_pieces = partition(ref_loads, cap, budget, spread_stream=spread_stream)
+        pieces = transfer_pieces(ref_pieces, loads, cap)
+        if pieces is not None:
+            return packing, pieces
+    return None
+
+
 def _checked_context(graph: OpGraph, batch: int, max_context_tokens: int | None) -> int:
     if batch < 1:
         raise MappingError(f"batch must be >= 1 (got {batch})")
@@ -300,7 +361,17 @@ def map_model(
     need = chiplets_needed(loads, cap)
     if need > n_chip and not allow_reprogramming:
         raise MappingError(_fit_message(graph, spec, total_arrays, cap, need))
-    packing, pieces = partition(loads, cap, max(need, n_chip), spread_stream=batch > 1)
+    via_ref = (
+        None if need > n_chip else _reference_pieces(graph, spec, plan, unit_of, loads, n_chip, batch > 1)
+    )
+    if via_ref is not None:
+        packing, pieces = via_ref
+        notes.append(
+            "layout chosen for the placement reference (dense weights at >= "
+            f"{REFERENCE_WEIGHT_BITS} bits where they fit); this plan's smaller blocks take it piece by piece"
+        )
+    else:
+        packing, pieces = partition(loads, cap, max(need, n_chip), spread_stream=batch > 1)
 
     links = topology_links(spec.package, n_chip)
     mem_chip = _memory_chiplet(spec, notes)

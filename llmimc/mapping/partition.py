@@ -25,6 +25,12 @@ DACs leak only while it computes). The stream packing (blocks split over chiplet
 too (``spread_stream``); ``map_model`` does so only with several vectors in flight: at batch 1 a
 lone token visits every stage in turn and its layers already span several chiplets, so more chiplets
 would add only hops, split traffic and always-on leakage.
+
+``transfer_pieces`` carries a packing made for larger blocks (``map_model``: the placement reference,
+dense weights at reference bits) over to smaller ones with the same structure: every piece keeps its
+chiplet and its fraction of the block, and its arrays become that fraction of the smaller block
+(rounded so that a block's pieces sum to its arrays). Stages, shards and split traffic depend on the
+fractions only, so the smaller model runs on the same layout with fewer arrays per piece.
 """
 
 from __future__ import annotations
@@ -127,6 +133,26 @@ def pack_stream(blocks: list[BlockLoad], capacity: int, bound_s: float) -> list[
 
 def _pack(blocks: list[BlockLoad], capacity: int, bound_s: float, packing: Packing) -> list[list[Piece]]:
     return (pack_whole if packing == "whole" else pack_stream)(blocks, capacity, bound_s)
+
+
+def transfer_pieces(
+    ref: list[list[Piece]], blocks: list[BlockLoad], capacity: int
+) -> list[list[Piece]] | None:
+    """``ref``'s layout with ``blocks``' arrays (module docstring); None if a chiplet would overflow."""
+    done: dict[int, float] = {}  # block -> fraction placed so far
+    out: list[list[Piece]] = []
+    for chip in ref:
+        here: list[Piece] = []
+        for p in chip:
+            a = blocks[p.block].arrays
+            before = done.get(p.block, 0.0)
+            done[p.block] = before + p.fraction
+            take = round(min(done[p.block], 1.0) * a) - round(min(before, 1.0) * a)
+            here.append(Piece(p.block, take, p.fraction))
+        if sum(p.arrays for p in here) > capacity:
+            return None
+        out.append(here)
+    return out
 
 
 def chiplets_needed(blocks: list[BlockLoad], capacity: int) -> int:

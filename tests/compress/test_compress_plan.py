@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from compress_helpers import linear, tiny_llama_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.graphs import hand_llama_graph, linear
 
 from llmimc.compress import (
     CompressionPlan,
@@ -24,7 +24,7 @@ from llmimc.model.opgraph import OpGraph
 
 
 def test_one_entry_per_linear_op_with_default_outlier_source() -> None:
-    g = tiny_llama_graph(hidden=256, inter=512)
+    g = hand_llama_graph(hidden=256, inter=512)
     plan = build_plan(g, load_policy("w4a8-outlier"))
     assert set(plan.ops) == {op.name for op in g.linear_ops()}
     assert plan.kv_bits == 8 and plan.policy_name == "w4a8-outlier"
@@ -59,7 +59,7 @@ def test_two_four_metadata_is_hand_computed() -> None:
 
 
 def test_sparsity_applies_to_decoder_linears_not_lm_head() -> None:
-    g = tiny_llama_graph(hidden=64)
+    g = hand_llama_graph(hidden=64)
     plan = build_plan(g, load_policy("w8a8"), parse_sparsity("2:4"))
     for name, comp in plan.ops.items():
         expected = (1, 1) if name == "lm_head" else (2, 4)
@@ -69,7 +69,7 @@ def test_sparsity_applies_to_decoder_linears_not_lm_head() -> None:
 
 
 def test_crossbar_rows_with_outliers_and_sparsity() -> None:
-    g = tiny_llama_graph(hidden=200, inter=400)
+    g = hand_llama_graph(hidden=200, inter=400)
     policy = load_policy("w4a4-kv4")  # 3.125% outliers
     plan = build_plan(g, policy, parse_sparsity("2:4:array"))
     comp = plan.ops["model.layers.0.self_attn.q_proj"]
@@ -83,13 +83,13 @@ def test_crossbar_rows_with_outliers_and_sparsity() -> None:
 def test_policy_sparsity_default_and_caller_override() -> None:
     base = load_policy("w8a8")
     policy = PrecisionPolicy.model_validate({**base.model_dump(), "sparsity": {"n": 1, "m": 4}})
-    g = tiny_llama_graph()
+    g = hand_llama_graph()
     assert build_plan(g, policy).ops["model.layers.0.mlp.up_proj"].sparsity_n == 1
     assert build_plan(g, policy, parse_sparsity("2:4")).ops["model.layers.0.mlp.up_proj"].sparsity_n == 2
 
 
 def test_moe_experts_get_the_same_per_op_treatment() -> None:
-    g = tiny_llama_graph(hidden=128)
+    g = hand_llama_graph(hidden=128)
     experts = linear("model.layers.0.mlp.experts.gate_up_proj", 0, 128, 512, experts=8, load=0.25)
     g = OpGraph.model_validate({**g.model_dump(), "ops": [*g.model_dump()["ops"], experts.model_dump()]})
     plan = build_plan(g, load_policy("w4a4-kv4"), parse_sparsity("2:4"))
@@ -100,7 +100,7 @@ def test_moe_experts_get_the_same_per_op_treatment() -> None:
 def _graph_ratio(fraction: float, hidden: int) -> float:
     base = load_policy("w4a8-outlier").model_dump()
     policy = PrecisionPolicy.model_validate({**base, "outlier_fraction": fraction, "overrides": []})
-    g = tiny_llama_graph(hidden=hidden, inter=2 * hidden)
+    g = hand_llama_graph(hidden=hidden, inter=2 * hidden)
     return analog_mac_ratio(g, build_plan(g, policy))
 
 
@@ -119,7 +119,7 @@ def test_analog_mac_ratio_falls_as_outlier_fraction_rises(f1: float, f2: float, 
 
 
 def test_analog_mac_ratio_reference_values() -> None:
-    g = tiny_llama_graph(hidden=64, inter=128)
+    g = hand_llama_graph(hidden=64, inter=128)
     assert analog_mac_ratio(g, build_plan(g, load_policy("w16a16"))) == 1.0
     # 3.125% of K=64 is 2 rows, of K=128 (down_proj) 4 rows: every op keeps 1/32 of its MACs digital
     base = load_policy("w4a4-kv4").model_dump()

@@ -6,7 +6,7 @@ import json
 import pathlib
 
 import pytest
-from compress_helpers import linear, tiny_gpt2_graph, tiny_llama_graph
+from support.graphs import hand_gpt2_graph, hand_llama_graph, linear
 
 from llmimc.compress import DEFAULT_POLICY, load_policy, op_roles, parse_sparsity, preset_names
 from llmimc.compress.policy import resolve_op_settings
@@ -35,12 +35,12 @@ def test_preset_values_follow_their_citations() -> None:
 
 
 def test_roles_from_module_paths() -> None:
-    g = tiny_llama_graph()
+    g = hand_llama_graph()
     by_name = {op.name: op for op in g.linear_ops()}
     assert op_roles(by_name["lm_head"]) == {"lm_head"}
     assert op_roles(by_name["model.layers.0.self_attn.q_proj"]) == {"attn", "decoder"}
     assert op_roles(by_name["model.layers.1.mlp.down_proj"]) == {"mlp", "decoder"}
-    g2 = {op.name: op for op in tiny_gpt2_graph().linear_ops()}
+    g2 = {op.name: op for op in hand_gpt2_graph().linear_ops()}
     assert "attn" in op_roles(g2["transformer.h.0.attn.c_proj"])
     assert "mlp" in op_roles(g2["transformer.h.0.mlp.c_proj"])
     experts = linear("model.layers.0.mlp.experts.gate_up_proj", 0, 32, 96, experts=4, load=0.5)
@@ -60,7 +60,7 @@ def test_overrides_by_role_glob_and_layer(tmp_path: pathlib.Path) -> None:
         "  - {match: mlp, layers: [0], sparsity: false}\n"
     )
     policy = load_policy(f)
-    ops = {op.name: op for op in tiny_llama_graph().linear_ops()}
+    ops = {op.name: op for op in hand_llama_graph().linear_ops()}
     s = {name: resolve_op_settings(policy, op) for name, op in ops.items()}
     assert s["model.layers.0.self_attn.q_proj"].weight_bits == 6
     assert s["model.layers.0.self_attn.o_proj"].weight_bits == 6

@@ -12,20 +12,15 @@ fewer buffer ports, and 2:4:array raised gpt2's TPOT (110 -> 119 us); the gpt2 c
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.imc import plan_for, random_graph, random_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import plan_for, random_graph, random_spec  # noqa: E402
-
-from llmimc.cost.iteration import PrefillChunk  # noqa: E402
-from llmimc.cost.model import features  # noqa: E402
-from llmimc.errors import MappingError  # noqa: E402
-from llmimc.sim.system import build_system  # noqa: E402
+from llmimc.cost.iteration import PrefillChunk
+from llmimc.cost.model import features
+from llmimc.errors import MappingError
+from llmimc.sim.system import build_system
 
 cases = st.fixed_dictionaries(
     {

@@ -11,7 +11,7 @@ MVM 0.8 -> 3.2 us) and 4x the conversions and shift-and-adds.
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for
 
 from llmimc.cost.actions import Action
 from llmimc.cost.compile import Resource

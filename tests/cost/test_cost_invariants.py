@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for, random_graph, random_spec
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for, random_graph, random_spec
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.errors import MappingError

@@ -14,7 +14,7 @@ With 10 MB/s per tile (so that the buffers bind, not the 0.8 us MVM):
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, linear, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, linear, make_spec, plan_for
 
 from llmimc.cost.actions import Action
 from llmimc.cost.compile import Resource

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, linear, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, linear, make_spec, plan_for
 
 from llmimc.cost.actions import ACTIONS, IDX, NUM_ACTIONS, Action, energy_per_action
 from llmimc.cost.compile import NUM_RESOURCES, Resource

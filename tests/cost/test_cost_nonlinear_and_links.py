@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for
 
 from llmimc.cost.actions import Action
 from llmimc.cost.compile import Resource

@@ -13,7 +13,7 @@ transfers are on the home's path.
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for
 
 from llmimc.cost.actions import NUM_ACTIONS, Action
 from llmimc.cost.compile import Resource

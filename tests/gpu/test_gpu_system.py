@@ -6,9 +6,9 @@ import json
 import math
 
 import pytest
-from gpu_testkit import gpu_spec, plan16
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.gpu import gpu_spec, plan16
 from typer.testing import CliRunner
 
 from llmimc.cost.iteration import PrefillChunk

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.imc import HAND_SPEC, hand_graph, linear, make_spec, plan_for, random_graph, random_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import HAND_SPEC, hand_graph, linear, make_spec, plan_for, random_graph, random_spec  # noqa: E402
-
-from llmimc.compress.plan import OpCompression  # noqa: E402
-from llmimc.errors import MappingError  # noqa: E402
-from llmimc.mapping import map_model, tile_op  # noqa: E402
-from llmimc.mapping.partition import BlockLoad, chiplets_needed, pack_stream, pack_whole, partition  # noqa: E402
-from llmimc.mapping.placement import stage_order  # noqa: E402
+from llmimc.compress.plan import OpCompression
+from llmimc.errors import MappingError
+from llmimc.mapping import map_model, tile_op
+from llmimc.mapping.partition import BlockLoad, chiplets_needed, pack_stream, pack_whole, partition
+from llmimc.mapping.placement import stage_order
 
 
 def test_tiling_outliers_sparsity_differential():

@@ -11,20 +11,15 @@ whose dense weights fit only split while its 2:4 weights fit whole (the regime s
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.imc import make_spec, plan_for, random_graph
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import make_spec, plan_for, random_graph  # noqa: E402
-
-from llmimc.cost.iteration import IterationCost, PrefillChunk  # noqa: E402
-from llmimc.errors import MappingError  # noqa: E402
-from llmimc.mapping.partition import BlockLoad, Piece, pack_whole, transfer_pieces  # noqa: E402
-from llmimc.sim.system import System, build_system  # noqa: E402
+from llmimc.cost.iteration import IterationCost, PrefillChunk
+from llmimc.errors import MappingError
+from llmimc.mapping.partition import BlockLoad, Piece, pack_whole, transfer_pieces
+from llmimc.sim.system import System, build_system
 
 EPS = 1e-9
 

@@ -8,22 +8,18 @@ w8a8: 8 slices per weight, so a K x N weight takes ceil(K / 128) x ceil(8 N / 12
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support.imc import HAND_SPEC, info, linear, make_spec, plan_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import HAND_SPEC, info, linear, make_spec, plan_for  # noqa: E402
-
-from llmimc.cost.actions import Action  # noqa: E402
-from llmimc.cost.model import features  # noqa: E402
-from llmimc.errors import MappingError  # noqa: E402
-from llmimc.mapping import map_model  # noqa: E402
-from llmimc.mapping.blocks import routed_probability  # noqa: E402
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly  # noqa: E402
-from llmimc.sim.system import build_system  # noqa: E402
+from llmimc.cost.actions import Action
+from llmimc.cost.model import features
+from llmimc.errors import MappingError
+from llmimc.mapping import map_model
+from llmimc.mapping.blocks import routed_probability
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+from llmimc.sim.system import build_system
 
 H = 128  # hidden size; the model dtype is fp16 (2 bytes), act_bits = 8
 

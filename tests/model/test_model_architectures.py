@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 import transformers
-from hf_reference import real_forward
+from support.hf_reference import real_forward
 from transformers import AutoModelForCausalLM
 
 from llmimc.errors import ModelResolutionError

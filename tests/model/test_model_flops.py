@@ -10,7 +10,7 @@ real forward depends on the random router.
 from __future__ import annotations
 
 import pytest
-from hf_reference import real_forward
+from support.hf_reference import real_forward
 from transformers import (
     GemmaConfig,
     GPT2Config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_fakes import FakeCostModel
+from support.serve_fakes import FakeCostModel
 
 from llmimc.sim.sched_state import ReqState, SchedulerParams
 from llmimc.sim.scheduler import Scheduler

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.hw.package_links import PACKAGE_LINKS

@@ -7,7 +7,7 @@ import pytest
 import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec

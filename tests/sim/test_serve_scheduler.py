@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.serve import ServeConfig, ServeConfigError, run_serve

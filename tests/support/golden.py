@@ -11,8 +11,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+ROOT = Path(__file__).resolve().parents[2]
 WIDTH = "120"
 
 CASES: dict[str, list[str]] = {

@@ -210,7 +210,7 @@ def plan_for(
     )
 
 
-def tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
+def traced_tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
     """A traced tiny Llama (or Mixtral-like MoE when experts > 1) OpGraph."""
     from transformers import LlamaConfig, MixtralConfig
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from llmimc._base import Frozen
 
 SparsityPattern = Literal["channel", "array"]
 DEFAULT_COLUMNS_PER_MASK = 64  # one 256-column array of 8-bit weights on 2-bit cells (rram-chiplet)
@@ -40,8 +42,7 @@ def nm_index_bits(n: int, m: int) -> int:
     return 0 if n >= m else math.ceil(math.log2(math.comb(m, n)))
 
 
-class OpCompression(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class OpCompression(Frozen):
     op_name: str
     weight_bits: int = Field(ge=1, le=16)
     act_bits: int = Field(ge=1, le=16)
@@ -80,15 +81,13 @@ class OpCompression(BaseModel):
         return self.metadata_bits_per_kept if self.drops_crossbar_rows else 0.0
 
 
-class LayerSqnr(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LayerSqnr(Frozen):
     op_name: str
     sqnr_db: float  # with the chosen policy
     uniform_sqnr_db: float  # uniform low-bit, no outliers, dense
 
 
-class CompressionPlan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CompressionPlan(Frozen):
     policy_name: str
     kv_bits: int = Field(ge=1, le=16)
     ops: dict[str, OpCompression]  # keyed by Op.name, one entry per linear op

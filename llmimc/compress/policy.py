@@ -34,8 +34,9 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from llmimc._base import Frozen
 from llmimc.compress.plan import DEFAULT_COLUMNS_PER_MASK, SparsityPattern, nm_index_bits
 from llmimc.errors import PolicyError, one_line
 from llmimc.model.opgraph import Op
@@ -55,7 +56,7 @@ _ROUTER_LEAVES = {"gate", "router"}
 _LM_HEAD_LEAVES = {"lm_head", "embed_out", "output"}
 
 
-class SparsitySpec(BaseModel):
+class SparsitySpec(Frozen):
     """N:M structured sparsity: keep ``n`` of every ``m`` consecutive weights along K.
 
     ``pattern`` (``llmimc.compress.plan``): ``channel`` = the standard per-output-channel pattern
@@ -63,7 +64,6 @@ class SparsitySpec(BaseModel):
     evaluated by the SQNR proxy with one mask per ``columns_per_mask`` output channels.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     n: int = Field(ge=1)
     m: int = Field(ge=1, le=MAX_SPARSITY_M)
     pattern: SparsityPattern = "channel"
@@ -89,10 +89,9 @@ class SparsitySpec(BaseModel):
         return nm_index_bits(self.n, self.m)
 
 
-class OpOverride(BaseModel):
+class OpOverride(Frozen):
     """Settings for the linear ops that ``match`` (a role or an op-name glob) in ``layers``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     match: str = Field(min_length=1)  # a role from ROLES, or an fnmatch glob on Op.name
     layers: list[int] | None = None  # decoder layer indices; None = every layer (and non-layer ops)
     weight_bits: int | None = Field(default=None, ge=1, le=MAX_BITS)
@@ -115,10 +114,9 @@ class OpOverride(BaseModel):
         return name_or_role_matches(self.match, op)
 
 
-class PrecisionPolicy(BaseModel):
+class PrecisionPolicy(Frozen):
     """Bits for the crossbar path, the digital outlier path and the KV cache, plus overrides."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     schema_version: int = 1
     name: str = Field(min_length=1)
     description: str = ""

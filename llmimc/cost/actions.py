@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.hw.derive import adc_energy_per_conversion_j
 from llmimc.hw.spec import ImcSystemSpec
 
@@ -122,10 +121,9 @@ def energy_per_action(spec: ImcSystemSpec) -> list[float]:
     return [derived[act] if act in derived else _get(spec, f) for act, (_, _, f) in ACTIONS.items()]
 
 
-class EnergyRow(BaseModel):
+class EnergyRow(Frozen):
     """One line of the energy table: count x energy_per_action_j = energy_j."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     component: str
     action: str
     count: float

@@ -22,16 +22,14 @@ an upper bound for a busy GPU and the simplest defensible choice without a power
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan
 from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly, no_kv_growth
 
 
-class BaselineStep(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BaselineStep(Frozen):
     latency_s: float
     energy_j: float
     flops: float
@@ -39,10 +37,9 @@ class BaselineStep(BaseModel):
     bound: str  # "compute" or "memory"
 
 
-class BaselineModel(BaseModel):
+class BaselineModel(Frozen):
     """Precomputed roofline coefficients for one graph, plan and baseline."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     format: str
     peak_flops_per_s: float

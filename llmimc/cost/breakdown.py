@@ -12,23 +12,22 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+
+from llmimc._base import Frozen
 
 if TYPE_CHECKING:
     from llmimc.compress.plan import CompressionPlan
     from llmimc.model.opgraph import Op, OpGraph
 
 
-class GroupRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GroupRow(Frozen):
     name: str
     prefill_energy_j: float
     decode_energy_j: float
     energy_j: float
 
 
-class ChipletRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ChipletRow(Frozen):
     chiplet: int
     stages: list[str]
     arrays_used: int
@@ -42,8 +41,7 @@ class ChipletRow(BaseModel):
     energy_j: float
 
 
-class LinkRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LinkRow(Frozen):
     src: int
     dst: int
     prefill_bytes: float
@@ -85,8 +83,7 @@ def group_energy(
     return rows
 
 
-class Summary(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Summary(Frozen):
     ttft_s: float
     mean_tpot_s: float
     p99_tpot_s: float
@@ -108,8 +105,7 @@ class Summary(BaseModel):
     offpkg_bytes: float
 
 
-class PhaseRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PhaseRow(Frozen):
     phase: str
     iterations: int
     tokens: int  # tokens processed (prefill: prompt tokens; decode: generated tokens)
@@ -121,8 +117,7 @@ class PhaseRow(BaseModel):
     bound: str
 
 
-class StageRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StageRow(Frozen):
     index: int
     label: str
     chiplets: list[int]
@@ -130,8 +125,7 @@ class StageRow(BaseModel):
     first_decode_time_s: float
 
 
-class PrecisionRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PrecisionRow(Frozen):
     role: str
     ops: int
     weight_bits: str
@@ -176,13 +170,12 @@ def precision_rows(
     return rows
 
 
-class Comparison(BaseModel):
+class Comparison(Frozen):
     """Savings of this profile against a reference (dense uniform w8a8) profile.
 
     When the reference could not be profiled, ``reference_error`` says why and the figures are None.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     reference: str
     reference_error: str | None = None
     arrays_ref: int | None = None
@@ -195,8 +188,7 @@ class Comparison(BaseModel):
     note: str = ""
 
 
-class BaselineResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BaselineResult(Frozen):
     name: str
     format: str
     ttft_s: float

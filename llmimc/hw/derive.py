@@ -48,8 +48,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import SpecError
 from llmimc.hw.spec import Chiplet, CrossbarArray, DigitalBaselineSpec, ImcSystemSpec, Tile
 from llmimc.hw.topology import bisection_links, hop_distance_matrix, topology_links
@@ -57,10 +56,6 @@ from llmimc.hw.topology import bisection_links, hop_distance_matrix, topology_li
 OPS_PER_MAC = 2
 _TERA = 1e12
 _MM2_PER_M2 = 1e6
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def _check_bits(name: str, bits: int) -> int:
@@ -147,7 +142,7 @@ def adcs_per_array(array: CrossbarArray) -> int:
     return math.ceil(array.cols / array.adc.columns_per_adc)
 
 
-class MvmFigures(_Model):
+class MvmFigures(Frozen):
     """One full matrix-vector product on one array (all rows and columns active)."""
 
     input_bits: int
@@ -210,7 +205,7 @@ def mvm_figures(array: CrossbarArray, tile: Tile, input_bits: int, weight_bits: 
     )
 
 
-class LevelFigures(_Model):
+class LevelFigures(Frozen):
     """Peak throughput and efficiency of one level of the hierarchy."""
 
     level: Literal["array", "tile", "chiplet", "package"]
@@ -248,7 +243,7 @@ def _level(
     )
 
 
-class LinkFigures(_Model):
+class LinkFigures(Frozen):
     """Die-to-die network of the package at a given chiplet count."""
 
     topology: str
@@ -262,7 +257,7 @@ class LinkFigures(_Model):
     diameter_hops: int  # -1 when the topology is not connected
 
 
-class DerivedFigures(_Model):
+class DerivedFigures(Frozen):
     """Derived figures of an IMC system at one chiplet count and one input/weight precision."""
 
     spec_name: str
@@ -370,7 +365,7 @@ def derive(
     )
 
 
-class BaselineFigures(_Model):
+class BaselineFigures(Frozen):
     """Roofline figures of a digital baseline."""
 
     spec_name: str

@@ -16,7 +16,9 @@ import math
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from llmimc._base import Frozen
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -27,11 +29,7 @@ PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Sourced(_Frozen):
+class Sourced(Frozen):
     """A spec section whose numeric fields each need an entry in ``sources``."""
 
     sources: dict[str, str] = Field(default_factory=dict)
@@ -297,7 +295,7 @@ class PackageLink(Sourced):
     energy_per_bit_j: NonNegFloat
 
 
-class ImcSystemSpec(_Frozen):
+class ImcSystemSpec(Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["imc"] = "imc"
     name: str
@@ -365,7 +363,7 @@ class GpuInterconnect(Sourced):
     energy_per_bit_j: NonNegFloat
 
 
-class DigitalBaselineSpec(_Frozen):
+class DigitalBaselineSpec(Frozen):
     """GPU-like digital machine: roofline with achievable fractions; energy from board power.
 
     With ``kernels`` set, the machine is also a first-class ``--hw`` target costed kernel by kernel

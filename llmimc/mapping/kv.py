@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from llmimc._base import Frozen
 
 
-class KvLayer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class KvLayer(Frozen):
     layer: int
     chiplet: int  # physical chiplet holding this layer's KV (and running its attention)
     bytes_per_token: float
 
 
-class KvChiplet(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class KvChiplet(Frozen):
     chiplet: int
     layers: list[int]
     bytes_per_token: float
@@ -45,10 +43,9 @@ class KvChiplet(BaseModel):
     tokens_on_package: int
 
 
-class KvResidency(BaseModel):
+class KvResidency(Frozen):
     """Where the KV cache lives (see module docstring)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     kv_bits: int
     bytes_per_token: float  # all layers
     layers: list[KvLayer]

@@ -35,8 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan, OpCompression
 from llmimc.errors import MappingError
 from llmimc.hw.spec import ImcSystemSpec
@@ -52,8 +51,7 @@ from llmimc.model.opgraph import OpGraph, OpKind, no_kv_growth
 __all__ = ["Mapping", "OpPlacement", "ReprogramPlan", "Stage", "map_model"]
 
 
-class OpPlacement(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class OpPlacement(Frozen):
     op_name: str
     stage: int
     tiling: OpTiling | None = None  # linear ops only
@@ -61,10 +59,9 @@ class OpPlacement(BaseModel):
     transfers: list[OpTransfer] = []  # split / routed block traffic charged with this op
 
 
-class Mapping(BaseModel):
+class Mapping(Frozen):
     """The whole placement of one model on one package (all SI units)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     model_id: str
     spec_name: str
     num_chiplets: int

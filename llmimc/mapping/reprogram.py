@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import nm_index_bits
 from llmimc.hw.spec import CrossbarArray
 from llmimc.mapping.tiling import OpTiling
 
 
-class ReprogramPlan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ReprogramPlan(Frozen):
     chiplets_needed: int
     rounds: int
     cells_per_iteration: int  # crossbar cells written per iteration (all weights)

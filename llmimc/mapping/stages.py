@@ -21,16 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.mapping.blocks import Block, MemberBytes, member_bytes, routed_probability
 from llmimc.mapping.partition import Piece
 from llmimc.mapping.tiling import OpTiling
 from llmimc.model.opgraph import OpGraph
 
 
-class Stage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Stage(Frozen):
     index: int
     label: str  # e.g. "layer 0 .. layer 2" or "layer 3 (split x2)"
     units: list[int]
@@ -41,16 +39,14 @@ class Stage(BaseModel):
     split: bool  # the stage's weights span more than one chiplet
 
 
-class OpShard(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class OpShard(Frozen):
     chiplet: int  # physical
     fraction: float  # share of the op's arrays and action counts on this chiplet
 
 
-class OpTransfer(BaseModel):
+class OpTransfer(Frozen):
     """Expected die-to-die bytes per token vector of a split or routed block (``blocks`` module)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     kind: Literal["dispatch", "reduction"]  # home -> member (inputs), member -> home (partial outputs)
     src: int  # physical chiplets
     dst: int

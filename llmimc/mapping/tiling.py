@@ -40,8 +40,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import OpCompression
 from llmimc.compress.planner import crossbar_rows
 from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles, row_groups
@@ -49,20 +48,18 @@ from llmimc.hw.spec import CrossbarArray
 from llmimc.model.opgraph import Op
 
 
-class MvmTiming(BaseModel):
+class MvmTiming(Frozen):
     """Timing of one MVM on one array at a given input precision."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     input_cycles: int
     row_groups: int  # read cycles per input step (a full row block: ceil(rows / rows_per_cycle))
     cycle_time_s: float
     mvm_time_s: float
 
 
-class OpTiling(BaseModel):
+class OpTiling(Frozen):
     """How one static-weight linear op sits on crossbars (all experts included)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     op_name: str
     in_features: int  # K
     out_features: int  # N

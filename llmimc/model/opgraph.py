@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from llmimc._base import Frozen
 
 
 class OpKind(str, Enum):
@@ -31,10 +33,9 @@ class OpKind(str, Enum):
     OTHER = "other"
 
 
-class Poly(BaseModel):
+class Poly(Frozen):
     """value(T, L) = c0 + c_t*T + c_l*L + c_tl*T*L for one sequence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     c0: float = 0.0
     c_t: float = 0.0
     c_l: float = 0.0
@@ -78,10 +79,9 @@ def no_kv_growth(p: Poly) -> Poly:
     return Poly(c0=p.c0, c_t=p.c_t)
 
 
-class Op(BaseModel):
+class Op(Frozen):
     """One operator of one forward pass, attributed to a module and a layer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str  # unique within the graph, e.g. "model.layers.3.self_attn.q_proj"
     module_path: str  # owning nn.Module path ("" for the root)
     layer: int | None  # decoder layer index; None for embeddings, final norm, lm_head
@@ -126,10 +126,9 @@ class Op(BaseModel):
         return self.flops.at(tokens, kv_len) / (2.0 * macs) if macs > 0 else 1.0
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Frozen):
     """Architecture facts read from the HF config (after resolution)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     model_id: str  # what the user asked for, canonicalised (e.g. "gpt2", "meta-llama/Llama-2-7b-hf")
     source: str  # "bundled", "local:<path>" or "hub-cache:<path>"
     architecture: str  # e.g. "LlamaForCausalLM"
@@ -155,10 +154,9 @@ class ModelInfo(BaseModel):
     dtype_bytes: int = 2
 
 
-class OpGraph(BaseModel):
+class OpGraph(Frozen):
     """Both phases of a model share one op list; phases differ only in (T, L)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     llmimc_version: str
     config_hash: str
     info: ModelInfo

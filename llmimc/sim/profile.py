@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan, OpCompression
 from llmimc.cost.actions import NUM_ACTIONS, EnergyRow
 from llmimc.cost.baseline import BaselineStep, baseline_model
@@ -49,8 +49,7 @@ from llmimc.workload import decode_past_tokens, decode_point, prefill_point
 STATIC_DOMINANT_SHARE = 0.5  # above this share of the energy, the report says static power dominates
 
 
-class ProfileResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ProfileResult(Frozen):
     model_id: str
     spec_name: str
     policy_name: str

@@ -29,14 +29,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from llmimc._base import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ServeConfig(_Frozen):
+class ServeConfig(Frozen):
     max_batch: int = Field(default=256, ge=1)  # requests in flight (vLLM max_num_seqs)
     max_tokens_per_iter: int = Field(default=2048, ge=1)  # token budget (vLLM max_num_batched_tokens)
     # most prompt tokens of one request per iteration; not given: the token budget (vLLM's default)
@@ -102,7 +100,7 @@ REJECT_TOTAL_EXCEEDS_CONTEXT = "prompt_plus_decode_exceeds_context"
 REJECT_EXCEEDS_KV_CAPACITY = "kv_exceeds_capacity"
 
 
-class RequestRecord(_Frozen):
+class RequestRecord(Frozen):
     request_id: int
     status: RequestStatus
     reason: str | None = None  # set when rejected: one of the REJECT_* keys
@@ -123,7 +121,7 @@ class RequestRecord(_Frozen):
     kv_transfer_s: float | None = None  # disaggregation: prefill end to KV delivered (link queue + transfer)
 
 
-class Percentiles(_Frozen):
+class Percentiles(Frozen):
     count: int
     mean: float | None
     p50: float | None
@@ -132,7 +130,7 @@ class Percentiles(_Frozen):
     values: dict[str, float] = Field(default_factory=dict)  # "p99.9" -> value, ServeConfig.percentiles
 
 
-class KvOccupancySeries(_Frozen):
+class KvOccupancySeries(Frozen):
     """Share of KV blocks in use (running requests) sampled at evenly spaced simulated times."""
 
     time_s: list[float]
@@ -141,7 +139,7 @@ class KvOccupancySeries(_Frozen):
     mean_used_fraction: float  # time-weighted over the simulated time
 
 
-class ServeTimeline(_Frozen):
+class ServeTimeline(Frozen):
     """Per-iteration columns and preemption events (only with ServeConfig.record_timeline)."""
 
     iteration_start_s: list[float]
@@ -170,7 +168,7 @@ class ServeTimeline(_Frozen):
         return self
 
 
-class ReplicaSummary(_Frozen):
+class ReplicaSummary(Frozen):
     """One package of a cluster (``ServeConfig.replicas`` > 1)."""
 
     replica: int
@@ -190,7 +188,7 @@ class ReplicaSummary(_Frozen):
     kv_peak_used_fraction: float
 
 
-class ServeResult(_Frozen):
+class ServeResult(Frozen):
     config: ServeConfig
     kv_capacity_tokens: int
     kv_on_package_tokens: int

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmimc.compress import (
     DEFAULT_POLICY,
@@ -34,18 +34,18 @@ from llmimc.compress import (
 from llmimc.compress.policy import SparsitySpec
 from llmimc.cost.breakdown import Comparison
 from llmimc.errors import LlmimcError, SpecError
-from llmimc.gpu.model import GpuSystem, build_gpu_system
-from llmimc.gpu.profile import run_gpu_profile
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
 from llmimc.hw.loader import with_chiplets
-from llmimc.hw.package_links import PACKAGE_LINKS
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec, PackageLink
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, run_profile, uniform_plan
-from llmimc.sim.serve import ServeConfig, ServeResult, run_serve
 from llmimc.sim.system import System, build_system
-from llmimc.traces import Request, TraceLoad
-from llmimc.workload import Workload, load_workload
+
+if TYPE_CHECKING:  # serving, GPU and trace modules load only when a function needs them
+    from llmimc.gpu.model import GpuSystem
+    from llmimc.sim.serve import ServeConfig, ServeResult
+    from llmimc.traces import Request, TraceLoad
+    from llmimc.workload import Workload
 
 __all__ = [
     "DEFAULT_REFERENCE_BITS",
@@ -120,6 +120,8 @@ def costed_system(
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
     if isinstance(spec, DigitalBaselineSpec):
+        from llmimc.gpu.model import build_gpu_system
+
         return build_gpu_system(graph, spec, plan)
     return build_system(
         graph,
@@ -190,6 +192,8 @@ def profile(
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
     if isinstance(spec, DigitalBaselineSpec):  # a GPU: kernel by kernel, no IMC savings reference
+        from llmimc.gpu.profile import run_gpu_profile
+
         return run_gpu_profile(
             graph, spec, plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, baseline=base
         )
@@ -247,6 +251,8 @@ class ServeRun:
     ) -> ServeResult:
         """Simulate; ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)``
         receives every request's record as it is decided (``llmimc.sim.serve.run_serve``)."""
+        from llmimc.sim.serve import run_serve
+
         return run_serve(
             self.system.cost_model,
             self.load.requests,
@@ -261,12 +267,17 @@ class ServeRun:
     @property
     def kv_bytes_per_token(self) -> float:
         """KV bytes of one token over all layers (what disaggregation ships per prompt token)."""
+        from llmimc.gpu.model import GpuSystem
+
         if isinstance(self.system, GpuSystem):
             return float(self.system.cost_model.memory.kv_bytes_per_token)
         return float(self.system.mapping.kv.bytes_per_token)
 
 
 def _as_load(workload: Workload | TraceLoad | Sequence[Request]) -> TraceLoad:
+    from llmimc.traces import TraceLoad
+    from llmimc.workload import load_workload
+
     if isinstance(workload, TraceLoad):
         return workload
     if isinstance(workload, Sequence):
@@ -294,6 +305,8 @@ def prepare_serve(
     PackageLink) overrides the spec's ``package_link`` for ``config.disaggregate``.
     """
     load = _as_load(workload)
+    from llmimc.sim.serve import ServeConfig
+
     config = config or ServeConfig()
     system = costed_system(
         model,
@@ -308,6 +321,8 @@ def prepare_serve(
         config = config.model_copy(update={"max_context_tokens": system.graph.info.max_position_embeddings})
     link = system.spec.package_link if isinstance(system.spec, ImcSystemSpec) else None
     if isinstance(package_link, str):
+        from llmimc.hw.package_links import PACKAGE_LINKS
+
         if package_link not in PACKAGE_LINKS:
             raise SpecError(f"package link {package_link!r}: use one of {', '.join(PACKAGE_LINKS)}")
         link = PACKAGE_LINKS[package_link]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 
 from llmimc.errors import LlmimcError
-from llmimc.sim.serve_models import ServeResult
+from llmimc.sim.serve_models import ServeResult, ServeTimeline
 
 _US_PER_S = 1e6
 _SCHED_PID = 1
@@ -61,6 +61,18 @@ def serve_timeline(result: ServeResult) -> dict:
         _meta(_SCHED_PID, 1, "thread_name", "iterations"),
         _meta(_REQ_PID, None, "process_name", "requests"),
     ]
+    events += _iteration_events(tl)
+    events += _preemption_events(tl)
+    events += _kv_counter_events(tl)
+    events += _kv_transfer_events(result, tl)
+    events += _rejection_events(result)
+    events += _request_lane_events(result)
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def _iteration_events(tl: ServeTimeline) -> list[dict]:
+    """One span per iteration on the scheduler's track, named by what it ran."""
+    events = []
     columns = zip(
         tl.iteration_start_s,
         tl.iteration_latency_s,
@@ -80,51 +92,64 @@ def serve_timeline(result: ServeResult) -> dict:
         }
         name = "mixed" if n_pre and n_dec else ("prefill" if n_pre else "decode")
         events.append(_span(name, "iteration", start_s, start_s + latency_s, _SCHED_PID, 1, args))
-    for t_s, request_id in tl.preemptions:
-        events.append(
-            {
-                "name": "preempt",
-                "cat": "preemption",
-                "ph": "i",
-                "s": "t",
-                "ts": _us(t_s),
-                "pid": _SCHED_PID,
-                "tid": 1,
-                "args": {"request_id": request_id},
-            }
-        )
-    if tl.kv_time_s:
-        kv_points = zip(tl.kv_time_s, tl.kv_used_fraction, strict=True)
-    else:  # a timeline from before the exact KV columns existed: the sampled series
-        kv_points = zip(result.kv_occupancy.time_s, result.kv_occupancy.used_fraction, strict=True)
+    return events
+
+
+def _preemption_events(tl: ServeTimeline) -> list[dict]:
+    return [
+        {
+            "name": "preempt",
+            "cat": "preemption",
+            "ph": "i",
+            "s": "t",
+            "ts": _us(t_s),
+            "pid": _SCHED_PID,
+            "tid": 1,
+            "args": {"request_id": request_id},
+        }
+        for t_s, request_id in tl.preemptions
+    ]
+
+
+def _kv_counter_events(tl: ServeTimeline) -> list[dict]:
+    """The KV blocks in use as a counter: one point where the exact step function changes."""
+    events = []
     last_frac = None
-    for t_s, frac in kv_points:
+    for t_s, frac in zip(tl.kv_time_s, tl.kv_used_fraction, strict=True):
         if frac == last_frac:
             continue
         last_frac = frac
         events.append(
             {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
         )
+    return events
 
-    if tl.kv_transfers:
-        events.append(_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})"))
+
+def _kv_transfer_events(result: ServeResult, tl: ServeTimeline) -> list[dict]:
+    """Disaggregation: each prompt's KV crossing the package link, on its own track."""
+    if not tl.kv_transfers:
+        return []
+    events = [_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})")]
     for start_s, duration_s, request_id in tl.kv_transfers:
+        end_s = start_s + duration_s
         events.append(
             _span(
-                f"kv {request_id}",
-                "kv_transfer",
-                start_s,
-                start_s + duration_s,
-                _SCHED_PID,
-                2,
-                {"request_id": request_id},
+                f"kv {request_id}", "kv_transfer", start_s, end_s, _SCHED_PID, 2, {"request_id": request_id}
             )
         )
+    return events
 
+
+def _rejection_events(result: ServeResult) -> list[dict]:
     rejected = [r for r in result.requests if r.status == "rejected"]
-    if rejected:
-        events.append(_meta(_REQ_PID, 0, "thread_name", "rejected"))
+    events = [_meta(_REQ_PID, 0, "thread_name", "rejected")] if rejected else []
     for r in rejected:
+        args = {
+            "request_id": r.request_id,
+            "reason": r.reason,
+            "prompt_tokens": r.num_prefill_tokens,
+            "output_tokens": r.num_decode_tokens,
+        }
         events.append(
             {
                 "name": f"rejected {r.request_id}",
@@ -134,15 +159,16 @@ def serve_timeline(result: ServeResult) -> dict:
                 "ts": _us(r.arrived_at_s),
                 "pid": _REQ_PID,
                 "tid": 0,
-                "args": {
-                    "request_id": r.request_id,
-                    "reason": r.reason,
-                    "prompt_tokens": r.num_prefill_tokens,
-                    "output_tokens": r.num_decode_tokens,
-                },
+                "args": args,
             }
         )
+    return events
 
+
+def _request_lane_events(result: ServeResult) -> list[dict]:
+    """Finished requests on the fewest lanes (a lane is reused once its request finished), each with
+    its queued / prefill / KV transfer / decode phases."""
+    events: list[dict] = []
     lanes_free_at: list[tuple[float, int]] = []  # (time the lane frees up, lane id)
     n_lanes = 0
     finished = sorted(
@@ -179,4 +205,4 @@ def serve_timeline(result: ServeResult) -> dict:
         for name, start_s, end_s in phases:
             if end_s > start_s:
                 events.append(_span(name, "request", start_s, end_s, _REQ_PID, lane, {}))
-    return {"traceEvents": events, "displayTimeUnit": "ms"}
+    return events

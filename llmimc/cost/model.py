@@ -357,9 +357,10 @@ class CompiledCostModel:
         s = np.maximum(0.0, f[_CONTEXT][None, :] - self.kv_tokens_on_package[:, None])
         v = f[_TOKENS]
         starts = self.stage_starts
+        one = self.stage_is_slot  # per-stage maxima are the slot values
 
         def slots(ff: np.ndarray, ss: np.ndarray) -> np.ndarray:
-            tu = (self.unique_item_times_s @ ff).reshape(self.n_unique, NUM_RESOURCES, k).max(axis=1)
+            tu = _max((self.unique_item_times_s @ ff).reshape(self.n_unique, NUM_RESOURCES, k), axis=1)
             return self.slot_item_incidence @ tu + self.slot_spill_time_s @ ss
 
         slot_t = slots(f, s)
@@ -368,12 +369,13 @@ class CompiledCostModel:
         else:
             f1 = f / v
             f1[_HAS_WORK] = f[_HAS_WORK]
-            first = np.maximum.reduceat(slots(f1, s / v), starts, axis=0)
+            first = slots(f1, s / v)
+            first = first if one else np.maximum.reduceat(first, starts, axis=0)
             f_vec = f / v
             f_vec[_HAS_WORK] = 0.0
             s_vec = s / v
             n_slots = self.num_slots
-            sh = (self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared, k).max(axis=1)
+            sh = _max((self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared, k), axis=1)
             sh = sh + self.slot_spill_time_s @ s_vec
             if len(self.own_pair_slot):
                 own_u = (self.unique_item_times_s @ f_vec).reshape(self.n_unique, NUM_RESOURCES, k)[
@@ -381,16 +383,16 @@ class CompiledCostModel:
                 ]
                 own = np.zeros((n_slots, k))
                 own[self.own_pair_slot[self.own_slot_starts]] = np.maximum.reduceat(
-                    own_u.max(axis=1)[self.own_pair_unique], self.own_slot_starts, axis=0
+                    _max(own_u, axis=1)[self.own_pair_unique], self.own_slot_starts, axis=0
                 )
                 sh = np.maximum(sh, own)
-            per = np.maximum.reduceat(sh, starts, axis=0)
-            pipe = first.sum(axis=0) + (v - 1.0) * per.max(axis=0)
+            per = sh if one else np.maximum.reduceat(sh, starts, axis=0)
+            pipe = first.sum(axis=0) + (v - 1.0) * _max(per, axis=0)
         mem = (
             self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
         ) / self.mem_bw_bytes_per_s
         link = (
-            (self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s).max(axis=0)
+            _max(self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s, axis=0)
             / self.link_bw_bytes_per_s
             if len(self.link_bytes_per_feature)
             else np.zeros(k)
@@ -399,7 +401,10 @@ class CompiledCostModel:
             np.maximum(np.maximum(pipe, mem), link)
             + (self.reprogram_time_s + self.wake_time_s) * f[_HAS_WORK]
         )
-        stage_busy = np.maximum.reduceat(slot_t, starts, axis=0) if len(slot_t) else np.zeros((0, k))
+        if one:
+            stage_busy = slot_t
+        else:
+            stage_busy = np.maximum.reduceat(slot_t, starts, axis=0) if len(slot_t) else np.zeros((0, k))
         busy = np.minimum(stage_busy[self.power.piece_stage], lat[None, :])
         static = self.always_on_power_w * lat + self.gated_power_w @ busy + self.wake_energy_j * f[_HAS_WORK]
         energy = self.energy_per_feature_j @ f + self.energy_per_spill_token_j @ s + static

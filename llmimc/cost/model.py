@@ -58,6 +58,7 @@ __all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
 # plain ints for the hot path (numpy indexes them without an enum lookup)
 _HAS_WORK, _TOKENS, _CONTEXT = int(Feature.HAS_WORK), int(Feature.TOKENS), int(Feature.CONTEXT)
 _OFFPKG = int(Action.OFFPKG)
+_max = np.maximum.reduce  # ndarray.max without its Python wrapper (hot path)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,13 @@ class CompiledCostModel:
         self.own_slot_starts = (
             np.flatnonzero(np.r_[True, np.diff(self.own_pair_slot) != 0]) if pairs else np.zeros(0, int)
         )
+        # fast path of ``_evaluate`` (maxima are exact in any order, so these change no result):
+        # 1 where a slot holds items of a unique kind (the own-resource maximum over its items)
+        self.own_mask = (self.slot_item_incidence > 0).astype(float)
+        # one slot per stage: the per-stage maxima are the slot values themselves
+        self.stage_is_slot = len(self.stage_starts) == n_slots and bool(
+            np.array_equal(self.stage_starts, np.arange(n_slots))
+        )
 
     # -- protocol ----------------------------------------------------------------------------------
     @property
@@ -231,9 +239,40 @@ class CompiledCostModel:
             sh = np.maximum(sh, own)
         return sh
 
+    def _pipeline_fast(self, f: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slot_t, first, per) of ``_evaluate``'s pipelined branch per slot when every stage is one
+        slot (fewer array operations than ``slot_times`` + ``period`` + the stage maxima; same values)."""
+        v = f[_TOKENS]
+        f1 = f / v
+        f1[_HAS_WORK] = f[_HAS_WORK]
+        f_vec = f / v
+        f_vec[_HAS_WORK] = 0.0
+        # three matrix-vector products, not one matrix product: BLAS gemm rounds differently from gemv
+        u = self.unique_item_times_s
+        shape = (self.n_unique, NUM_RESOURCES)
+        tu_f = _max((u @ f).reshape(shape), axis=1)
+        tu_1 = _max((u @ f1).reshape(shape), axis=1)
+        ut_v = (u @ f_vec).reshape(shape)
+        sv = s / v
+        spill_f = self.slot_spill_time_s @ s
+        spill_v = self.slot_spill_time_s @ sv
+        slot_t = self.slot_item_incidence @ tu_f + spill_f
+        first = self.slot_item_incidence @ tu_1 + spill_v
+        sh = _max((self.slot_shared_times_s @ f_vec).reshape(self.num_slots, self.n_shared), axis=1)
+        sh = sh + spill_v
+        if len(self.own_pair_slot):
+            own_u = _max(ut_v[:, _OWN], axis=1)
+            sh = np.maximum(sh, _max(self.own_mask * own_u, axis=1))
+        return slot_t, first, sh
+
     def _evaluate(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str, np.ndarray]:
         """Latency, per-stage times, binding bound and per-slot busy times of one iteration."""
         v = f[_TOKENS]
+        if v > 0 and self.stage_is_slot and not self.sequential:
+            slot_t, first, per = self._pipeline_fast(f, s)
+            stage_t = first + (v - 1.0) * per
+            pipe = float(first.sum()) + (v - 1.0) * float(per.max())
+            return self._bounds(f, s, pipe, stage_t, slot_t)
         slot_t = self.slot_times(f, s)
         if v <= 0:
             return 0.0, np.zeros(len(self.stage_starts)), "idle", slot_t
@@ -251,6 +290,12 @@ class CompiledCostModel:
             per = np.maximum.reduceat(self.period(f_vec, s / v), self.stage_starts)
             stage_t = first + (v - 1.0) * per
             pipe = float(first.sum()) + (v - 1.0) * float(per.max())
+        return self._bounds(f, s, pipe, stage_t, slot_t)
+
+    def _bounds(
+        self, f: np.ndarray, s: np.ndarray, pipe: float, stage_t: np.ndarray, slot_t: np.ndarray
+    ) -> tuple[float, np.ndarray, str, np.ndarray]:
+        """The shared bounds (off-package bandwidth, die-to-die links) on top of the pipeline time."""
         mem = (
             self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
         ) / self.mem_bw_bytes_per_s
@@ -286,7 +331,8 @@ class CompiledCostModel:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
         lat, _, _, slot_t = self._evaluate(f, s)
-        busy = np.minimum(self._stage_busy(slot_t)[self.power.piece_stage], lat)
+        stage_busy = slot_t if self.stage_is_slot else self._stage_busy(slot_t)
+        busy = np.minimum(stage_busy[self.power.piece_stage], lat)
         static = (
             self.always_on_power_w * lat
             + self.gated_power_w @ busy
@@ -311,9 +357,10 @@ class CompiledCostModel:
         s = np.maximum(0.0, f[_CONTEXT][None, :] - self.kv_tokens_on_package[:, None])
         v = f[_TOKENS]
         starts = self.stage_starts
+        one = self.stage_is_slot  # per-stage maxima are the slot values
 
         def slots(ff: np.ndarray, ss: np.ndarray) -> np.ndarray:
-            tu = (self.unique_item_times_s @ ff).reshape(self.n_unique, NUM_RESOURCES, k).max(axis=1)
+            tu = _max((self.unique_item_times_s @ ff).reshape(self.n_unique, NUM_RESOURCES, k), axis=1)
             return self.slot_item_incidence @ tu + self.slot_spill_time_s @ ss
 
         slot_t = slots(f, s)
@@ -322,12 +369,13 @@ class CompiledCostModel:
         else:
             f1 = f / v
             f1[_HAS_WORK] = f[_HAS_WORK]
-            first = np.maximum.reduceat(slots(f1, s / v), starts, axis=0)
+            first = slots(f1, s / v)
+            first = first if one else np.maximum.reduceat(first, starts, axis=0)
             f_vec = f / v
             f_vec[_HAS_WORK] = 0.0
             s_vec = s / v
             n_slots = self.num_slots
-            sh = (self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared, k).max(axis=1)
+            sh = _max((self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared, k), axis=1)
             sh = sh + self.slot_spill_time_s @ s_vec
             if len(self.own_pair_slot):
                 own_u = (self.unique_item_times_s @ f_vec).reshape(self.n_unique, NUM_RESOURCES, k)[
@@ -335,16 +383,16 @@ class CompiledCostModel:
                 ]
                 own = np.zeros((n_slots, k))
                 own[self.own_pair_slot[self.own_slot_starts]] = np.maximum.reduceat(
-                    own_u.max(axis=1)[self.own_pair_unique], self.own_slot_starts, axis=0
+                    _max(own_u, axis=1)[self.own_pair_unique], self.own_slot_starts, axis=0
                 )
                 sh = np.maximum(sh, own)
-            per = np.maximum.reduceat(sh, starts, axis=0)
-            pipe = first.sum(axis=0) + (v - 1.0) * per.max(axis=0)
+            per = sh if one else np.maximum.reduceat(sh, starts, axis=0)
+            pipe = first.sum(axis=0) + (v - 1.0) * _max(per, axis=0)
         mem = (
             self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
         ) / self.mem_bw_bytes_per_s
         link = (
-            (self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s).max(axis=0)
+            _max(self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s, axis=0)
             / self.link_bw_bytes_per_s
             if len(self.link_bytes_per_feature)
             else np.zeros(k)
@@ -353,7 +401,10 @@ class CompiledCostModel:
             np.maximum(np.maximum(pipe, mem), link)
             + (self.reprogram_time_s + self.wake_time_s) * f[_HAS_WORK]
         )
-        stage_busy = np.maximum.reduceat(slot_t, starts, axis=0) if len(slot_t) else np.zeros((0, k))
+        if one:
+            stage_busy = slot_t
+        else:
+            stage_busy = np.maximum.reduceat(slot_t, starts, axis=0) if len(slot_t) else np.zeros((0, k))
         busy = np.minimum(stage_busy[self.power.piece_stage], lat[None, :])
         static = self.always_on_power_w * lat + self.gated_power_w @ busy + self.wake_energy_j * f[_HAS_WORK]
         energy = self.energy_per_feature_j @ f + self.energy_per_spill_token_j @ s + static

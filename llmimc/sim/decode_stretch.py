@@ -182,4 +182,6 @@ def _apply_stretch(
 
 def _running_sum(total: float, values: np.ndarray) -> float:
     """total + v0 + v1 + ... added left to right (as the step-by-step loop does)."""
-    return float(np.cumsum(np.concatenate(([total], values)))[-1])
+    for v in values.tolist():  # Python floats are IEEE doubles: the same additions as np.cumsum
+        total = total + v
+    return float(total)

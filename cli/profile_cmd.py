@@ -62,42 +62,22 @@ def profile_cmd(
         raise fail(f"--prompt-len must be >= 1 (got {prompt_len})")
     if gen_len < 1:
         raise fail(f"--gen-len must be >= 1 (got {gen_len})")
-    from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy, parse_sparsity
-    from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-    from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
-    from llmimc.model import load_opgraph
+    from llmimc import api
     from llmimc.report.profile_report import DEFAULT_MAX_ROWS, render_profile
-    from llmimc.sim.profile import run_profile, uniform_plan
 
-    spec = load_spec(hw or DEFAULT_IMC_SPEC)
-    if not isinstance(spec, ImcSystemSpec):
-        raise fail(
-            f"--hw {hw}: '{spec.name}' is a digital baseline spec; pass an IMC spec (e.g. {DEFAULT_IMC_SPEC})"
-        )
-    if chiplets is not None:
-        spec = spec.with_chiplets(chiplets)
-    base = None
-    if baseline is not None:
-        b = load_spec(baseline)
-        if not isinstance(b, DigitalBaselineSpec):
-            raise fail(
-                f"--baseline {baseline}: '{b.name}' is an IMC spec; pass a digital baseline (e.g. h100)"
-            )
-        base = b
-    sp = parse_sparsity(sparsity)
-    policy = load_policy(precision or DEFAULT_POLICY)
-    graph = load_opgraph(model, use_cache=not no_cache)
-    plan = build_plan(graph, policy, sp, weights_dir=weights)
-    result = run_profile(
-        graph,
-        spec,
-        plan,
+    result = api.profile(
+        model,
+        hw=hw,
+        chiplets=chiplets,
         batch=batch,
         prompt_len=prompt_len,
         gen_len=gen_len,
+        precision=precision,
+        sparsity=sparsity,
+        weights=weights,
+        baseline=baseline,
         allow_reprogramming=allow_reprogramming,
-        baseline=base,
-        reference_plan=uniform_plan(graph, plan, 8),
+        use_cache=not no_cache,
     )
     render_profile(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
     if json_path is not None:

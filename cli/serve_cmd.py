@@ -32,7 +32,7 @@ def _check_output_paths(paths: dict[str, Path | None]) -> None:
             raise fail(f"{flag} {path}: folder {path.parent} does not exist; create it or pick another path")
 
 
-def _load_requests(
+def _workload(
     trace: Path | None,
     fmt: str,
     skip_bad_rows: bool,
@@ -46,51 +46,29 @@ def _load_requests(
     lengths: Path | None,
     seed: int,
 ):
-    import numpy as np
-
-    from llmimc.traces import load_trace, synthetic_trace
+    """The workload the flags describe: a trace file, or synthetic arrivals."""
+    from llmimc.workload import SyntheticWorkload, TraceWorkload
 
     if trace is not None:
         if rate is not None or num_requests is not None or lengths is not None:
             raise fail("give either --trace PATH or a synthetic workload (--rate, --num-requests), not both")
-        return load_trace(trace, fmt, skip_bad_rows=skip_bad_rows, max_requests=max_requests)
+        return TraceWorkload(path=trace, format=fmt, skip_bad_rows=skip_bad_rows, max_requests=max_requests)
     if rate is None or num_requests is None:
         raise fail(
             "give a workload: --trace PATH, or --rate QPS --num-requests K with --prompt-len/--gen-len or --lengths"
         )
     if max_requests is not None:
         num_requests = min(num_requests, max_requests)
-    rng = np.random.default_rng(seed)
-    return synthetic_trace(
-        num_requests,
-        rate,
-        rng=rng,
+    return SyntheticWorkload(
+        rate_qps=rate,
+        num_requests=num_requests,
         arrival=arrival,
         cv=cv,
-        prefill_tokens=prompt_len,
-        decode_tokens=gen_len,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
         lengths_path=lengths,
+        seed=seed,
     )
-
-
-def _build_cost_model(
-    model: str, chiplets: int | None, hw: str, precision: str, sparsity: str | None, batch: int
-):
-    from llmimc.compress import build_plan, load_policy, parse_sparsity
-    from llmimc.errors import SpecError
-    from llmimc.hw import ImcSystemSpec, load_spec
-    from llmimc.model import load_opgraph
-    from llmimc.sim.system import build_system
-
-    spec = load_spec(hw)
-    if not isinstance(spec, ImcSystemSpec):
-        raise SpecError(f"--hw {hw}: is a digital baseline spec; `llmimc serve` needs an IMC system spec")
-    if chiplets is not None:
-        spec = spec.with_chiplets(chiplets)
-    graph = load_opgraph(model)
-    plan = build_plan(graph, load_policy(precision), parse_sparsity(sparsity))
-    system = build_system(graph, spec, plan, batch=batch)
-    return graph, spec, system.cost_model
 
 
 def register(app: typer.Typer) -> None:
@@ -151,11 +129,10 @@ def register(app: typer.Typer) -> None:
         """Serve a request trace with continuous batching and report latency, throughput and energy."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from llmimc.compress import DEFAULT_POLICY
-        from llmimc.hw import DEFAULT_IMC_SPEC
+        from llmimc import api
         from llmimc.report.serve_report import render_serve_report
         from llmimc.report.timeline import serve_timeline
-        from llmimc.sim.serve import ServeConfig, run_serve
+        from llmimc.sim.serve import ServeConfig
 
         ints = {
             "--chiplets": chiplets,
@@ -174,7 +151,7 @@ def register(app: typer.Typer) -> None:
             raise fail(f"--seed is {seed}; give a whole number >= 0")
         _check_output_paths({"--json": json_path, "--timeline": timeline_path})
 
-        load = _load_requests(
+        workload = _workload(
             trace,
             fmt,
             skip_bad_rows,
@@ -188,19 +165,18 @@ def register(app: typer.Typer) -> None:
             lengths,
             seed,
         )
-        graph, spec, cost_model = _build_cost_model(
-            model, chiplets, hw or DEFAULT_IMC_SPEC, precision or DEFAULT_POLICY, sparsity, max_batch
-        )
         config = ServeConfig(
             max_batch=max_batch,
             max_tokens_per_iter=token_budget,
-            chunk_size=chunk_size or token_budget,
+            chunk_size=chunk_size,
             block_tokens=block_tokens,
             enable_prefix_caching=prefix_caching,
             slo_ttft_s=slo_ttft_s,
             slo_tpot_s=slo_tpot_s,
-            max_context_tokens=graph.info.max_position_embeddings,
             record_timeline=timeline_path is not None,
+        )
+        run = api.prepare_serve(
+            model, workload, hw=hw, chiplets=chiplets, precision=precision, sparsity=sparsity, config=config
         )
         with Progress(
             TextColumn("serving"),
@@ -211,15 +187,9 @@ def register(app: typer.Typer) -> None:
             console=console,
             transient=True,
         ) as progress:
-            task = progress.add_task("serve", total=len(load.requests))
-            result = run_serve(
-                cost_model,
-                load.requests,
-                config,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-                skipped_rows=load.skipped,
-            )
-        title = f"llmimc serve {graph.info.model_id} on {spec.package.num_chiplets} chiplets — {load.source}"
+            task = progress.add_task("serve", total=run.load.num_requests)
+            result = run.run(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        title = f"llmimc serve {run.model_id} on {run.num_chiplets} chiplets — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
             json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")

@@ -137,17 +137,21 @@ class PrecisionRow(BaseModel):
 
 
 class Comparison(BaseModel):
-    """Savings of this profile against a reference (dense uniform w8a8) profile."""
+    """Savings of this profile against a reference (dense uniform w8a8) profile.
+
+    When the reference could not be profiled, ``reference_error`` says why and the figures are None.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     reference: str
-    arrays_ref: int
-    energy_per_output_token_ref_j: float
-    mean_tpot_ref_s: float
-    ttft_ref_s: float
-    arrays_saving: float  # 1 - this / reference
-    energy_saving: float
-    tpot_saving: float
+    reference_error: str | None = None
+    arrays_ref: int | None = None
+    energy_per_output_token_ref_j: float | None = None
+    mean_tpot_ref_s: float | None = None
+    ttft_ref_s: float | None = None
+    arrays_saving: float | None = None  # 1 - this / reference
+    energy_saving: float | None = None
+    tpot_saving: float | None = None
     note: str = ""
 
 

@@ -7,17 +7,13 @@ group ("layers 0-11 ×12") whose per-op values are summed over the group.
 
 from __future__ import annotations
 
-from enum import Enum
-
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.errors import LlmimcError
 from llmimc.model.opgraph import Op, OpGraph
+from llmimc.workload import Phase, phase_point
 
-
-class Phase(str, Enum):
-    PREFILL = "prefill"
-    DECODE = "decode"
+__all__ = ["OpRow", "Phase", "PhaseSummary", "phase_point", "summarize"]
 
 
 class OpRow(BaseModel):
@@ -57,17 +53,6 @@ class PhaseSummary(BaseModel):
     act_bytes_read_total: float
     act_bytes_written_total: float
     rows: list[OpRow]
-
-
-def phase_point(phase: Phase, tokens: int, context: int) -> tuple[int, int]:
-    """(T, L) of a phase: prefill of `tokens` → (tokens, tokens); decode after `context` → (1, context+1)."""
-    if phase == Phase.PREFILL:
-        if tokens < 1:
-            raise LlmimcError(f"--tokens must be >= 1 for prefill, got {tokens}")
-        return tokens, tokens
-    if context < 0:
-        raise LlmimcError(f"--context must be >= 0 for decode, got {context}")
-    return 1, context + 1
 
 
 def _layer_signature(ops: list[Op], prefix: str) -> tuple:

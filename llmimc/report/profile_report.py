@@ -260,8 +260,8 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
     console.print(pr)
     if r.comparison is not None:
         c = r.comparison
-        if c.note.startswith("reference not profiled"):
-            console.print(f"[yellow]savings vs {c.reference}:[/] {escape(c.note)}")
+        if c.reference_error is not None or c.arrays_saving is None:
+            console.print(f"[yellow]savings vs {c.reference}:[/] reference not profiled: {escape(str(c.reference_error))}")
         else:
             console.print(
                 f"[bold]savings vs {c.reference}[/] (dense, no outliers): arrays {100 * c.arrays_saving:+.1f}%, "

@@ -15,6 +15,8 @@ energy per output token = total energy / (B x G).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +42,7 @@ from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.system import System, build_system
+from llmimc.workload import decode_past_tokens, decode_point, prefill_point
 
 STATIC_DOMINANT_SHARE = 0.5  # above this share of the energy, the report says static power dominates
 
@@ -136,53 +139,42 @@ def _precision_rows(system: System) -> list[PrecisionRow]:
     return rows
 
 
-def run_profile(
-    graph: OpGraph,
-    spec: ImcSystemSpec,
-    plan: CompressionPlan,
-    *,
-    batch: int = 1,
-    prompt_len: int = 128,
-    gen_len: int = 128,
-    allow_reprogramming: bool = False,
-    baseline: DigitalBaselineSpec | None = None,
-    reference_plan: CompressionPlan | None = None,
-) -> ProfileResult:
-    """Profile ``batch`` identical requests (see module docstring); ``reference_plan`` adds savings."""
-    from llmimc.compress import analog_mac_ratio
+@dataclass(frozen=True)
+class _Phases:
+    """Features, spill tokens, latencies and busy times of the prefill and of all decode steps."""
 
-    _check_inputs(graph, batch, prompt_len, gen_len)
-    system = build_system(
-        graph,
-        spec,
-        plan,
-        batch=batch,
-        max_context_tokens=prompt_len + gen_len,
-        allow_reprogramming=allow_reprogramming,
-    )
-    m, cm, comp = system.mapping, system.cost_model, system.compiled
-    need_tokens = batch * (prompt_len + gen_len)
-    if need_tokens > m.kv.capacity_tokens:
-        raise MappingError(
-            f"KV cache of {batch} x {prompt_len + gen_len} tokens ({need_tokens * m.kv.bytes_per_token:.3g} bytes) "
-            f"exceeds the package's {m.kv.capacity_tokens} tokens (SRAM + off-package memory); "
-            "lower --batch or the lengths, or use more chiplets"
-        )
-    n_slots = len(comp.slot_chiplet)
-    # Prefill.
+    f_p: np.ndarray  # prefill features
+    s_p: np.ndarray  # prefill spill tokens per KV chiplet
+    lat_p: float
+    stage_p: np.ndarray
+    bound_p: str
+    slot_p: np.ndarray
+    f_d: np.ndarray  # decode features summed over the steps
+    s_d: np.ndarray
+    slot_d: np.ndarray
+    stage_d1: np.ndarray  # stage times of the first decode step
+    step_lat: list[float]  # latency of each decode step
+    bounds_d: set[str]
+
+    @property
+    def lat_d(self) -> float:
+        return float(sum(self.step_lat))
+
+
+def _evaluate_phases(system: System, batch: int, prompt_len: int, gen_len: int) -> _Phases:
+    """Cost the prefill iteration and every decode step (workload.decode_past_tokens)."""
+    cm = system.cost_model
     f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
     s_p = cm.spill(f_p)
     lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
-    slot_p = cm.slot_times(f_p, s_p)
-    # Decode steps.
     f_d = np.zeros_like(f_p)
     s_d = np.zeros(cm.n_kv)
-    slot_d = np.zeros(n_slots)
+    slot_d = np.zeros(len(system.compiled.slot_chiplet))
     step_lat: list[float] = []
     bounds: set[str] = set()
-    stage_d1 = np.zeros(len(m.stages))
-    for k in range(1, gen_len):
-        f = features([], [prompt_len + k - 1] * batch)
+    stage_d1 = np.zeros(len(system.mapping.stages))
+    for k, past in enumerate(decode_past_tokens(prompt_len, gen_len), start=1):
+        f = features([], [past] * batch)
         s = cm.spill(f)
         lat, stage_t, bound = cm.latency(f, s)
         if k == 1:
@@ -192,40 +184,72 @@ def run_profile(
         f_d += f
         s_d += s
         slot_d += cm.slot_times(f, s)
-    lat_d = float(sum(step_lat))
+    return _Phases(
+        f_p=f_p,
+        s_p=s_p,
+        lat_p=lat_p,
+        stage_p=stage_p,
+        bound_p=bound_p,
+        slot_p=cm.slot_times(f_p, s_p),
+        f_d=f_d,
+        s_d=s_d,
+        slot_d=slot_d,
+        stage_d1=stage_d1,
+        step_lat=step_lat,
+        bounds_d=bounds,
+    )
+
+
+@dataclass(frozen=True)
+class _Energy:
+    """Per-item dynamic energy, static energy and the action tables of both phases."""
+
+    item_p: np.ndarray
+    item_d: np.ndarray
+    static_p: float
+    static_d: float
+    table: list[A.EnergyRow]
+    table_p: list[A.EnergyRow]
+    table_d: list[A.EnergyRow]
+
+    @property
+    def energy_p(self) -> float:
+        return float(self.item_p.sum() + self.static_p)
+
+    @property
+    def energy_d(self) -> float:
+        return float(self.item_d.sum() + self.static_d)
+
+
+def _energy(system: System, ph: _Phases, gen_len: int) -> _Energy:
+    cm, comp = system.cost_model, system.compiled
     e = cm.e
-    cnt_p = cm.item_counts(f_p, s_p)
-    cnt_d = cm.item_counts(f_d, s_d) if gen_len > 1 else np.zeros_like(cnt_p)
-    item_p = cnt_p @ e
-    item_d = cnt_d @ e
-    n_chip = m.num_chiplets
-    static_p = comp.static_power_w * n_chip * lat_p
-    static_d = comp.static_power_w * n_chip * lat_d
+    cnt_p = cm.item_counts(ph.f_p, ph.s_p)
+    cnt_d = cm.item_counts(ph.f_d, ph.s_d) if gen_len > 1 else np.zeros_like(cnt_p)
+    n_chip = system.mapping.num_chiplets
     tot_cnt_p = cnt_p.sum(axis=0)
     tot_cnt_d = cnt_d.sum(axis=0)
-    tot_cnt_p[A.STATIC] += n_chip * lat_p
-    tot_cnt_d[A.STATIC] += n_chip * lat_d
-    table_p = A.energy_table(tot_cnt_p.tolist(), e.tolist())
-    table_d = A.energy_table(tot_cnt_d.tolist(), e.tolist())
-    table = A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist())
-    energy_p = float(item_p.sum() + static_p)
-    energy_d = float(item_d.sum() + static_d)
-    energy = energy_p + energy_d
-    total_lat = float(lat_p + lat_d)
-    out_tokens = batch * gen_len
+    tot_cnt_p[A.STATIC] += n_chip * ph.lat_p
+    tot_cnt_d[A.STATIC] += n_chip * ph.lat_d
+    return _Energy(
+        item_p=cnt_p @ e,
+        item_d=cnt_d @ e,
+        static_p=comp.static_power_w * n_chip * ph.lat_p,
+        static_d=comp.static_power_w * n_chip * ph.lat_d,
+        table=A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist()),
+        table_p=A.energy_table(tot_cnt_p.tolist(), e.tolist()),
+        table_d=A.energy_table(tot_cnt_d.tolist(), e.tolist()),
+    )
 
-    items = comp.items
-    layers = group_energy([it.layer for it in items], item_p, item_d, static_p, static_d)
-    kinds = group_energy([it.kind for it in items], item_p, item_d, static_p, static_d)
 
-    # Links.
-    lb_p = cm.link_bytes(f_p, s_p)
-    lb_d = cm.link_bytes(f_d, s_d)
-    d2d = spec.package.d2d
-    links = []
-    for (a, b), bp, bd in zip(comp.links, lb_p.tolist(), lb_d.tolist(), strict=True):
+def _link_rows(
+    system: System, lb_p: np.ndarray, lb_d: np.ndarray, out_tokens: int, total_lat: float
+) -> list[LinkRow]:
+    d2d = system.spec.package.d2d
+    rows = []
+    for (a, b), bp, bd in zip(system.compiled.links, lb_p.tolist(), lb_d.tolist(), strict=True):
         busy = (bp + bd) / d2d.bw_bytes_per_s
-        links.append(
+        rows.append(
             LinkRow(
                 src=a,
                 dst=b,
@@ -237,103 +261,86 @@ def run_profile(
                 energy_j=(bp + bd) * 8.0 * d2d.energy_per_bit_j,
             )
         )
+    return rows
 
-    # Chiplets.
+
+def _chiplet_rows(system: System, ph: _Phases, en: _Energy, total_lat: float) -> list[ChipletRow]:
+    m, comp = system.mapping, system.compiled
+    n_chip = m.num_chiplets
     chip_e = np.zeros(n_chip)
-    np.add.at(chip_e, np.array([it.chiplet for it in items], dtype=int), item_p + item_d)
+    np.add.at(chip_e, np.array([it.chiplet for it in comp.items], dtype=int), en.item_p + en.item_d)
     busy_p = np.zeros(n_chip)
     busy_d = np.zeros(n_chip)
-    np.add.at(busy_p, np.array(comp.slot_chiplet, dtype=int), slot_p)
-    np.add.at(busy_d, np.array(comp.slot_chiplet, dtype=int), slot_d)
+    np.add.at(busy_p, np.array(comp.slot_chiplet, dtype=int), ph.slot_p)
+    np.add.at(busy_d, np.array(comp.slot_chiplet, dtype=int), ph.slot_d)
     kv_by_chip = {c.chiplet: c for c in m.kv.chiplets}
-    chiplets = []
+    lat_d = ph.lat_d
+    rows = []
     for c in range(n_chip):
-        labels = [st.label for st in m.stages if c in st.chiplets]
         kvc = kv_by_chip.get(c)
-        chiplets.append(
+        rows.append(
             ChipletRow(
                 chiplet=c,
-                stages=labels,
+                stages=[st.label for st in m.stages if c in st.chiplets],
                 arrays_used=m.arrays_per_chiplet[c],
                 arrays_capacity=m.arrays_capacity_per_chiplet,
                 kv_layers=kvc.layers if kvc else [],
                 kv_tokens_on_package=kvc.tokens_on_package if kvc else None,
                 prefill_busy_s=float(busy_p[c]),
                 decode_busy_s=float(busy_d[c]),
-                prefill_utilisation=float(busy_p[c] / lat_p) if lat_p > 0 else 0.0,
+                prefill_utilisation=float(busy_p[c] / ph.lat_p) if ph.lat_p > 0 else 0.0,
                 decode_utilisation=float(busy_d[c] / lat_d) if lat_d > 0 else 0.0,
                 energy_j=float(chip_e[c] + comp.static_power_w * total_lat),
             )
         )
+    return rows
 
-    d2d_p = float(lb_p.sum())
-    d2d_d = float(lb_d.sum())
-    off_p = float(cm.O5_all @ f_p + cm.OS @ s_p)
-    off_d = float(cm.O5_all @ f_d + cm.OS @ s_d)
-    phases = [
+
+def _phase_rows(
+    ph: _Phases,
+    en: _Energy,
+    batch: int,
+    prompt_len: int,
+    gen_len: int,
+    d2d: tuple[float, float],
+    off: tuple[float, float],
+) -> list[PhaseRow]:
+    return [
         PhaseRow(
             phase="prefill",
             iterations=1,
             tokens=batch * prompt_len,
-            latency_s=float(lat_p),
-            energy_j=energy_p,
-            energy_per_token_j=energy_p / (batch * prompt_len),
-            d2d_bytes=d2d_p,
-            offpkg_bytes=off_p,
-            bound=bound_p,
+            latency_s=float(ph.lat_p),
+            energy_j=en.energy_p,
+            energy_per_token_j=en.energy_p / (batch * prompt_len),
+            d2d_bytes=d2d[0],
+            offpkg_bytes=off[0],
+            bound=ph.bound_p,
         ),
         PhaseRow(
             phase="decode",
             iterations=gen_len - 1,
             tokens=batch * (gen_len - 1),
-            latency_s=lat_d,
-            energy_j=energy_d,
-            energy_per_token_j=energy_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
-            d2d_bytes=d2d_d,
-            offpkg_bytes=off_d,
-            bound="/".join(sorted(bounds)) if bounds else "-",
+            latency_s=ph.lat_d,
+            energy_j=en.energy_d,
+            energy_per_token_j=en.energy_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
+            d2d_bytes=d2d[1],
+            offpkg_bytes=off[1],
+            bound="/".join(sorted(ph.bounds_d)) if ph.bounds_d else "-",
         ),
     ]
-    stages = [
-        StageRow(
-            index=st.index,
-            label=st.label,
-            chiplets=st.chiplets,
-            prefill_time_s=float(stage_p[i]),
-            first_decode_time_s=float(stage_d1[i]),
-        )
-        for i, st in enumerate(m.stages)
-    ]
-    mean_tpot = float(np.mean(step_lat)) if step_lat else 0.0
-    summary = Summary(
-        ttft_s=float(lat_p),
-        mean_tpot_s=mean_tpot,
-        p99_tpot_s=_p99(step_lat),
-        total_latency_s=total_lat,
-        output_tokens=out_tokens,
-        tokens_per_s=out_tokens / total_lat if total_lat > 0 else 0.0,
-        energy_j=energy,
-        energy_per_output_token_j=energy / out_tokens,
-        prefill_energy_per_prompt_token_j=energy_p / (batch * prompt_len),
-        decode_energy_per_token_j=phases[1].energy_per_token_j,
-        analog_mac_ratio=float(analog_mac_ratio(graph, plan)),
-        arrays_used=m.total_arrays,
-        arrays_capacity=m.arrays_capacity_per_chiplet * n_chip,
-        chiplets_used=sum(1 for c in m.arrays_per_chiplet if c > 0),
-        d2d_bytes_per_output_token=(d2d_p + d2d_d) / out_tokens,
-        d2d_bytes_per_decode_token=d2d_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
-        static_energy_j=float(static_p + static_d),
-        static_energy_share=float(static_p + static_d) / energy if energy > 0 else 0.0,
-        offpkg_bytes=off_p + off_d,
-    )
-    peak_tokens = batch * (prompt_len + gen_len - 1)
-    spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
+
+
+def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spilled: int) -> list[str]:
+    """What the reader must know to read the numbers right (static share, spills, windows, endurance)."""
+    m, graph = system.mapping, system.graph
+    n_chip, static_w = m.num_chiplets, system.compiled.static_power_w
     notes = list(m.notes)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
-            f"static power dominates: {n_chip} chiplets x {comp.static_power_w:.3g} W leak "
+            f"static power dominates: {n_chip} chiplets x {static_w:.3g} W leak "
             f"{100 * summary.static_energy_share:.1f}% of the energy, so energy per token is about "
-            f"{n_chip * comp.static_power_w:.3g} W x time per token; a larger --batch or fewer chiplets "
+            f"{n_chip * static_w:.3g} W x time per token; a larger --batch or fewer chiplets "
             "amortise it"
         )
     if spilled:
@@ -348,30 +355,114 @@ def run_profile(
             f"costed with full attention: beyond {min(windows)} tokens of context their attention work "
             "and KV cache are overstated"
         )
-    endurance = None
     if m.reprogramming is not None and m.reprogramming.endurance_cycles is not None:
         endurance = m.reprogramming.endurance_cycles
         notes.append(
             f"reprogramming writes every cell once per iteration: endurance ({endurance:.3g} writes) lasts "
             f"{endurance:.3g} iterations = {endurance / (gen_len):.3g} requests like this one"
         )
-    comparison = (
-        _compare(
-            graph,
-            spec,
-            plan,
-            reference_plan,
-            batch,
-            prompt_len,
-            gen_len,
-            m.total_arrays,
-            energy / out_tokens,
-            mean_tpot,
-            allow_reprogramming,
-        )
-        if reference_plan
-        else None
+    return notes
+
+
+def _build_system(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    batch: int,
+    prompt_len: int,
+    gen_len: int,
+    allow_reprogramming: bool,
+) -> System:
+    """The costed system for this request batch; MappingError if its KV cache cannot be held."""
+    _check_inputs(graph, batch, prompt_len, gen_len)
+    system = build_system(
+        graph,
+        spec,
+        plan,
+        batch=batch,
+        max_context_tokens=prompt_len + gen_len,
+        allow_reprogramming=allow_reprogramming,
     )
+    kv = system.mapping.kv
+    need_tokens = batch * (prompt_len + gen_len)
+    if need_tokens > kv.capacity_tokens:
+        raise MappingError(
+            f"KV cache of {batch} x {prompt_len + gen_len} tokens ({need_tokens * kv.bytes_per_token:.3g} bytes) "
+            f"exceeds the package's {kv.capacity_tokens} tokens (SRAM + off-package memory); "
+            "lower --batch or the lengths, or use more chiplets"
+        )
+    return system
+
+
+def run_profile(
+    graph: OpGraph,
+    spec: ImcSystemSpec,
+    plan: CompressionPlan,
+    *,
+    batch: int = 1,
+    prompt_len: int = 128,
+    gen_len: int = 128,
+    allow_reprogramming: bool = False,
+    baseline: DigitalBaselineSpec | None = None,
+) -> ProfileResult:
+    """Profile ``batch`` identical requests (see module docstring); ``llmimc.api.profile`` adds savings.
+
+    Steps: build the costed system → evaluate the phases → energy → breakdown rows → summary → notes.
+    """
+    from llmimc.compress import analog_mac_ratio
+
+    system = _build_system(graph, spec, plan, batch, prompt_len, gen_len, allow_reprogramming)
+    m, cm, comp = system.mapping, system.cost_model, system.compiled
+    ph = _evaluate_phases(system, batch, prompt_len, gen_len)
+    en = _energy(system, ph, gen_len)
+    energy = en.energy_p + en.energy_d
+    total_lat = float(ph.lat_p + ph.lat_d)
+    out_tokens = batch * gen_len
+    layers = group_energy([it.layer for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
+    kinds = group_energy([it.kind for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
+    lb_p = cm.link_bytes(ph.f_p, ph.s_p)
+    lb_d = cm.link_bytes(ph.f_d, ph.s_d)
+    d2d_p, d2d_d = float(lb_p.sum()), float(lb_d.sum())
+    off_p = float(cm.O5_all @ ph.f_p + cm.OS @ ph.s_p)
+    off_d = float(cm.O5_all @ ph.f_d + cm.OS @ ph.s_d)
+    phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), (off_p, off_d))
+    stages = [
+        StageRow(
+            index=st.index,
+            label=st.label,
+            chiplets=st.chiplets,
+            prefill_time_s=float(ph.stage_p[i]),
+            first_decode_time_s=float(ph.stage_d1[i]),
+        )
+        for i, st in enumerate(m.stages)
+    ]
+    step_lat = ph.step_lat
+    mean_tpot = float(np.mean(step_lat)) if step_lat else 0.0
+    n_chip = m.num_chiplets
+    summary = Summary(
+        ttft_s=float(ph.lat_p),
+        mean_tpot_s=mean_tpot,
+        p99_tpot_s=_p99(step_lat),
+        total_latency_s=total_lat,
+        output_tokens=out_tokens,
+        tokens_per_s=out_tokens / total_lat if total_lat > 0 else 0.0,
+        energy_j=energy,
+        energy_per_output_token_j=energy / out_tokens,
+        prefill_energy_per_prompt_token_j=en.energy_p / (batch * prompt_len),
+        decode_energy_per_token_j=phases[1].energy_per_token_j,
+        analog_mac_ratio=float(analog_mac_ratio(graph, plan)),
+        arrays_used=m.total_arrays,
+        arrays_capacity=m.arrays_capacity_per_chiplet * n_chip,
+        chiplets_used=sum(1 for c in m.arrays_per_chiplet if c > 0),
+        d2d_bytes_per_output_token=(d2d_p + d2d_d) / out_tokens,
+        d2d_bytes_per_decode_token=d2d_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
+        static_energy_j=float(en.static_p + en.static_d),
+        static_energy_share=float(en.static_p + en.static_d) / energy if energy > 0 else 0.0,
+        offpkg_bytes=off_p + off_d,
+    )
+    peak_tokens = batch * (prompt_len + gen_len - 1)
+    spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
+    endurance = m.reprogramming.endurance_cycles if m.reprogramming is not None else None
     base = (
         _baseline(graph, plan, baseline, batch, prompt_len, gen_len, mean_tpot, energy / out_tokens)
         if baseline
@@ -390,71 +481,19 @@ def run_profile(
         stages=stages,
         layers=layers,
         op_kinds=kinds,
-        chiplets=chiplets,
-        links=links,
-        energy_table=table,
-        energy_table_prefill=table_p,
-        energy_table_decode=table_d,
+        chiplets=_chiplet_rows(system, ph, en, total_lat),
+        links=_link_rows(system, lb_p, lb_d, out_tokens, total_lat),
+        energy_table=en.table,
+        energy_table_prefill=en.table_p,
+        energy_table_decode=en.table_d,
         kv=m.kv,
         kv_peak_tokens=peak_tokens,
         kv_spilled_tokens_at_end=spilled,
         per_token_latency_s=step_lat,
         precision=_precision_rows(system),
-        comparison=comparison,
         baseline=base,
         reprogramming_endurance_iterations=endurance,
-        notes=notes,
-    )
-
-
-def _compare(
-    graph: OpGraph,
-    spec: ImcSystemSpec,
-    plan: CompressionPlan,
-    ref_plan: CompressionPlan,
-    batch: int,
-    prompt_len: int,
-    gen_len: int,
-    arrays: int,
-    e_tok: float,
-    tpot: float,
-    allow_reprogramming: bool,
-) -> Comparison | None:
-    try:
-        ref = run_profile(
-            graph,
-            spec,
-            ref_plan,
-            batch=batch,
-            prompt_len=prompt_len,
-            gen_len=gen_len,
-            allow_reprogramming=True,
-        )
-    except LlmimcError as err:  # the reference may not fit: say so instead of failing the profile
-        return Comparison(
-            reference=ref_plan.policy_name,
-            arrays_ref=0,
-            energy_per_output_token_ref_j=0.0,
-            mean_tpot_ref_s=0.0,
-            ttft_ref_s=0.0,
-            arrays_saving=0.0,
-            energy_saving=0.0,
-            tpot_saving=0.0,
-            note=f"reference not profiled: {err}",
-        )
-    r = ref.summary
-    return Comparison(
-        reference=ref_plan.policy_name,
-        arrays_ref=r.arrays_used,
-        energy_per_output_token_ref_j=r.energy_per_output_token_j,
-        mean_tpot_ref_s=r.mean_tpot_s,
-        ttft_ref_s=r.ttft_s,
-        arrays_saving=1.0 - arrays / r.arrays_used if r.arrays_used else 0.0,
-        energy_saving=1.0 - e_tok / r.energy_per_output_token_j if r.energy_per_output_token_j else 0.0,
-        tpot_saving=1.0 - tpot / r.mean_tpot_s if r.mean_tpot_s else 0.0,
-        note="reference weights reprogrammed every iteration (they do not fit)"
-        if ref.reprogramming_endurance_iterations is not None
-        else "",
+        notes=_notes(system, summary, prompt_len, gen_len, spilled),
     )
 
 
@@ -469,8 +508,10 @@ def _baseline(
     imc_e_tok: float,
 ) -> BaselineResult:
     bm = baseline_model(graph, plan, spec)
-    pre = bm.step(prompt_len, prompt_len, batch)
-    steps: list[BaselineStep] = [bm.step(1, prompt_len + k, batch) for k in range(1, gen_len)]
+    pre = bm.step(*prefill_point(prompt_len), batch)
+    steps: list[BaselineStep] = [
+        bm.step(*decode_point(past), batch) for past in decode_past_tokens(prompt_len, gen_len)
+    ]
     dec_t = sum(s.latency_s for s in steps)
     energy = pre.energy_j + sum(s.energy_j for s in steps)
     tpot = dec_t / len(steps) if steps else 0.0

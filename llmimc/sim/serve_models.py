@@ -33,7 +33,8 @@ class _Frozen(BaseModel):
 class ServeConfig(_Frozen):
     max_batch: int = Field(default=256, ge=1)  # requests in flight (vLLM max_num_seqs)
     max_tokens_per_iter: int = Field(default=2048, ge=1)  # token budget (vLLM max_num_batched_tokens)
-    chunk_size: int = Field(default=2048, ge=1)  # most prompt tokens of one request per iteration
+    # most prompt tokens of one request per iteration; not given: the token budget (vLLM's default)
+    chunk_size: int = Field(default=2048, ge=1)
     block_tokens: int = Field(default=16, ge=1)  # KV block size (vLLM block_size)
     enable_prefix_caching: bool = False
     slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -41,6 +42,14 @@ class ServeConfig(_Frozen):
     max_context_tokens: int | None = Field(default=None, ge=1)  # model context (max_position_embeddings)
     record_timeline: bool = False
     kv_series_points: int = Field(default=120, ge=2)  # samples of the KV occupancy series
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunk_defaults_to_budget(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("chunk_size") is None:
+            data = {k: v for k, v in data.items() if k != "chunk_size"}
+            data["chunk_size"] = data.get("max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default)
+        return data
 
 
 RequestStatus = Literal["finished", "rejected"]

@@ -47,6 +47,10 @@ AdcRangeOpt = Annotated[
 GdcOpt = Annotated[
     bool | None, typer.Option("--gdc/--no-gdc", help="Global drift compensation (default: the spec's).")
 ]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", help="differential | offset signed-weight encoding (default: the spec's)."),
+]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the whole result as JSON to this path.")]
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache-dir", help="Where dequantised GGUF weights are cached.")
@@ -69,6 +73,7 @@ def accuracy_cmd(
     ideal_adc: IdealAdcOpt = False,
     adc_range: AdcRangeOpt = None,
     gdc: GdcOpt = None,
+    encoding: EncodingOpt = None,
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
     all_rows: Annotated[bool, typer.Option("--all-rows", help="Print every op row.")] = False,
@@ -80,7 +85,7 @@ def accuracy_cmd(
     opts = AccuracyOptions(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
-        gdc=gdc, text=text,
+        gdc=gdc, encoding=encoding, text=text,
     )  # fmt: skip
     result = run_accuracy(model, hw, opts, cache_dir=cache_dir)
     render_accuracy(result, console, max_rows=None if all_rows else DEFAULT_MAX_OP_ROWS)
@@ -110,6 +115,7 @@ def accuracy_search_cmd(
     text: TextOpt = None,
     noise_scale: NoiseScaleOpt = 1.0,
     ideal_adc: IdealAdcOpt = False,
+    encoding: EncodingOpt = None,
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -119,7 +125,7 @@ def accuracy_search_cmd(
 
     opts = AccuracyOptions(
         precision=precision, drift_s=drift_s, seeds=1, tokens=tokens, seq_len=seq_len, text=text,
-        noise_scale=noise_scale, ideal_adc=ideal_adc, ppa=False,
+        noise_scale=noise_scale, ideal_adc=ideal_adc, encoding=encoding, ppa=False,
     )  # fmt: skip
     result = run_search(
         model, hw, opts, kl_budget=kl_budget, ppl_budget=ppl_budget,

@@ -47,6 +47,7 @@ class AccuracyOptions:
     ideal_adc: bool = False
     adc_range: str | None = None  # None = the spec's; "calibrated" | "worst_case"
     gdc: bool | None = None  # None = the spec's
+    encoding: str | None = None  # None = the spec's array.differential; "differential" | "offset"
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
     first_seed: int = 0
@@ -86,6 +87,16 @@ def check_options(opts: AccuracyOptions) -> None:
         raise LlmimcError(f"--drift-s must be a finite number >= 0 (got {opts.drift_s})")
     if opts.adc_range not in (None, "calibrated", "worst_case"):
         raise LlmimcError(f"--adc-range must be calibrated or worst_case (got {opts.adc_range})")
+    if opts.encoding not in (None, "differential", "offset"):
+        raise LlmimcError(f"--encoding must be differential or offset (got {opts.encoding})")
+
+
+def with_encoding(spec: ImcSystemSpec, encoding: str | None) -> ImcSystemSpec:
+    """The spec with ``array.differential`` set by ``encoding`` (both the emulator and the PPA see it)."""
+    if encoding is None:
+        return spec
+    arr = spec.chiplet.array.model_copy(update={"differential": encoding == "differential"})
+    return spec.model_copy(update={"chiplet": spec.chiplet.model_copy(update={"array": arr})})
 
 
 def accuracy_plan(
@@ -104,6 +115,7 @@ def accuracy_plan(
 def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> AccuracyResult:
     """Score ``opts`` on ``spec`` (see module docstring)."""
     check_options(opts)
+    spec = with_encoding(spec, opts.encoding)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     text = pydoc_text() if opts.text is None else file_text(opts.text)
     ids = _tokenise(loaded, text)
@@ -133,6 +145,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         hw_name=spec.name,
         cell_technology=array.cell_technology.value,
         noise_model="ideal devices" if noise is None else f"spec ({spec.name}) x {opts.noise_scale:g}",
+        encoding="differential pairs" if array.differential else "offset (bias) encoding",
         policy_name=plan.policy_name,
         sparsity=opts.sparsity,
         drift_s=opts.drift_s,

@@ -55,7 +55,7 @@ class ProgrammedOp:
 
 def quantise_per_channel(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(integer codes, scale per row) of symmetric round-to-nearest; ``bits`` >= 16 keeps floats."""
-    if bits >= FLOAT_BITS:
+    if bits >= FLOAT_BITS or w.shape[1] == 0:
         return w.clone(), torch.ones(w.shape[0], dtype=w.dtype)
     qmax = 2 ** (bits - 1) - 1
     scale = w.abs().amax(dim=1).clamp(min=1e-12) / qmax

@@ -67,6 +67,7 @@ class AccuracyResult(_Model):
     hw_name: str
     cell_technology: str
     noise_model: str  # "spec" | "ideal devices"
+    encoding: str  # how signed weights sit on cells
     policy_name: str
     sparsity: str | None
     drift_s: float

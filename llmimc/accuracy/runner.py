@@ -21,6 +21,7 @@ from llmimc.accuracy.evaluate import (
     device_noise,
     evaluate,
     load,
+    with_encoding,
 )
 from llmimc.accuracy.metrics import MetricSums
 from llmimc.accuracy.result import AccuracyResult
@@ -68,7 +69,7 @@ def run_search(
     if kl_budget is None and ppl_budget is None:
         raise LlmimcError("give --kl-budget or --ppl-budget (use a large value for all-analog)")
     check_options(opts)
-    spec = imc_spec(hw)
+    spec = with_encoding(imc_spec(hw), opts.encoding)
     loaded = model if isinstance(model, Loaded) else load(model, cache_dir)
     base = opts.precision if isinstance(opts.precision, PrecisionPolicy) else load_policy(opts.precision)
     text = pydoc_text() if opts.text is None else file_text(opts.text)

@@ -63,7 +63,9 @@ def analog_forward(
     if st.w_eff is not None:
         y = x_int @ st.w_eff
         if st.read_var_coeff > 0:
-            power = sum(w**2 * (p * p).sum(dim=-1, keepdim=True) for p, w, _ in planes)
+            power = torch.zeros(y.shape[0], 1)
+            for p, w, _ in planes:
+                power = power + w**2 * (p * p).sum(dim=-1, keepdim=True)
             y = y + torch.sqrt(st.read_var_coeff * power) * _randn(y.shape, gen)
     else:
         y = _adc_path(st, planes, x_int.shape[0], gen, calibrate)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from llmimc.accuracy import emulator as em
+from llmimc.accuracy.analog import EmulatedLinear
 from llmimc.accuracy.metrics import MetricSums, mean_std
 from llmimc.accuracy.models import ModelSource, load_model, resolve_weights
 from llmimc.accuracy.result import AccuracyResult, OpRow, PpaSummary, SeedMetrics, Spread, Timing
@@ -247,15 +248,15 @@ def _run_seeds(
     return out, rows, (t_prog, t_cal, t_eval)
 
 
-def _op_rows(graph: OpGraph, plan: CompressionPlan, emulated: dict[str, object]) -> list[OpRow]:
+def _op_rows(graph: OpGraph, plan: CompressionPlan, emulated: dict[str, EmulatedLinear]) -> list[OpRow]:
     rows = []
     for op in graph.linear_ops():
         m = emulated[op.name]
-        st = m.state  # type: ignore[attr-defined]
+        st = m.state
         comp = plan.ops[op.name]
         k = op.in_features
         placement = "digital" if comp.outlier_rows >= k else "mixed" if comp.outlier_rows else "analog"
-        meas = m.measure or {}  # type: ignore[attr-defined]
+        meas = m.measure or {}
         sig, err = meas.get("signal", 0.0), meas.get("error", 0.0)
         sqnr = 10 * math.log10(sig / err) if sig > 0 and err > 0 else (math.inf if sig > 0 else None)
         rows.append(

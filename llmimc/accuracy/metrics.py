@@ -35,7 +35,10 @@ class MetricSums:
 
     @property
     def ppl(self) -> float:
-        return math.exp(self.nll / self.tokens) if self.tokens else math.nan
+        if not self.tokens:
+            return math.nan
+        mean_nll = self.nll / self.tokens
+        return math.exp(mean_nll) if mean_nll < 700 else math.inf  # exp overflows float64 above ~709
 
     @property
     def mean_kl(self) -> float:

@@ -119,33 +119,36 @@ def _clip_log(coeffs: list[float], g_hat: torch.Tensor) -> torch.Tensor:
 
 
 def program_conductance(
-    g_hat: torch.Tensor, noise: DeviceNoise | None, sigma_scale: float, t_s: float, gen: torch.Generator
+    digit: torch.Tensor, level: int, noise: DeviceNoise | None, sigma_scale: float, t_s: float, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(g^ right after programming, g^ at time t) for target g^; both clamped at 0.
+    """(g^ right after programming, g^ at time t) of cells programmed to g^ = digit / level; clamped at 0.
 
     Programming noise (or RRAM relaxation at t), PCM drift and accumulated 1/f noise as in
     :class:`~llmimc.hw.spec.DeviceNoise`; ``sigma_scale`` multiplies every noise sigma (not drift).
+    Every per-target quantity (sigma, drift mean/std) takes one of level + 1 values: it is tabulated
+    per digit and gathered, not recomputed per cell.
     """
+    table = torch.arange(level + 1, dtype=torch.float32) / level
+    g_hat = table[digit]
     if noise is None or sigma_scale == 0.0 and not noise.drift_nu_mean_log:
         return g_hat, g_hat
-    keep_zero = not noise.zero_cell_noise
-    zero = g_hat == 0
-    sig = poly_sigma(noise.prog_sigma_poly_s, g_hat, noise.g_max_s) * sigma_scale
-    g_prog = (g_hat + sig * _randn(g_hat, gen)).clamp(min=0.0)
+    sig = poly_sigma(noise.prog_sigma_poly_s, table, noise.g_max_s) * sigma_scale
+    g_prog = (g_hat + sig[digit] * _randn(g_hat, gen)).clamp_(min=0.0)
+    g_t = g_prog
     if noise.relaxation_times_s and t_s > 0:
-        sig_t = poly_sigma(relaxation_poly(noise, t_s), g_hat, noise.g_max_s) * sigma_scale
-        g_t = (g_hat + sig_t * _randn(g_hat, gen)).clamp(min=0.0)
-    else:
-        g_t = g_prog
+        sig_t = poly_sigma(relaxation_poly(noise, t_s), table, noise.g_max_s) * sigma_scale
+        g_t = (g_hat + sig_t[digit] * _randn(g_hat, gen)).clamp_(min=0.0)
     if noise.drift_nu_mean_log and noise.drift_t0_s is not None and t_s > 0:
-        nu = _clip_log(noise.drift_nu_mean_log, g_hat)
+        nu = _clip_log(noise.drift_nu_mean_log, table)[digit]
         if noise.drift_nu_std_log:
-            nu = (nu + _clip_log(noise.drift_nu_std_log, g_hat) * _randn(g_hat, gen)).abs()
-        g_t = g_t * ((t_s + noise.drift_t0_s) / noise.drift_t0_s) ** (-nu)
+            nu = nu.add_(_clip_log(noise.drift_nu_std_log, table)[digit] * _randn(g_hat, gen)).abs_()
+        log_ratio = math.log((t_s + noise.drift_t0_s) / noise.drift_t0_s)
+        g_t = g_t * torch.exp_(nu.mul_(-log_ratio))
     g_t = _add_1f(noise, g_t, g_prog, t_s, sigma_scale, gen)
-    if keep_zero:
-        g_prog = torch.where(zero, 0.0, g_prog)
-        g_t = torch.where(zero, 0.0, g_t)
+    if not noise.zero_cell_noise:
+        zero = digit == 0
+        g_prog = g_prog.masked_fill(zero, 0.0)
+        g_t = g_t.masked_fill(zero, 0.0)
     return g_prog, g_t
 
 

@@ -157,20 +157,21 @@ def _program_slices(
     c = xbar.bits_per_cell
     offset = 0.0 if xbar.differential else float(2 ** (xbar.weight_bits - 1))
     v = (q_t.abs() if xbar.differential else q_t + offset).to(torch.int64)
+    sparse = not bool(mask_t.all())
     values: list[torch.Tensor] = []
     weights: list[float] = []
     sum_prog = sum_t = 0.0
     for j, level in enumerate(xbar.slice_levels):
         if level == 0:
             continue
-        digit = ((v >> (c * j)) & (2**c - 1)).to(torch.float32) / level
+        digit = (v >> (c * j)) & (2**c - 1)
         parts = [digit * (q_t > 0), digit * (q_t < 0)] if xbar.differential else [digit]
-        progs = [program_conductance(g, noise, sigma_scale, t_s, gen) for g in parts]
+        progs = [program_conductance(d, level, noise, sigma_scale, t_s, gen) for d in parts]
         for g_prog, g_t in progs:
-            sum_prog += float((g_prog * mask_f).sum())
-            sum_t += float((g_t * mask_f).sum())
+            sum_prog += float((g_prog * mask_f).sum()) if sparse else float(g_prog.sum())
+            sum_t += float((g_t * mask_f).sum()) if sparse else float(g_t.sum())
         d = progs[0][1] - progs[1][1] if xbar.differential else progs[0][1]
-        values.append(d * mask_f)
+        values.append(d * mask_f if sparse else d)
         weights.append(float(2 ** (c * j) * level))
     use_gdc = noise is not None and noise.global_drift_compensation and sum_t > 0
     alpha = sum_prog / sum_t if use_gdc else 1.0

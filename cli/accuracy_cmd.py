@@ -74,6 +74,10 @@ def accuracy_cmd(
     adc_range: AdcRangeOpt = None,
     gdc: GdcOpt = None,
     encoding: EncodingOpt = None,
+    post_cal: Annotated[
+        bool,
+        typer.Option("--post-cal", help="Refit one gain per output column after programming (Lammie 2024)."),
+    ] = False,
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
     all_rows: Annotated[bool, typer.Option("--all-rows", help="Print every op row.")] = False,
@@ -85,7 +89,7 @@ def accuracy_cmd(
     opts = AccuracyOptions(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
-        gdc=gdc, encoding=encoding, text=text,
+        gdc=gdc, encoding=encoding, post_calibration=post_cal, text=text,
     )  # fmt: skip
     result = run_accuracy(model, hw, opts, cache_dir=cache_dir)
     render_accuracy(result, console, max_rows=None if all_rows else DEFAULT_MAX_OP_ROWS)

@@ -152,6 +152,7 @@ class EmulatedLinear(torch.nn.Module):
         self.gen = gen
         self.calibrate = False
         self.measure: dict[str, float] | None = None  # accumulates output signal / error power when set
+        self.fit: dict[str, torch.Tensor] | None = None  # accumulates per-column scale fit terms when set
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         st = self.state
@@ -159,7 +160,12 @@ class EmulatedLinear(torch.nn.Module):
         x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
         y = torch.zeros(x2.shape[0], self.original.out_features)
         if st.has_analog:
-            y = y + analog_forward(st, x2[:, st.analog_idx], self.gen, self.calibrate)
+            y_a = analog_forward(st, x2[:, st.analog_idx], self.gen, self.calibrate)
+            if self.fit is not None:  # target: the float output of the analog channels
+                target = x2[:, st.analog_idx] @ self.original.weight[:, st.analog_idx].t()
+                self.fit["num"] = self.fit.get("num", 0.0) + (y_a * target).sum(0)
+                self.fit["den"] = self.fit.get("den", 0.0) + (y_a * y_a).sum(0)
+            y = y + y_a
         if st.w_outlier is not None:
             bits = max(st.xbar.act_bits, st.xbar.outlier_bits)
             x_o, s_o = quantise_tokens(x2[:, st.outlier_idx], bits)

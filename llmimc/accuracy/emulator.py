@@ -136,6 +136,29 @@ def calibrate_adc(
 
 
 @torch.no_grad()
+def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int]) -> None:
+    """Post-programming calibration (Lammie et al., ISCAS 2024): one digital scale per output column.
+
+    On the calibration window, a_n = sum_t y_n f_n / sum_t y_n^2 minimises sum_t (a_n y_n - f_n)^2 between
+    the emulated analog output y and the float output f of the same (emulated-upstream) inputs; the
+    column's weight scale s_n is multiplied by a_n (an affine-free, per-column gain correction).
+    """
+    analog = {n: m for n, m in emulated.items() if m.state.has_analog}
+    for m in analog.values():
+        m.fit = {}
+    try:
+        with swapped(model, dict(emulated)):
+            model(torch.tensor([ids]))
+    finally:
+        for m in analog.values():
+            fit, m.fit = m.fit or {}, None
+            if "den" in fit:
+                den = fit["den"]
+                gain = torch.where(den > 0, fit["num"] / den.clamp(min=1e-30), torch.ones_like(den))
+                m.state.scale = m.state.scale * gain
+
+
+@torch.no_grad()
 def log_probs(model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None) -> torch.Tensor:
     """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given."""
     inp = torch.tensor([ids])

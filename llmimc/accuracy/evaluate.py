@@ -49,6 +49,7 @@ class AccuracyOptions:
     adc_range: str | None = None  # None = the spec's; "calibrated" | "worst_case"
     gdc: bool | None = None  # None = the spec's
     encoding: str | None = None  # None = the spec's array.differential; "differential" | "offset"
+    post_calibration: bool = False  # per-column gain refit after programming (Lammie et al., ISCAS 2024)
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
     first_seed: int = 0
@@ -153,6 +154,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         noise_scale=opts.noise_scale,
         adc="ideal" if opts.ideal_adc else f"{array.adc.bits}-bit, {adc_range} range",
         gdc=bool(noise and noise.global_drift_compensation),
+        post_calibration=opts.post_calibration,
         text_source=text.source,
         text_sha256=text.sha256,
         text_pinned=text.pinned,
@@ -231,6 +233,8 @@ def _run_seeds(
         t_prog += time.perf_counter() - t
         t = time.perf_counter()
         em.calibrate_adc(loaded.model, emulated, calib, adc_range)
+        if opts.post_calibration:
+            em.calibrate_columns(loaded.model, emulated, calib)
         t_cal += time.perf_counter() - t
         t = time.perf_counter()
         sums = MetricSums()

@@ -119,7 +119,12 @@ def _clip_log(coeffs: list[float], g_hat: torch.Tensor) -> torch.Tensor:
 
 
 def program_conductance(
-    digit: torch.Tensor, level: int, noise: DeviceNoise | None, sigma_scale: float, t_s: float, gen: torch.Generator
+    digit: torch.Tensor,
+    level: int,
+    noise: DeviceNoise | None,
+    sigma_scale: float,
+    t_s: float,
+    gen: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(g^ right after programming, g^ at time t) of cells programmed to g^ = digit / level; clamped at 0.
 

@@ -74,6 +74,7 @@ class AccuracyResult(_Model):
     noise_scale: float
     adc: str  # "ideal" | "<bits>-bit <range policy>"
     gdc: bool
+    post_calibration: bool  # per-column gain refit on the calibration window (Lammie et al. 2024)
     text_source: str
     text_sha256: str
     text_pinned: bool

@@ -87,3 +87,10 @@ def test_seeds_are_deterministic_and_differ(tiny, rram):
     a, b = evaluate(tiny, rram, opts), evaluate(tiny, rram, opts)
     assert [s.kl for s in a.seeds] == [s.kl for s in b.seeds]
     assert a.seeds[0].kl != a.seeds[1].kl
+
+
+def test_post_programming_calibration_recovers_uncompensated_drift(tiny, pcm):
+    day = 86400.0
+    raw = _kl(tiny, pcm, precision="w8a8", drift_s=day, gdc=False, ideal_adc=True)
+    cal = _kl(tiny, pcm, precision="w8a8", drift_s=day, gdc=False, ideal_adc=True, post_calibration=True)
+    assert cal < raw, (cal, raw)

@@ -74,6 +74,10 @@ def accuracy_cmd(
     adc_range: AdcRangeOpt = None,
     gdc: GdcOpt = None,
     encoding: EncodingOpt = None,
+    chiplets: Annotated[
+        int | None,
+        typer.Option("--chiplets", "-n", min=1, help="Chiplets for the PPA (default: the spec's)."),
+    ] = None,
     post_cal: Annotated[
         bool,
         typer.Option("--post-cal", help="Refit one gain per output column after programming (Lammie 2024)."),
@@ -89,7 +93,7 @@ def accuracy_cmd(
     opts = AccuracyOptions(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
-        gdc=gdc, encoding=encoding, post_calibration=post_cal, text=text,
+        gdc=gdc, encoding=encoding, post_calibration=post_cal, text=text, chiplets=chiplets,
     )  # fmt: skip
     result = run_accuracy(model, hw, opts, cache_dir=cache_dir)
     render_accuracy(result, console, max_rows=None if all_rows else DEFAULT_MAX_OP_ROWS)

@@ -110,8 +110,8 @@ def show_cmd(
     )
     console.print(
         f"precision: {fig.input_bits}-bit inputs x {fig.weight_bits}-bit weights "
-        f"({m.slices_per_weight} slice(s), {m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} cycle(s) x "
-        f"{_si(m.cycle_time_s, 's')} = {_si(m.mvm_time_s, 's')}, {_si(m.energy_j, 'J')} "
+        f"({m.slices_per_weight} slice(s), {m.cells_per_weight} cell(s)/weight); MVM {m.input_cycles} input step(s) x "
+        f"{m.row_groups} row group(s) of {m.rows_per_cycle} rows x {_si(m.cycle_time_s, 's')} = {_si(m.mvm_time_s, 's')}, {_si(m.energy_j, 'J')} "
         f"(read {_si(m.read_energy_j, 'J')}, ADC {_si(m.adc_energy_j, 'J')}, DAC {_si(m.dac_energy_j, 'J')}, "
         f"accumulate {_si(m.accumulate_energy_j, 'J')})",
         markup=False,
@@ -143,6 +143,21 @@ def show_cmd(
         f"{_si(ln.link_latency_s, 's')}, {ln.energy_per_bit_j * 1e12:.3g} pJ/bit; bisection {ln.bisection_links} links = "
         f"{_si(ln.bisection_bw_bytes_per_s, 'B/s')}; diameter {ln.diameter_hops} hops",
     ]
+    pw = spec.chiplet.power
+    lines.append(
+        f"leakage: {_si(fig.chiplet.power_at_peak_w - fig.chiplet.arrays * m.energy_j / m.mvm_time_s, 'W')} per "
+        "chiplet with every component powered; "
+        + (
+            f"power-gated when empty or idle (wake-up {_si(pw.wakeup_time_s, 's')}), see llmimc/cost/power.py"
+            if pw.power_gating
+            else "no power gating: every chiplet leaks all the time"
+        )
+    )
+    if m.adc_clipped_bits:
+        lines.append(
+            f"note: {m.rows_per_cycle} rows per cycle give column sums {m.adc_clipped_bits} bit(s) wider than the "
+            f"{spec.chiplet.array.adc.bits}-bit ADC resolves: conversion is lossy (range-clipped)"
+        )
     for line in lines:
         console.print(line, markup=False, highlight=False)
 

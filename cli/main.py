@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmimc import __version__
-from llmimc_cli import accuracy_cmd, hw_cmd, model_cmd, profile_cmd, serve_cmd
+from llmimc_cli import accuracy_cmd, hw_cmd, model_cmd, profile_cmd, serve_cmd, sweep_cmd
 
 app = typer.Typer(
     name="llmimc",
@@ -19,6 +19,7 @@ model_cmd.register(app)
 hw_cmd.register(app)
 profile_cmd.register(app)
 serve_cmd.register(app)
+sweep_cmd.register(app)
 accuracy_cmd.register(app)
 
 

@@ -188,8 +188,16 @@ def register(app: typer.Typer) -> None:
             transient=True,
         ) as progress:
             task = progress.add_task("serve", total=run.load.num_requests)
-            result = run.run(on_progress=lambda done, total: progress.update(task, completed=done, total=total))
-        title = f"llmimc serve {run.model_id} on {run.num_chiplets} chiplets — {run.load.source}"
+            result = run.run(
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+        spec = run.system.spec
+        units = (
+            f"{run.num_chiplets} chiplets"
+            if spec.kind == "imc"
+            else f"{run.num_chiplets} x {spec.name} GPU(s)"
+        )
+        title = f"llmimc serve {run.model_id} on {units} — {run.load.source}"
         render_serve_report(result, console, title)
         if json_path is not None:
             json_path.write_text(result.model_dump_json(indent=1), encoding="utf-8")

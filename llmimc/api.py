@@ -33,6 +33,8 @@ from llmimc.compress import (
 from llmimc.compress.policy import SparsitySpec
 from llmimc.cost.breakdown import Comparison
 from llmimc.errors import LlmimcError, SpecError
+from llmimc.gpu.model import GpuSystem, build_gpu_system
+from llmimc.gpu.profile import run_gpu_profile
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.model.opgraph import OpGraph
@@ -73,20 +75,10 @@ def load_model(model: ModelRef, *, use_cache: bool = True) -> OpGraph:
 
 
 def load_hw(hw: HwRef | None = None, chiplets: int | None = None) -> ImcSystemSpec | DigitalBaselineSpec:
-    """A hardware spec by name, path or object, with ``chiplets`` folded in when given (IMC specs)."""
+    """A hardware spec by name, path or object, with ``chiplets`` folded in (digital specs: GPUs)."""
     spec = hw if isinstance(hw, ImcSystemSpec | DigitalBaselineSpec) else load_spec(hw or DEFAULT_IMC_SPEC)
-    if chiplets is not None and isinstance(spec, ImcSystemSpec):
-        spec = spec.with_chiplets(chiplets)
-    return spec
-
-
-def _imc_spec(hw: HwRef | None, chiplets: int | None, what: str) -> ImcSystemSpec:
-    spec = load_hw(hw, chiplets)
-    if not isinstance(spec, ImcSystemSpec):
-        raise SpecError(
-            f"--hw {spec.name}: is a digital baseline spec; {what} needs an IMC system spec "
-            f"(e.g. {DEFAULT_IMC_SPEC}); compare with a GPU through --baseline {spec.name}"
-        )
+    if chiplets is not None:  # IMC: chiplets on the package; digital: tensor-parallel GPUs
+        spec = spec.with_chiplets(chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
     return spec
 
 
@@ -115,11 +107,17 @@ def costed_system(
     max_context_tokens: int | None = None,
     allow_reprogramming: bool = False,
     use_cache: bool = True,
-) -> System:
-    """Map ``model`` onto the IMC package and compile its iteration cost model (MappingError if it cannot)."""
-    spec = _imc_spec(hw, chiplets, "a costed IMC system")
+) -> System | GpuSystem:
+    """Map ``model`` onto the IMC package and compile its iteration cost model (MappingError if it cannot).
+
+    A digital spec gives a GPU system costed kernel by kernel (llmimc.gpu; MappingError with the GPU
+    count it needs if the weights do not fit).
+    """
+    spec = load_hw(hw, chiplets)
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
+    if isinstance(spec, DigitalBaselineSpec):
+        return build_gpu_system(graph, spec, plan)
     return build_system(
         graph,
         spec,
@@ -177,7 +175,7 @@ def profile(
     many bits, profiled with weight reprogramming allowed so that it always has a figure when it can.
     ``baseline`` adds a digital machine (e.g. "h100") side by side.
     """
-    spec = _imc_spec(hw, chiplets, "`profile`")
+    spec = load_hw(hw, chiplets)
     base = None
     if baseline is not None:
         b = load_hw(baseline)
@@ -186,6 +184,10 @@ def profile(
         base = b
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
+    if isinstance(spec, DigitalBaselineSpec):  # a GPU: kernel by kernel, no IMC savings reference
+        return run_gpu_profile(
+            graph, spec, plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, baseline=base
+        )
     result = run_profile(
         graph,
         spec,
@@ -213,7 +215,7 @@ def profile(
 class ServeRun:
     """A serving run ready to simulate: the costed system, the requests and the scheduler config."""
 
-    system: System
+    system: System | GpuSystem
     load: TraceLoad
     config: ServeConfig
 
@@ -223,7 +225,8 @@ class ServeRun:
 
     @property
     def num_chiplets(self) -> int:
-        return self.system.spec.package.num_chiplets
+        spec = self.system.spec
+        return spec.package.num_chiplets if isinstance(spec, ImcSystemSpec) else spec.num_gpus
 
     def run(self, on_progress: Callable[[int, int], None] | None = None) -> ServeResult:
         """Simulate; ``on_progress(done, total)`` is called now and then if given."""

@@ -79,6 +79,9 @@ def test_compare_savings_and_reference_error():
     assert failed.reference_error == "does not fit" and failed.arrays_saving is None
 
 
-def test_digital_spec_is_refused_where_an_imc_system_is_needed():
-    with pytest.raises(SpecError, match="digital baseline"):
-        api.costed_system("gpt2", hw="h100")
+def test_digital_spec_is_a_gpu_system_when_it_has_a_kernel_calibration():
+    gpus = api.costed_system("gpt2", hw="h100", chiplets=2)
+    assert gpus.spec.num_gpus == 2 and gpus.cost_model.kv_capacity_tokens > 0
+    bare = api.load_hw("h100").model_copy(update={"kernels": None})
+    with pytest.raises(SpecError, match="kernels"):
+        api.costed_system("gpt2", hw=bare)

@@ -10,8 +10,9 @@ power P(x) = sum_k x_k^2 for one pulse-width-modulated read, or sum_p 4^(d p) su
 bit planes of a bit-serial input (each read draws fresh noise on every device).
 
 ADC path: for every input plane p (one for PWM; ``input_cycles`` digit planes of d = dac bits each,
-two's complement, the top digit applied signed, for bit-serial inputs), slice j and row block b the
-partial sum P = sum_{k in b} x_{p,k} D_{j,k,n} (+ read noise) is clipped to the ADC range [-R_bj, R_bj]
+two's complement, the top digit applied signed, for bit-serial inputs), slice j and conversion group b
+(the ``derive.rows_per_cycle`` rows of one array read together) the partial sum
+P = sum_{k in b} x_{p,k} D_{j,k,n} (+ read noise) is clipped to the ADC range [-R_bj, R_bj]
 (or [0, R_bj] when it cannot be negative) and rounded to 2^bits levels; the digital side shifts and
 adds y_a = s_x s_n (alpha sum_{p,j,b} 2^(d p) 2^(c j) L_j Q(P) - offset sum_k x_k).
 Calibration mode records R_bj = max |P| per (block, slice) instead of quantising.
@@ -85,14 +86,14 @@ def _adc_path(
     calibrate: bool,
 ) -> torch.Tensor:
     n_out = st.slices[0].shape[2]
-    blocks, rows = st.slices[0].shape[0], st.slices[0].shape[1]
+    blocks = st.slices[0].shape[0]
     y = torch.zeros(tokens, n_out)
     ranges = torch.zeros(blocks, len(st.slices)) if calibrate else st.adc_ranges
     if ranges is None:
         raise RuntimeError("ADC ranges are not calibrated for this op")
     cols = max(1, _MAX_CHUNK_ELEMS // max(1, blocks * tokens))
     for plane, shift, signed_in in planes:
-        xb = _blocked_inputs(plane, blocks, rows)  # (B, T, R)
+        xb = _grouped_inputs(plane, st.conv_index)  # (G, T, r)
         noise_std = None
         if st.read_sigma > 0:
             noise_std = st.read_sigma * torch.sqrt(st.devices_per_slice * (xb * xb).sum(-1, keepdim=True))
@@ -132,10 +133,10 @@ def worst_case_ranges(st: ProgrammedOp) -> torch.Tensor:
     return torch.full((blocks, len(st.slices)), float(xbar.rows_per_conversion * x_max))
 
 
-def _blocked_inputs(x: torch.Tensor, blocks: int, rows: int) -> torch.Tensor:
-    t, k = x.shape
-    pad = blocks * rows - k
-    return torch.nn.functional.pad(x, (0, pad)).view(t, blocks, rows).transpose(0, 1)
+def _grouped_inputs(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(T, K_a) -> (G, T, r) inputs of each conversion group (padding slots are zero)."""
+    padded = torch.cat([x, torch.zeros(x.shape[0], 1)], dim=1)
+    return padded[:, index].transpose(0, 1)
 
 
 def _randn(shape: torch.Size | tuple[int, ...], gen: torch.Generator) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 
 from llmimc.accuracy import emulator as em
 from llmimc.accuracy.analog import EmulatedLinear
+from llmimc.accuracy.hardware import weight_encoding
 from llmimc.accuracy.metrics import MetricSums, mean_std
 from llmimc.accuracy.models import ModelSource, load_model, resolve_weights
 from llmimc.accuracy.result import AccuracyResult, OpRow, PpaSummary, SeedMetrics, Spread, Timing
@@ -52,6 +53,7 @@ class AccuracyOptions:
     post_calibration: bool = False  # per-column gain refit after programming (Lammie et al., ISCAS 2024)
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
+    chiplets: int | None = None  # package size for the PPA (None = the spec's)
     first_seed: int = 0
 
 
@@ -94,10 +96,12 @@ def check_options(opts: AccuracyOptions) -> None:
 
 
 def with_encoding(spec: ImcSystemSpec, encoding: str | None) -> ImcSystemSpec:
-    """The spec with ``array.differential`` set by ``encoding`` (both the emulator and the PPA see it)."""
-    if encoding is None:
+    """The spec with its noise section's ``weight_encoding`` set (emulator only: the cost model's cells
+    per weight follow ``array.differential``, which is left alone)."""
+    arr = spec.chiplet.array
+    if encoding is None or arr.noise is None:
         return spec
-    arr = spec.chiplet.array.model_copy(update={"differential": encoding == "differential"})
+    arr = arr.model_copy(update={"noise": arr.noise.model_copy(update={"weight_encoding": encoding})})
     return spec.model_copy(update={"chiplet": spec.chiplet.model_copy(update={"array": arr})})
 
 
@@ -147,7 +151,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         hw_name=spec.name,
         cell_technology=array.cell_technology.value,
         noise_model="ideal devices" if noise is None else f"spec ({spec.name}) x {opts.noise_scale:g}",
-        encoding="differential pairs" if array.differential else "offset (bias) encoding",
+        encoding=weight_encoding(array),
         policy_name=plan.policy_name,
         sparsity=opts.sparsity,
         drift_s=opts.drift_s,
@@ -291,7 +295,8 @@ def _ppa(
 
     prompt, gen = min(opts.seq_len, 128), 128
     try:
-        res = run_profile(graph, spec, plan, batch=1, prompt_len=prompt, gen_len=gen)
+        sized = spec.with_chiplets(opts.chiplets) if opts.chiplets is not None else spec
+        res = run_profile(graph, sized, plan, batch=1, prompt_len=prompt, gen_len=gen)
     except LlmimcError as exc:
         return None, str(exc)
     s = res.summary

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from llmimc.compress.plan import OpCompression
-from llmimc.hw.derive import cells_per_weight, slices_per_weight
+from llmimc.hw.derive import cells_per_weight, rows_per_cycle, slices_per_weight
 from llmimc.hw.spec import CrossbarArray, DeviceNoise
 from llmimc.mapping.tiling import tile_op
 from llmimc.model.opgraph import Op
@@ -41,10 +41,11 @@ class CrossbarMap:
     bits_per_cell: int
     slices: int  # magnitude slices per weight (not doubled for differential)
     differential: bool
-    rows_per_conversion: int  # stored rows summed into one ADC conversion (one row block)
+    rows_per_block: int  # stored rows of one array (a row block)
+    rows_per_conversion: int  # stored rows summed into one ADC conversion (derive.rows_per_cycle)
     outputs_per_col_block: int  # output channels sharing one array's columns (cols / cells per weight)
     row_blocks: int
-    adc_bits: int | None  # None = ideal ADC
+    adc_bits: int | None  # None = ideal ADC; else adc.bits + encoding_bits_saved (levels resolved)
     dac_bits_per_cycle: int
     input_cycles: int
     sparsity_n: int
@@ -62,29 +63,64 @@ class CrossbarMap:
         return self.input_cycles > 1
 
 
+def weight_encoding(array: CrossbarArray) -> str:
+    """ "differential" or "offset": the noise section's ``weight_encoding``, else ``array.differential``."""
+    if array.differential:
+        return "differential"
+    if array.noise is not None and array.noise.weight_encoding is not None:
+        return array.noise.weight_encoding
+    return "offset"
+
+
 def crossbar_map(op: Op, comp: OpCompression, array: CrossbarArray, ideal_adc: bool) -> CrossbarMap:
     """The CrossbarMap of ``op`` under ``comp`` on ``array`` (tiling and derive functions only)."""
     tiling = tile_op(op, comp, array)
     s = slices_per_weight(array, comp.weight_bits)
-    rows = array.rows if tiling.row_blocks else 0
-    if tiling.row_blocks and math.ceil(tiling.rows_stored / rows) != tiling.row_blocks:
-        raise AssertionError(f"{op.name}: tiling row blocks disagree with {rows} rows per conversion")
+    r = rows_per_cycle(array)
+    if tiling.row_blocks and tiling.row_groups_total != sum(
+        math.ceil(b / r) for b in _block_sizes(tiling.rows_stored, array.rows)
+    ):
+        raise AssertionError(f"{op.name}: tiling row groups disagree with {r} rows per conversion")
     return CrossbarMap(
         weight_bits=comp.weight_bits,
         act_bits=comp.act_bits,
         outlier_bits=comp.outlier_bits,
         bits_per_cell=array.bits_per_cell,
         slices=s,
-        differential=array.differential,
-        rows_per_conversion=rows,
+        differential=weight_encoding(array) == "differential",
+        rows_per_block=array.rows,
+        rows_per_conversion=r,
         outputs_per_col_block=max(1, array.cols // cells_per_weight(array, comp.weight_bits)),
         row_blocks=tiling.row_blocks,
-        adc_bits=None if ideal_adc else array.adc.bits,
+        adc_bits=None if ideal_adc else array.adc.bits + (array.adc.encoding_bits_saved or 0),
         dac_bits_per_cycle=array.dac.bits_per_cycle,
         input_cycles=tiling.timing.input_cycles,
         sparsity_n=comp.sparsity_n,
         sparsity_m=comp.sparsity_m,
     )
+
+
+def _block_sizes(rows: int, per_block: int) -> list[int]:
+    return [min(per_block, rows - b) for b in range(0, rows, per_block)]
+
+
+def conversion_index(k_dense: int, xbar: CrossbarMap) -> torch.Tensor:
+    """Dense analog row feeding each slot of each ADC conversion group, -1 for padding.
+
+    Rows are cut into row blocks (one array's rows) and each block into groups of ``rows_per_conversion``
+    rows read together (one conversion each); with N:M, each count is scaled by m / n dense rows.
+    Returns a (G, r_dense) index tensor.
+    """
+    scale_n, scale_m = max(xbar.sparsity_n, 1), xbar.sparsity_m
+    block = max(1, xbar.rows_per_block * scale_m // scale_n)
+    conv = max(1, min(xbar.rows_per_conversion, xbar.rows_per_block) * scale_m // scale_n)
+    groups: list[list[int]] = []
+    for b0 in range(0, max(k_dense, 1), block):
+        b1 = min(k_dense, b0 + block)
+        for g0 in range(b0, b1, conv):
+            rows = list(range(g0, min(b1, g0 + conv)))
+            groups.append(rows + [-1] * (conv - len(rows)))
+    return torch.tensor(groups if groups else [[-1] * conv], dtype=torch.long)
 
 
 # ----------------------------------------------------------------------------------- noise laws

@@ -12,7 +12,7 @@ For a torch ``nn.Linear`` weight W (N x K; K = input channels):
 4. global drift compensation alpha = sum g^_prog / sum g^_t over the layer's cells (when enabled);
 5. with an ideal ADC the slices fold into one effective integer matrix
    W_eff = alpha sum_j 2^(c j) L_j D_j - offset M  (D_j = g^+ - g^- or g^; M = kept-weight mask),
-   otherwise the per-slice matrices D_j are kept, blocked by rows per ADC conversion.
+   otherwise the per-slice matrices D_j are kept, grouped by the rows of each ADC conversion.
 Short-term read noise is not programmed: it is drawn on every read (:mod:`llmimc.accuracy.analog`).
 """
 
@@ -23,7 +23,13 @@ from dataclasses import dataclass
 
 import torch
 
-from llmimc.accuracy.hardware import FLOAT_BITS, CrossbarMap, program_conductance, read_sigma
+from llmimc.accuracy.hardware import (
+    FLOAT_BITS,
+    CrossbarMap,
+    conversion_index,
+    program_conductance,
+    read_sigma,
+)
 from llmimc.hw.spec import DeviceNoise
 
 
@@ -45,7 +51,7 @@ class ProgrammedOp:
     read_sigma: float  # per-device read noise, fraction of g_max
     devices_per_slice: int
     gdc_alpha: float
-    rows_dense_per_block: int  # dense analog rows per ADC conversion (R x m / n)
+    conv_index: torch.Tensor  # (G, r) dense analog row per slot of each ADC conversion group, -1 = none
     adc_ranges: torch.Tensor | None = None  # (B, S) calibrated or worst-case ADC input ranges
 
     @property
@@ -102,7 +108,7 @@ def program_op(
     w_a = w[:, analog_idx]
     mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
     q, scale = quantise_per_channel(w_a * mask, xbar.weight_bits)
-    rows_dense = _dense_rows_per_block(xbar)
+    conv_index = conversion_index(w_a.shape[1], xbar)
     state = _program_slices(q.t().contiguous(), mask.t().contiguous(), xbar, noise, sigma_scale, t_s, gen)
     fold = xbar.adc_bits is None
     w_eff = None
@@ -110,7 +116,7 @@ def program_op(
         w_eff = state.alpha * sum(sw * d for sw, d in zip(state.weights, state.values, strict=True))
         if state.offset:
             w_eff = w_eff - state.offset * state.mask_f
-    slices = [] if fold else [_blocked(d, rows_dense) for d in state.values]
+    slices = [] if fold else [_grouped(d, conv_index) for d in state.values]
     r_sig = read_sigma(noise, sigma_scale)
     devices = 2 if xbar.differential else 1
     return ProgrammedOp(
@@ -128,7 +134,7 @@ def program_op(
         read_sigma=r_sig,
         devices_per_slice=devices,
         gdc_alpha=state.alpha,
-        rows_dense_per_block=rows_dense,
+        conv_index=conv_index,
     )
 
 
@@ -178,14 +184,7 @@ def _program_slices(
     return _SliceState(values, weights, offset, alpha, mask_f)
 
 
-def _dense_rows_per_block(xbar: CrossbarMap) -> int:
-    """Dense analog rows feeding one ADC conversion: R x m / n (each group of m keeps n rows)."""
-    return max(1, xbar.rows_per_conversion * xbar.sparsity_m // max(xbar.sparsity_n, 1))
-
-
-def _blocked(d: torch.Tensor, rows: int) -> torch.Tensor:
-    """(K_a, N) -> (B, rows, N), zero-padding the last block."""
-    k, n = d.shape
-    blocks = max(1, math.ceil(k / rows))
-    pad = blocks * rows - k
-    return torch.nn.functional.pad(d, (0, 0, 0, pad)).view(blocks, rows, n)
+def _grouped(d: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(K_a, N) -> (G, r, N) by the conversion index (padding rows are zero)."""
+    padded = torch.cat([d, torch.zeros(1, d.shape[1])])
+    return padded[index]

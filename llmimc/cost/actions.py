@@ -1,8 +1,12 @@
 """Energy per action, Accelergy-style: every joule is an action count x an energy per action.
 
 The table below names every (component, action) pair the cost model counts and where its energy per
-action comes from in the hardware spec (each spec number carries its own source). Static power is an
-action too: one "chiplet_second" of a powered chiplet costs ``static_power_w`` joules.
+action comes from in the hardware spec (each spec number carries its own source). Leakage is an action
+too: one "leak_second" of one powered component instance (one ADC, one DAC, one tile buffer, ...) costs
+its ``chiplet.power`` leakage in joules; ``llmimc.cost.power`` counts them by power state (a gated
+domain's wake-up adds ``breakeven_time_s`` leak-seconds to each of its components). Two energies are
+derived: an ADC conversion at ``adc.bits`` (Walden scaling from ``reference_bits``,
+``llmimc.hw.derive``) and programming one cell (energy per program-and-verify iteration x iterations).
 
 Reference: Wu, Emer, Sze, "Accelergy: An Architecture-Level Energy Estimation Methodology for
 Accelerator Designs", ICCAD 2019 (energy = sum over components of action counts x energy per action).
@@ -12,12 +16,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from llmimc.hw.derive import adc_energy_per_conversion_j
 from llmimc.hw.spec import ImcSystemSpec
 
 # (component, action, spec field the energy per action comes from)
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("crossbar", "cell_read", "chiplet.array.read_energy_per_cell_j"),
-    ("adc", "conversion", "chiplet.array.adc.energy_per_conversion_j"),
+    ("adc", "conversion", "chiplet.array.adc.energy_per_conversion_j x 2^(bits - reference_bits)"),
     ("dac", "row_drive", "chiplet.array.dac.energy_per_row_drive_j"),
     ("shift_add", "partial_sum_add", "chiplet.tile.accumulate_energy_j"),
     ("nm_mux", "input_select", "chiplet.tile.vector_unit.energy_per_op_j"),
@@ -30,8 +35,16 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("noc", "bit_hop", "chiplet.noc.energy_per_bit_per_hop_j"),
     ("d2d", "bit_hop", "package.d2d.energy_per_bit_j"),
     ("offpkg_memory", "bit", "package.memory.energy_per_bit_j"),
-    ("crossbar", "program_cell", "chiplet.array.program_energy_per_cell_j"),
-    ("static", "chiplet_second", "chiplet.static_power_w"),
+    ("crossbar", "program_cell", "chiplet.array.program_energy_per_cell_j x program_verify_iterations"),
+    ("adc", "leak_second", "chiplet.power.adc_leakage_w"),
+    ("dac", "leak_second", "chiplet.power.dac_leakage_w"),
+    ("crossbar", "retention_second", "chiplet.power.array_leakage_w"),
+    ("local_sram", "leak_second", "chiplet.power.tile_buffer_leakage_w"),
+    ("vector_unit", "leak_second", "chiplet.power.vector_unit_leakage_w"),
+    ("router", "leak_second", "chiplet.power.router_leakage_w"),
+    ("global_sram", "leak_second", "chiplet.power.global_sram_leakage_w"),
+    ("dpu", "leak_second", "chiplet.power.dpu_leakage_w"),
+    ("d2d_phy", "idle_second", "chiplet.power.phy_idle_w"),
 )
 
 NUM_ACTIONS = len(ACTIONS)
@@ -51,7 +64,26 @@ NOC = IDX[("noc", "bit_hop")]
 D2D = IDX[("d2d", "bit_hop")]
 OFFPKG = IDX[("offpkg_memory", "bit")]
 PROGRAM = IDX[("crossbar", "program_cell")]
-STATIC = IDX[("static", "chiplet_second")]
+LEAK_ADC = IDX[("adc", "leak_second")]
+LEAK_DAC = IDX[("dac", "leak_second")]
+LEAK_ARRAY = IDX[("crossbar", "retention_second")]
+LEAK_TILE_BUF = IDX[("local_sram", "leak_second")]
+LEAK_VU = IDX[("vector_unit", "leak_second")]
+LEAK_ROUTER = IDX[("router", "leak_second")]
+LEAK_GSRAM = IDX[("global_sram", "leak_second")]
+LEAK_DPU = IDX[("dpu", "leak_second")]
+LEAK_PHY = IDX[("d2d_phy", "idle_second")]
+STATIC_ACTIONS = (
+    LEAK_ADC,
+    LEAK_DAC,
+    LEAK_ARRAY,
+    LEAK_TILE_BUF,
+    LEAK_VU,
+    LEAK_ROUTER,
+    LEAK_GSRAM,
+    LEAK_DPU,
+    LEAK_PHY,
+)
 
 
 def _get(spec: ImcSystemSpec, dotted: str) -> float:
@@ -62,8 +94,13 @@ def _get(spec: ImcSystemSpec, dotted: str) -> float:
 
 
 def energy_per_action(spec: ImcSystemSpec) -> list[float]:
-    """Energy per action (J) in ACTIONS order, read from the spec."""
-    return [_get(spec, field) for _, _, field in ACTIONS]
+    """Energy per action (J) in ACTIONS order, read from the spec (two derived, see module docstring)."""
+    arr = spec.chiplet.array
+    derived = {
+        CONVERSION: adc_energy_per_conversion_j(arr),
+        PROGRAM: arr.program_energy_per_cell_j * (arr.program_verify_iterations or 1),
+    }
+    return [derived[i] if i in derived else _get(spec, f) for i, (_, _, f) in enumerate(ACTIONS)]
 
 
 class EnergyRow(BaseModel):

@@ -28,7 +28,7 @@ from llmimc.compress.plan import CompressionPlan
 from llmimc.compress.planner import crossbar_rows
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.model import no_kv_growth
-from llmimc.model.opgraph import OpGraph, OpKind, Poly
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
 
 
 class BaselineStep(BaseModel):
@@ -72,25 +72,22 @@ class BaselineModel(BaseModel):
         )
 
 
+def op_weight_bytes(op: Op, plan: CompressionPlan, dtype_bytes: int) -> float:
+    """Stored bytes of one linear op's weights under ``plan`` (kept rows x bits + metadata + outliers)."""
+    comp = plan.ops.get(op.name)
+    if comp is None:
+        return float(op.weight_params * dtype_bytes)
+    kept = crossbar_rows(comp, op.in_features)
+    return (
+        max(op.num_experts, 1)
+        * op.out_features
+        * (kept * (comp.weight_bits + comp.metadata_bits_per_kept) + comp.outlier_rows * comp.outlier_bits)
+        / 8.0
+    )
+
+
 def _weight_bytes(graph: OpGraph, plan: CompressionPlan) -> float:
-    total = 0.0
-    for op in graph.linear_ops():
-        comp = plan.ops.get(op.name)
-        e = max(op.num_experts, 1)
-        if comp is None:
-            total += op.weight_params * graph.info.dtype_bytes
-            continue
-        kept = crossbar_rows(comp, op.in_features)
-        total += (
-            e
-            * op.out_features
-            * (
-                kept * (comp.weight_bits + comp.metadata_bits_per_kept)
-                + comp.outlier_rows * comp.outlier_bits
-            )
-            / 8.0
-        )
-    return total
+    return sum(op_weight_bytes(op, plan, graph.info.dtype_bytes) for op in graph.linear_ops())
 
 
 def baseline_model(graph: OpGraph, plan: CompressionPlan, spec: DigitalBaselineSpec) -> BaselineModel:

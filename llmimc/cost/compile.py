@@ -14,33 +14,48 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
 - analog: t_mvm x expert_load x vectors, vectors = the op's FLOPs / (2 K N E expert_load) as a Poly
   (one per token; lm_head: one per sequence and step), experts in parallel, and at least one t_mvm
   when the iteration has work (a top-k expert still runs a whole MVM);
-- shift_add: the shift-and-add units next to each array's ADCs keep pace with the conversions (ISAAC),
-  so only the additions across row blocks ((row_blocks - 1) x N per vector) take time, on the vector
-  units of the tiles used: adds / (tiles used x vector-unit lanes x frequency); every add (in-array
-  and cross-block) is charged energy;
+- partial sums: the shift-and-add units next to each array's ADCs keep pace with the conversions, and
+  the row blocks of a column block are summed in an adder tree next to the arrays at the width the sum
+  needs (ISAAC IMA S+A and output registers, PUMA core, NeuroSim adder trees): pipelined at the
+  conversion rate, so they add only the tree's latency ceil(log2 row_blocks) adder stages x one
+  vector-unit cycle per iteration to the analog time; every add (one per conversion, plus
+  (row_blocks - 1) x N cross-block adds per vector) is charged energy; no partial sum passes the
+  tile buffer;
+- tiles: an op is spread over the free tiles of its chiplet, min(tiles, arrays of the op on the
+  chiplet) tiles (``llmimc.cost.power.tiles_holding``), row blocks of one column block kept together
+  (tpc = ceil(row_blocks / arrays per tile of the op) tiles each) so that they sum in-tile;
 - dpu: MACs or element ops / (DPU lanes x frequency);
-- local / global SRAM: bytes / bandwidth (local: per tile, tiles used in parallel);
-- noc: bits per vector = K_analog x a x (tile groups needing the input) + N x a (outputs) +
+- local / global SRAM: bytes / bandwidth (local: per tile, tiles used in parallel; a linear op reads
+  its K_analog x a-bit input and writes its N x a-bit output through the tile buffers);
+- noc: bits per vector = K_analog x a x (tile groups of tpc tiles, each needing the input) + N x a +
   (tiles per column block - 1) x N x acc_bits (cross-tile partial sums; sums inside a tile stay local),
   time = bytes / (link bandwidth x tiles used: every tile has its own router port) + mean hops x hop
   latency (mean Manhattan distance between two tiles of a w x w mesh, w = ceil(sqrt(tiles)):
-  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs);
+  2 (w^2 - 1) / (3 w); 1 hop for bus/crossbar NoCs); energy: the input reaches its tile groups by
+  multicast (about one link per receiving tile group), outputs and partial sums travel the mean hops;
 - tile_min (MoE ops): the per-tile times above spread the expected expert load over every expert's
   tiles; a routed vector runs on its own expert's tiles only, so, like analog's one-MVM floor, an
-  iteration with work takes at least one vector's shift-add / local-SRAM / NoC time on one expert's
-  tiles;
+  iteration with work takes at least one vector's local-SRAM / NoC time on one expert's tiles;
+- non-linear ops (softmax, norms, activations, element-wise): fused on the DPU at its fp16 working
+  precision (IBM's LDPU/global DPU, PUMA's VFU, 3D-SiM's GeLU unit all process fused vectors): the
+  traced element ops run on the DPU lanes at ``dpu.energy_per_op_j`` each, and the activation traffic
+  of the k aten ops the trace merged into the op is counted once (traced bytes / k) at 16 bits instead
+  of once per aten op at the model dtype;
 - transfer: for each die-to-die hop, latency + bytes / bandwidth (store and forward);
 - split (tensor-parallel) stage of kk chiplets: each chiplet does 1/kk of a linear op's actions on
   its own share of the tiles (per-array and per-tile times unchanged, DPU and global SRAM times / kk);
   the root scatters the inputs and waits for every member's partial sums (scatter and gather times on
   the root's path; members' compute overlaps the root's);
+- kv_cache: K/V of the new tokens written at kv_bits; the cache read (L tokens) is charged to the
+  layer's attention ops' global-SRAM time, so it overlaps their DPU MACs (max, not sum);
 - offpkg: bytes / memory bandwidth + memory latency.
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
-exact width of a K-term integer dot product); the residual stream between stages, non-linear ops and
-embedding rows at the model dtype (OpGraph activation bytes are traced at the model dtype; a linear
-op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM for every
-token vector (no reuse assumed, an upper bound).
+exact width of a K-term integer dot product); non-linear ops at the DPU's 16 bits; the residual stream
+between stages and embedding rows at the model dtype (OpGraph activation bytes are traced at the
+model dtype; a linear op's activation bytes are rescaled to act_bits). Outlier weights are read from global SRAM once per
+iteration for a dense op (one DPU matmul over the iteration's vectors) and once per routed vector for
+MoE experts (which experts a vector uses is not known here: an upper bound).
 """
 
 from __future__ import annotations
@@ -52,7 +67,8 @@ import numpy as np
 
 from llmimc.compress.plan import CompressionPlan
 from llmimc.cost import actions as A
-from llmimc.hw.spec import ImcSystemSpec, NocTopology
+from llmimc.cost.power import PowerStates, power_states, tiles_holding
+from llmimc.hw.spec import Chiplet, ImcSystemSpec, NocTopology
 from llmimc.mapping.model import ATTENTION_KINDS, Mapping, Stage, kv_free
 from llmimc.mapping.placement import route_hops
 from llmimc.mapping.tiling import OpTiling, per_vector_actions
@@ -75,6 +91,9 @@ RESOURCES = (
 R = {name: i for i, name in enumerate(RESOURCES)}
 NUM_R = len(RESOURCES)
 TOKEN_ID_BYTES = 4  # int32 token id returned for the next embedding lookup
+DPU_NONLINEAR_BYTES = 2  # fp16: the DPU's working format for softmax, norms and activations
+NONLINEAR_KINDS = (OpKind.SOFTMAX, OpKind.NORM, OpKind.ACTIVATION, OpKind.ELEMENTWISE)
+_ATTN_VALUES = {k.value for k in ATTENTION_KINDS}
 
 
 def poly_vec(p: Poly, scale: float = 1.0) -> np.ndarray:
@@ -115,8 +134,9 @@ class Compiled:
     energy_per_action_j: list[float]
     reprogram_time_s: float
     num_chiplets: int
-    static_power_w: float
+    power: PowerStates
     mem_bw_bytes_per_s: float
+    d2d_bw_bytes_per_s: float
 
 
 def _noc_mean_hops(spec: ImcSystemSpec) -> float:
@@ -126,12 +146,24 @@ def _noc_mean_hops(spec: ImcSystemSpec) -> float:
     return max(1.0, 2.0 * (w * w - 1) / (3.0 * w))
 
 
+def _tile_geometry(ch: Chiplet, t: OpTiling, share: float) -> tuple[int, int, int, int]:
+    """Tiles of the share of one op on one chiplet: (all experts, one expert, tiles per column block,
+    tile groups). The arrays are spread over min(tiles, arrays) tiles; the row blocks of a column block
+    stay together (tpc tiles) and sum in the tile's adder tree; each group of tpc tiles receives the
+    whole input once; partial sums of different tiles cross the NoC."""
+    arrays_e = max(1, math.ceil(t.arrays_per_expert * share - 1e-9))  # one expert's arrays on one chiplet
+    tiles_c = max(1, tiles_holding(ch, math.ceil(t.arrays * share - 1e-9)))
+    tiles_e = max(1, tiles_holding(ch, arrays_e))
+    tpc = max(1, math.ceil(t.row_blocks / math.ceil(arrays_e / tiles_e)))
+    return tiles_c, tiles_e, tpc, max(1, math.ceil(tiles_e / tpc))
+
+
 class _Builder:
     def __init__(self, graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, mapping: Mapping):
         self.g, self.spec, self.plan, self.m = graph, spec, plan, mapping
         ch = spec.chiplet
         self.dpu_rate = ch.dpu.macs_per_cycle * ch.dpu.frequency_hz
-        self.vu_rate = ch.tile.vector_unit.macs_per_cycle * ch.tile.vector_unit.frequency_hz
+        self.vu_freq = ch.tile.vector_unit.frequency_hz
         self.noc_hops = _noc_mean_hops(spec)
         self.d2d = spec.package.d2d
         self.mem = spec.package.memory
@@ -158,22 +190,16 @@ class _Builder:
         a, w, k, n = t.act_bits, t.weight_bits, t.in_features, t.out_features
         acc_bits = a + w + math.ceil(math.log2(max(k, 2)))
         meta_read = t.metadata_bits / t.num_experts  # one expert's index bits, read once per vector
-        psum = (t.row_blocks - 1) * n * acc_bits if t.row_blocks > 1 else 0.0
-        lsram_r = t.analog_rows * a + meta_read + psum
-        lsram_w = n * a + psum
-        # NoC: row blocks of one column block sit in as few tiles as possible (tpc tiles) and are summed
-        # inside a tile; each group of tpc tiles receives the whole input once; only partial sums of
-        # different tiles cross the NoC; the requantised outputs go back to the buffer.
-        tpc = max(1, math.ceil(t.row_blocks / ch.tile.arrays_per_tile))
-        groups = max(
-            1, math.ceil(math.ceil(t.arrays / max(t.num_experts, 1)) / ch.tile.arrays_per_tile / tpc)
-        )
+        lsram_r = t.analog_rows * a + meta_read
+        lsram_w = n * a
+        kk = len(st.chiplets)
+        share = 1.0 / kk  # the op's share (arrays, actions) on one chiplet
+        tiles_c, tiles_e, tpc, groups = _tile_geometry(ch, t, share)
         noc_bits = t.analog_rows * a * groups + n * a + (tpc - 1) * n * acc_bits
         q = a / (8.0 * self.g.info.dtype_bytes)
         out_macs = t.outlier_rows * n
         bias_ops = n if op.bias_params > 0 else 0
-        tiles_used = max(1, math.ceil(t.arrays / ch.tile.arrays_per_tile))
-        kk = len(st.chiplets)
+        cross_block_adds = (t.row_blocks - 1) * n if t.row_blocks > 1 else 0
         # Token vectors per sequence as a Poly: FLOPs / (2 K N E load) (lm_head: one per step).
         macs = k * n * max(op.num_experts, 1) * op.expert_load
         vec = poly_vec(op.flops, 1.0 / (2.0 * macs)) if macs > 0 else unit(F_T, 1.0)
@@ -183,37 +209,43 @@ class _Builder:
             A.CELL_READ: v["cell_read"],
             A.CONVERSION: v["conversion"],
             A.ROW_DRIVE: v["row_drive"],
-            A.SHIFT_ADD: v["shift_add"],
+            A.SHIFT_ADD: v["shift_add"] + cross_block_adds,
             A.MUX: v["mux_select"],
             A.LSRAM_R: lsram_r,
             A.LSRAM_W: lsram_w,
-            A.NOC: noc_bits * self.noc_hops,
+            # the input reaches its tile groups by multicast (about one link per receiving tile, an XY
+            # multicast tree); outputs and cross-tile partial sums travel the mean hop distance
+            A.NOC: t.analog_rows * a * groups + (noc_bits - t.analog_rows * a * groups) * self.noc_hops,
             A.DPU_MAC: out_macs,
             A.DPU_OP: bias_ops,
-            A.GSRAM_R: out_macs * t.outlier_bits,
         }
         for idx, val in per_t.items():
             c[idx] += val * g * vec
+        # outlier weights (fp16 rows on the DPU) are read from global SRAM once per iteration and applied
+        # to all of its token vectors (a DPU matmul); MoE experts' per routed vector (top-k is not known)
+        if t.num_experts > 1:
+            c[A.GSRAM_R] += out_macs * t.outlier_bits * g * vec
+        else:
+            c[A.GSRAM_R, F_ONE] += out_macs * t.outlier_bits
         c[A.GSRAM_R] += poly_vec(op.act_bytes_read, 8.0 * q)
         c[A.GSRAM_W] += poly_vec(op.act_bytes_written, 8.0 * q)
         tm = base.times
+        tree_s = math.ceil(math.log2(t.row_blocks)) / self.vu_freq if t.row_blocks > 1 else 0.0
         tm[R["analog"]] = t.timing.mvm_time_s * op.expert_load * vec
-        tm[R["analog_min"], F_ONE] = t.timing.mvm_time_s if t.rows_stored else 0.0
-        cross_block_adds = (t.row_blocks - 1) * n
+        tm[R["analog_min"], F_ONE] = t.timing.mvm_time_s + tree_s if t.rows_stored else 0.0
+        tm[R["shift_add"], F_ONE] = tree_s  # adder-tree latency; its throughput matches the ADCs
         tm[R["dpu"]] = (out_macs + bias_ops) * g * vec / self.dpu_rate
         tm[R["global_sram"]] = (c[A.GSRAM_R] + c[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
-        # Per-tile resources (vector units, tile buffers, router ports) of ONE chiplet: a split op puts
-        # 1/kk of its work on each chiplet, but also only 1/kk of its tiles, so these times do not shrink.
-        tiles_c = min(ch.tiles, max(1, math.ceil(tiles_used / kk)))
+        # Per-tile resources (tile buffers, router ports) of ONE chiplet: a split op puts a share of its
+        # work on each chiplet, but also only that share of its tiles, so these times do not shrink.
         per_tile = {
-            R["shift_add"]: cross_block_adds * g * vec / kk / (tiles_c * self.vu_rate),
             R["local_sram"]: (lsram_r + lsram_w)
             * g
             * vec
             / 8.0
-            / kk
+            * share
             / (ch.tile.local_sram.bw_bytes_per_s * tiles_c),
-            R["noc"]: noc_bits * g * vec / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_c)
+            R["noc"]: noc_bits * g * vec / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_c)
             + unit(F_ONE, self.noc_hops * ch.noc.hop_latency_s),
         }
         for r_idx, row in per_tile.items():
@@ -221,12 +253,10 @@ class _Builder:
         # ... and at least one vector on ONE expert's tiles (top-k routing: a token's vector runs on its
         # expert's share of the tiles, not spread over all experts' tiles as the expected load is)
         e = max(t.num_experts, 1)
-        tiles_e = max(1, math.ceil(t.arrays_per_expert / kk / ch.tile.arrays_per_tile))
         if t.rows_stored and e > 1:
             tm[R["tile_min"], F_ONE] = max(
-                cross_block_adds / kk / (tiles_e * self.vu_rate),
-                (lsram_r + lsram_w) / 8.0 / kk / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
-                noc_bits / 8.0 / kk / (ch.noc.link_bw_bytes_per_s * tiles_e)
+                (lsram_r + lsram_w) / 8.0 * share / (ch.tile.local_sram.bw_bytes_per_s * tiles_e),
+                noc_bits / 8.0 * share / (ch.noc.link_bw_bytes_per_s * tiles_e)
                 + self.noc_hops * ch.noc.hop_latency_s,
             )
         if kk == 1:
@@ -238,7 +268,7 @@ class _Builder:
             it = Item(layer=layer, kind=op.kind.value, chiplet=chip, slot=slot)
             it.counts = base.counts / kk
             it.times = base.times / kk
-            for r_idx in (R["analog"], R["analog_min"], R["tile_min"], *per_tile):  # per array / tile
+            for r_idx in (R["analog"], R["analog_min"], R["shift_add"], R["tile_min"], *per_tile):
                 it.times[r_idx] = base.times[r_idx]
             self.items.append(it)
             if j == 0:
@@ -259,8 +289,12 @@ class _Builder:
         mac_like = op.kind in ATTENTION_KINDS or op.kind == OpKind.MOE_ROUTER
         work = poly_vec(op.flops, 0.5 if mac_like else 1.0)
         it.counts[A.DPU_MAC if mac_like else A.DPU_OP] += work
-        it.counts[A.GSRAM_R] += poly_vec(kv_free(op.act_bytes_read), 8.0)
-        it.counts[A.GSRAM_W] += poly_vec(kv_free(op.act_bytes_written), 8.0)
+        scale = 8.0
+        if op.kind in NONLINEAR_KINDS:  # fused on the DPU at fp16: each merged aten op's traffic once
+            fused = max(1, len([x for x in op.aten.split(",") if x.strip()]))
+            scale = 8.0 * DPU_NONLINEAR_BYTES / self.g.info.dtype_bytes / fused
+        it.counts[A.GSRAM_R] += poly_vec(kv_free(op.act_bytes_read), scale)
+        it.counts[A.GSRAM_W] += poly_vec(kv_free(op.act_bytes_written), scale)
         it.times[R["dpu"]] = work / self.dpu_rate
         it.times[R["global_sram"]] = (
             (it.counts[A.GSRAM_R] + it.counts[A.GSRAM_W]) / 8.0 / ch.global_sram.bw_bytes_per_s
@@ -279,9 +313,10 @@ class _Builder:
 
     def kv(self) -> None:
         ch = self.spec.chiplet
-        stage_of_chip = {}
-        for st in self.m.stages:
-            stage_of_chip.setdefault(st.chiplets[0], st)
+        attn_items: dict[tuple[str, int], list[Item]] = {}
+        for x in self.items:
+            if x.kind in _ATTN_VALUES:
+                attn_items.setdefault((x.layer, x.slot), []).append(x)
         for kl in self.m.kv.layers:
             st = next(s for s in self.m.stages if kl.layer in s.layers)
             c = st.chiplets[0]
@@ -295,8 +330,14 @@ class _Builder:
             )
             it.counts[A.GSRAM_R, F_L] = 8.0 * b
             it.counts[A.GSRAM_W, F_T] = 8.0 * b
-            it.times[R["global_sram"], F_L] = b / ch.global_sram.bw_bytes_per_s
             it.times[R["global_sram"], F_T] = b / ch.global_sram.bw_bytes_per_s
+            # the K (V) half of the cache is read while the DPU computes scores (context): the read
+            # overlaps the attention MACs, so its time goes to those ops' global-SRAM resource
+            attn = attn_items.get((it.layer, it.slot), [])
+            for x in attn:
+                x.times[R["global_sram"], F_L] += b / ch.global_sram.bw_bytes_per_s / len(attn)
+            if not attn:
+                it.times[R["global_sram"], F_L] = b / ch.global_sram.bw_bytes_per_s
             hops = route_hops(self.m.route(self.m.memory_chiplet, c))
             it.spill_counts[A.GSRAM_R] = -8.0 * b
             it.spill_counts[A.OFFPKG] = 8.0 * b
@@ -340,7 +381,10 @@ class _Builder:
             self.transfer(it, self.m.memory_chiplet, chip, unit(F_ONE, nbytes))
             it.times[:] = 0.0  # reprogramming time is charged once per iteration, below
             self.items.append(it)
-        per_round_prog = rp.max_rows_per_array * self.spec.chiplet.array.program_time_per_row_s
+        xbar = self.spec.chiplet.array
+        per_round_prog = (
+            rp.max_rows_per_array * xbar.program_time_per_row_s * (xbar.program_verify_iterations or 1)
+        )
         per_round_stream = rp.weight_bytes_streamed_per_iteration / rp.rounds / self.mem.bw_bytes_per_s
         return rp.rounds * max(per_round_prog, per_round_stream)
 
@@ -377,6 +421,9 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         for c, s in zip(st.chiplets, st.virtual_chiplets, strict=True):
             slot_chip[s] = c
     directed = sorted({(a, b2) for a, b2 in mapping.links} | {(b2, a) for a, b2 in mapping.links})
+    traffic = {lk for it in b.items for lk, b5 in it.links if b5.any()}
+    traffic |= {lk for it in b.items for lk, nbytes in it.spill_links if nbytes}
+    power = power_states(spec, mapping, traffic, directed)
     return Compiled(
         items=b.items,
         slot_chiplet=slot_chip,
@@ -387,6 +434,7 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         energy_per_action_j=A.energy_per_action(spec),
         reprogram_time_s=t_reprog,
         num_chiplets=mapping.num_chiplets,
-        static_power_w=spec.chiplet.static_power_w,
+        power=power,
         mem_bw_bytes_per_s=spec.package.memory.bw_bytes_per_s,
+        d2d_bw_bytes_per_s=spec.package.d2d.bw_bytes_per_s,
     )

@@ -1,28 +1,35 @@
 """The compiled iteration cost model: cost of one scheduler iteration in a few matrix products.
 
 Latency model (DESIGN.md §4). Each item's time is its critical resource time (``llmimc.cost.compile``);
-a virtual chiplet's time is the sum of its items' times (ops in order, then its outgoing transfers)
-plus its KV spill time; a stage's time t_s is the largest over its chiplets (a split stage's chiplets
-work in parallel). The V = Sum T token vectors of the iteration stream through the S stages one vector
-per micro-batch, so with per-vector stage time t_s / V
+a virtual chiplet's (slot's) busy time b_v is the sum of its items' times (ops in order, then its
+outgoing transfers) plus its KV spill time; a stage is as slow as its slowest slot (a split stage's
+chiplets work in parallel). The V = Sum T token vectors of the iteration stream through the ops of a
+stage and through the stages (weight-stationary pipelining as in ISAAC, PUMA and 3D-SiM): the first
+vector takes tau_s in stage s (its ops one after another, with the per-iteration latencies and floors
+whole), and the next vectors follow at the pipeline's period P, the largest over slots of
 
-    t_pipe = Sum_s tau_s + (V - 1) max_s t_s / V
+    P_v = max( max over the slot's ops of the op's own-array time per vector  (analog: each op has
+               its own arrays, so consecutive vectors overlap across ops),
+               max over shared resources r of Sum over the slot's items of t_r per vector
+               (DPU, tile buffers, global SRAM, NoC, outgoing transfers, off-package) )
 
-where tau_s is stage s's time for ONE average vector (features / V, but the per-iteration terms -
-link and memory latencies, the one-MVM and one-expert floors - whole: the first vector pays them in
-full; for purely per-vector work tau_s = t_s / V, the classic (Sum t_s + (V - 1) max t_s) / V of a
-pipeline of equal micro-batches). V = 1 gives the sequential sum, and the latency never drops when a
-vector is added. Off-package memory is
-shared by all stages, so the iteration takes at least its off-package bytes / memory bandwidth:
+    t_pipe = Sum_s tau_s + (V - 1) max_v P_v
 
-    latency = max(t_pipe, offpkg_bytes / bw_mem) + t_reprogram      (t_reprogram = 0 when weights fit)
+so the pipeline fills and drains once per iteration. V = 1 gives the sequential sum, and the latency
+never drops when a vector is added. Shared bounds of the whole package:
 
-With weight reprogramming the virtual chiplets of different rounds share physical chiplets and each
-round's weights must be written before it computes, so t_pipe is then the plain sum of all virtual
-chiplets' times (no overlap: a conservative bound).
+    latency = max(t_pipe, offpkg_bytes / bw_mem, max over links of link_bytes / bw_link)
+              + t_reprogram + t_wake
 
-Energy = Sum of action counts x energy per action over all items, plus static power x latency for
-every chiplet of the package (idle chiplets leak too).
+(off-package memory serves every stage; a die-to-die link carries at most bw_link bytes per second,
+so its traffic within an iteration bounds the iteration: contention; t_wake = the first stage's power-
+gating wake-up, ``llmimc.cost.power``; t_reprogram = 0 when weights fit). With weight reprogramming
+the virtual chiplets of different rounds share physical chiplets and each round's weights must be
+written before it computes, so t_pipe is then the plain sum of all virtual chiplets' times.
+
+Energy = Sum of action counts x energy per action over all items, plus the leakage actions of
+``llmimc.cost.power`` (always-on components x latency, gated stage components x min(b_v, latency),
+one wake-up per gated domain per iteration).
 
 ``IterationCost.d2d_bytes`` is the bytes carried summed over every die-to-die link (a transfer over
 h hops counts h times), as in the per-link table of a profile.
@@ -34,11 +41,28 @@ max(0, Sum L - on_c).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from llmimc.cost import actions as A
-from llmimc.cost.compile import F_L, F_ONE, F_T, NUM_F, NUM_R, Compiled
+from llmimc.cost import power as P
+from llmimc.cost.compile import F_L, F_ONE, F_T, NUM_F, NUM_R, Compiled, R
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+
+
+@dataclass(frozen=True)
+class IterationDetail:
+    latency_s: float
+    stage_times_s: np.ndarray
+    bound: str
+    slot_busy_s: np.ndarray
+    static_counts: np.ndarray  # chiplets x actions (leakage)
+
+
+# resources that belong to one op (its own arrays / tiles): consecutive vectors overlap across ops
+OWN_RESOURCES = (R["analog"], R["analog_min"], R["tile_min"], R["shift_add"])
+SHARED_RESOURCES = tuple(i for i in range(NUM_R) if i not in OWN_RESOURCES)
 
 
 def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.ndarray:
@@ -112,6 +136,7 @@ class CompiledCostModel:
         self.TU = uniq.reshape(self.n_unique * NUM_R, NUM_F)
         self.item_unique = inv
         n_slots = len(compiled.slot_chiplet)
+        self.stage_slots_flat = list(range(n_slots))
         self.item_slot = np.array([it.slot for it in items], dtype=int)
         self.SA = np.zeros((n_slots, self.n_unique))
         np.add.at(self.SA, (self.item_slot, inv), 1.0)
@@ -120,7 +145,27 @@ class CompiledCostModel:
             if it.spill_chip >= 0:
                 self.SS[it.slot, kv_index[it.spill_chip]] += it.spill_time_s
         self.stage_starts = np.array([s[0] for s in compiled.stage_slots], dtype=int)
-        self.static_w = compiled.static_power_w * compiled.num_chiplets
+        # Pipeline period: shared-resource sums per slot, own-resource maxima per (slot, unique item).
+        shared = np.zeros((n_slots, len(SHARED_RESOURCES), NUM_F))
+        if n:
+            np.add.at(shared, self.item_slot, times[:, SHARED_RESOURCES, :])
+        self.SH = shared.reshape(n_slots * len(SHARED_RESOURCES), NUM_F)
+        self.n_shared = len(SHARED_RESOURCES)
+        pairs = sorted(
+            {(int(sl), int(u)) for sl, u in zip(self.item_slot.tolist(), inv.tolist(), strict=True)}
+        )
+        self.own_slot = np.array([p[0] for p in pairs], dtype=int)
+        self.own_uniq = np.array([p[1] for p in pairs], dtype=int)
+        self.own_starts = (
+            np.flatnonzero(np.r_[True, np.diff(self.own_slot) != 0]) if pairs else np.zeros(0, int)
+        )
+        self.power = compiled.power
+        self.static_idle_w = P.idle_power_w(compiled.power, self.e)
+        self.e_on_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
+        self.e_gated_w = compiled.power.gated_counts_per_s @ self.e
+        self.e_wake_j = float((compiled.power.wake_counts @ self.e).sum())
+        self.wake_s = compiled.power.wakeup_time_s
+        self.link_bw = compiled.d2d_bw_bytes_per_s
         self.mem_bw = compiled.mem_bw_bytes_per_s
         self.t_reprog = compiled.reprogram_time_s
         self.sequential = compiled.reprogram_time_s > 0 or n_slots > compiled.num_chiplets
@@ -136,7 +181,8 @@ class CompiledCostModel:
 
     @property
     def static_power_w(self) -> float:
-        return float(self.static_w)
+        """Power between iterations: the always-on components (``llmimc.cost.power``)."""
+        return float(self.static_idle_w)
 
     def spill(self, f: np.ndarray) -> np.ndarray:
         return np.maximum(0.0, f[F_L] - self.kv_on)
@@ -145,33 +191,68 @@ class CompiledCostModel:
         tu = (self.TU @ f).reshape(self.n_unique, NUM_R).max(axis=1)
         return self.SA @ tu + self.SS @ s
 
-    def latency(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str]:
-        """Iteration latency (s), per-stage times and the binding bound ('pipeline' / 'offpkg_bw')."""
+    def period(self, f_vec: np.ndarray, s_vec: np.ndarray) -> np.ndarray:
+        """Per-slot pipeline period P_v for one average vector (module docstring)."""
+        n_slots = len(self.stage_slots_flat)
+        sh = (self.SH @ f_vec).reshape(n_slots, self.n_shared).max(axis=1) + self.SS @ s_vec
+        if len(self.own_slot):
+            own_u = (self.TU @ f_vec).reshape(self.n_unique, NUM_R)[:, OWN_RESOURCES].max(axis=1)
+            own = np.zeros(n_slots)
+            own[self.own_slot[self.own_starts]] = np.maximum.reduceat(own_u[self.own_uniq], self.own_starts)
+            sh = np.maximum(sh, own)
+        return sh
+
+    def _evaluate(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str, np.ndarray]:
+        """Latency, per-stage times, binding bound and per-slot busy times of one iteration."""
         v = f[F_T]
-        if v <= 0:
-            return 0.0, np.zeros(len(self.stage_starts)), "idle"
         slot_t = self.slot_times(f, s)
-        stage_t = np.maximum.reduceat(slot_t, self.stage_starts)
+        if v <= 0:
+            return 0.0, np.zeros(len(self.stage_starts)), "idle", slot_t
         if self.sequential:  # reprogramming: rounds share chiplets, every virtual chiplet runs in turn
+            stage_t = np.maximum.reduceat(slot_t, self.stage_starts)
             pipe = float(slot_t.sum())
         else:
             # first vector through every stage (one average vector: the iteration's features / V, with
-            # the per-iteration floors and latencies whole), then V - 1 more at the bottleneck's rate
+            # the per-iteration floors and latencies whole), then V - 1 more at the pipeline's period
             f1 = f / v
             f1[F_ONE] = f[F_ONE]
             first = np.maximum.reduceat(self.slot_times(f1, s / v), self.stage_starts)
-            pipe = float(first.sum()) + (v - 1.0) * stage_t.max() / v
+            f_vec = f / v
+            f_vec[F_ONE] = 0.0
+            per = np.maximum.reduceat(self.period(f_vec, s / v), self.stage_starts)
+            stage_t = first + (v - 1.0) * per
+            pipe = float(first.sum()) + (v - 1.0) * float(per.max())
         mem = (self.O5 @ f + self.OS @ s) / self.mem_bw
-        bound = "pipeline" if pipe >= mem else "offpkg_bw"
-        return max(pipe, mem) + self.t_reprog * f[F_ONE], stage_t, bound
+        link = float((self.LB5 @ f + self.LS @ s).max()) / self.link_bw if len(self.LB5) else 0.0
+        bound = max((pipe, "pipeline"), (mem, "offpkg_bw"), (link, "link"), key=lambda x: x[0])[1]
+        lat = max(pipe, mem, link) + (self.t_reprog + self.wake_s) * f[F_ONE]
+        return float(lat), stage_t, bound, slot_t
+
+    def latency(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str]:
+        """Iteration latency (s), per-stage times and the binding bound ('pipeline' / 'offpkg_bw' / 'link')."""
+        lat, stage_t, bound, _ = self._evaluate(f, s)
+        return lat, stage_t, bound
+
+    def _stage_busy(self, slot_t: np.ndarray) -> np.ndarray:
+        """Busy time of each stage: its slowest slot's work (its weights are powered while it runs)."""
+        return np.maximum.reduceat(slot_t, self.stage_starts) if len(slot_t) else np.zeros(0)
+
+    def detail(self, f: np.ndarray, s: np.ndarray) -> IterationDetail:
+        """Latency, stage times, bound, per-slot busy times (work, at most the iteration: ops overlap in
+        a pipeline) and leakage action counts per chiplet of one iteration, in one evaluation."""
+        lat, stage_t, bound, slot_t = self._evaluate(f, s)
+        static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[F_ONE]))
+        return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
         f = features(prefill, decode_past_tokens)
         if f[F_T] <= 0:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
-        lat, _, _ = self.latency(f, s)
-        energy = float(self.E5 @ f + self.ES @ s) + float(self.static_w * lat)
+        lat, _, _, slot_t = self._evaluate(f, s)
+        busy = np.minimum(self._stage_busy(slot_t)[self.power.piece_stage], lat)
+        static = self.e_on_w * lat + self.e_gated_w @ busy + self.e_wake_j * float(f[F_ONE])
+        energy = float(self.E5 @ f + self.ES @ s) + float(static)
         return IterationCost(
             latency_s=float(lat),
             energy_j=energy,

@@ -6,19 +6,32 @@ The equations (DESIGN.md §4; the mapping/cost model uses the same ones) for one
 - slices per weight       s = ceil(w / c); cells per weight  d·s  (d = 2 if differential else 1)
 - MACs per full MVM       rows × cols / (d·s)          (every row and every column active)
 - input cycles per MVM    n = ceil(x / dac.bits_per_cycle)
-- cycle time              t_c = max(read_time_per_cycle_s, columns_per_adc × conversion_time_s)
+- rows per cycle          r = the largest count whose column sum fits the ADC: the sum of r rows of c-bit
+                          cells driven by d-bit DAC steps is at most r (2^c - 1)(2^d - 1), which needs
+                          B(r) = ceil(log2(r (2^c - 1)(2^d - 1) + 1)) bits; r is the largest with
+                          B(r) - encoding_bits_saved <= adc.bits (ISAAC Sec. IV keeps 128 rows and uses its
+                          flipped weight encoding so that 8 bits suffice; NeuroSim activates a limited number
+                          of rows per read for the same reason), unless the spec sets rows_active_per_cycle
+                          (then B(r) - saved - adc.bits > 0 bits are clipped: a lossy, range-limited ADC);
+                          row groups per MVM g = ceil(rows used / r)
+- ADC at B bits           energy E(B) = E_ref 2^(B - B_ref) (constant Walden figure of merit
+                          E / 2^ENOB, Walden, IEEE JSAC 1999; the slope the Murmann ADC survey shows at
+                          these rates); SAR conversion time t(B) = t_ref B / B_ref (one comparison per bit)
+- cycle time              t_c = max(read_time_per_cycle_s, columns_per_adc × t(B))
                           (the ADCs shared by ``columns_per_adc`` columns convert them in sequence)
-- MVM time                t_mvm = n × t_c
+- MVM time                t_mvm = n × g × t_c
 - energy per MVM          E = reads + ADC conversions + DAC drives + accumulations, with per MVM
-                          reads = rows·cols·n cell reads × read_energy_per_cell_j,
-                          conversions = cols·n (every physical column, each cycle) × energy_per_conversion_j,
+                          reads = rows·cols·n cell reads × read_energy_per_cell_j (each cell once per input step),
+                          conversions = cols·n·g (every physical column, each cycle) × E(B),
                           DAC drives = rows·n × energy_per_row_drive_j,
-                          accumulations = cols·n shift-and-adds (one per conversion) × tile.accumulate_energy_j.
+                          accumulations = cols·n·g shift-and-adds (one per conversion) × tile.accumulate_energy_j.
 
 Peak figures per level (1 MAC = 2 ops; TOPS = 1e12 op/s):
 - array:   MACs per MVM / t_mvm; power = E / t_mvm (dynamic array energy only).
 - tile:    arrays_per_tile × array (dynamic only).
-- chiplet: tiles × arrays_per_tile × array, plus ``chiplet.static_power_w``.
+- chiplet: tiles × arrays_per_tile × array, plus the chiplet's leakage with every component powered
+           (``chiplet_leakage_w``: ADCs, DACs, array retention, tile buffers, vector units, routers,
+           global SRAM, DPU; die-to-die PHYs are package-level and left out).
 - package: num_chiplets × chiplet (die-to-die links and off-package memory not included).
 TOPS/mm² uses ``array.area_m2``, ``tile.area_m2``, ``chiplet.area_m2`` where given (package = chiplets).
 Digital units, SRAM and NoC energy are not part of the peak figures; the cost model charges them per
@@ -38,7 +51,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from llmimc.errors import SpecError
-from llmimc.hw.spec import CrossbarArray, DigitalBaselineSpec, ImcSystemSpec, Tile
+from llmimc.hw.spec import Chiplet, CrossbarArray, DigitalBaselineSpec, ImcSystemSpec, Tile
 from llmimc.hw.topology import bisection_links, hop_distance_matrix, topology_links
 
 OPS_PER_MAC = 2
@@ -71,9 +84,67 @@ def input_cycles(array: CrossbarArray, input_bits: int) -> int:
     return math.ceil(_check_bits("input_bits", input_bits) / array.dac.bits_per_cycle)
 
 
+def adc_reference_bits(array: CrossbarArray) -> int:
+    return array.adc.reference_bits if array.adc.reference_bits is not None else array.adc.bits
+
+
+def adc_energy_per_conversion_j(array: CrossbarArray) -> float:
+    """E(B) = E_ref 2^(B - B_ref): constant Walden figure of merit."""
+    return array.adc.energy_per_conversion_j * 2.0 ** (array.adc.bits - adc_reference_bits(array))
+
+
+def adc_conversion_time_s(array: CrossbarArray) -> float:
+    """t(B) = t_ref B / B_ref: a SAR ADC resolves one bit per comparison."""
+    return array.adc.conversion_time_s * array.adc.bits / adc_reference_bits(array)
+
+
+def column_sum_bits(array: CrossbarArray, rows: int) -> int:
+    """B(r) = ceil(log2(r (2^c - 1)(2^d - 1) + 1)): bits of the largest column sum of r active rows."""
+    top = rows * (2**array.bits_per_cell - 1) * (2**array.dac.bits_per_cycle - 1)
+    return max(1, math.ceil(math.log2(top + 1)))
+
+
+def exact_rows_per_cycle(array: CrossbarArray) -> int:
+    """Largest r <= rows with B(r) - encoding_bits_saved <= adc.bits (at least 1)."""
+    levels = (2**array.bits_per_cell - 1) * (2**array.dac.bits_per_cycle - 1)
+    max_sum = 2 ** (array.adc.bits + (array.adc.encoding_bits_saved or 0)) - 1
+    return max(1, min(array.rows, max_sum // levels))
+
+
+def rows_per_cycle(array: CrossbarArray) -> int:
+    """Rows driven together: the spec's rows_active_per_cycle, else the exact-sum rule (capped at rows)."""
+    if array.rows_active_per_cycle is not None:
+        return min(array.rows, array.rows_active_per_cycle)
+    return exact_rows_per_cycle(array)
+
+
+def clipped_bits(array: CrossbarArray) -> int:
+    """Bits of the column sum the ADC cannot resolve at the rows driven per cycle (0 = exact)."""
+    r = rows_per_cycle(array)
+    return max(0, column_sum_bits(array, r) - (array.adc.encoding_bits_saved or 0) - array.adc.bits)
+
+
+def row_groups(array: CrossbarArray, rows_used: int) -> int:
+    """g = ceil(rows used / r): read cycles per input step of one array."""
+    return max(1, math.ceil(min(rows_used, array.rows) / rows_per_cycle(array)))
+
+
 def cycle_time_s(array: CrossbarArray) -> float:
     """One read cycle: the analog read or the sequential conversion of an ADC's columns, whichever is longer."""
-    return max(array.read_time_per_cycle_s, array.adc.columns_per_adc * array.adc.conversion_time_s)
+    return max(array.read_time_per_cycle_s, array.adc.columns_per_adc * adc_conversion_time_s(array))
+
+
+def chiplet_leakage_w(chip: Chiplet) -> float:
+    """Leakage of one chiplet with every component powered (no die-to-die PHYs)."""
+    p, arr = chip.power, chip.array
+    arrays = chip.tiles * chip.tile.arrays_per_tile
+    per_array = p.adc_leakage_w * adcs_per_array(arr) + p.dac_leakage_w * arr.rows + p.array_leakage_w
+    per_tile = p.tile_buffer_leakage_w + p.vector_unit_leakage_w + p.router_leakage_w
+    return arrays * per_array + chip.tiles * per_tile + p.global_sram_leakage_w + p.dpu_leakage_w
+
+
+def adcs_per_array(array: CrossbarArray) -> int:
+    return math.ceil(array.cols / array.adc.columns_per_adc)
 
 
 class MvmFigures(_Model):
@@ -84,6 +155,9 @@ class MvmFigures(_Model):
     slices_per_weight: int
     cells_per_weight: int
     input_cycles: int
+    rows_per_cycle: int
+    row_groups: int  # read cycles per input step (rows / rows_per_cycle)
+    adc_clipped_bits: int  # column-sum bits the ADC does not resolve (0 = exact conversion)
     cycle_time_s: float
     mvm_time_s: float
     macs_per_mvm: float
@@ -101,13 +175,14 @@ class MvmFigures(_Model):
 def mvm_figures(array: CrossbarArray, tile: Tile, input_bits: int, weight_bits: int) -> MvmFigures:
     """Time, action counts and energy of one full MVM (equations in the module docstring)."""
     n = input_cycles(array, input_bits)
+    g = row_groups(array, array.rows)
     cpw = cells_per_weight(array, weight_bits)
     reads = array.rows * array.cols * n
-    conversions = array.cols * n
+    conversions = array.cols * n * g
     drives = array.rows * n
     accumulations = conversions
     e_read = reads * array.read_energy_per_cell_j
-    e_adc = conversions * array.adc.energy_per_conversion_j
+    e_adc = conversions * adc_energy_per_conversion_j(array)
     e_dac = drives * array.dac.energy_per_row_drive_j
     e_acc = accumulations * tile.accumulate_energy_j
     t_c = cycle_time_s(array)
@@ -117,8 +192,11 @@ def mvm_figures(array: CrossbarArray, tile: Tile, input_bits: int, weight_bits: 
         slices_per_weight=slices_per_weight(array, weight_bits),
         cells_per_weight=cpw,
         input_cycles=n,
+        rows_per_cycle=rows_per_cycle(array),
+        row_groups=g,
+        adc_clipped_bits=clipped_bits(array),
         cycle_time_s=t_c,
-        mvm_time_s=n * t_c,
+        mvm_time_s=n * g * t_c,
         macs_per_mvm=array.rows * array.cols / cpw,
         cell_reads_per_mvm=reads,
         conversions_per_mvm=conversions,
@@ -147,7 +225,12 @@ class LevelFigures(_Model):
 
 
 def _level(
-    level: str, arrays: int, mvm: MvmFigures, static_w: float, area_m2: float | None, includes: str
+    level: Literal["array", "tile", "chiplet", "package"],
+    arrays: int,
+    mvm: MvmFigures,
+    static_w: float,
+    area_m2: float | None,
+    includes: str,
 ) -> LevelFigures:
     macs_per_s = arrays * mvm.macs_per_mvm / mvm.mvm_time_s
     power_w = arrays * mvm.energy_j / mvm.mvm_time_s + static_w
@@ -235,15 +318,15 @@ def derive(
         "chiplet",
         arrays_per_chiplet,
         mvm,
-        chip.static_power_w,
+        chiplet_leakage_w(chip),
         chip_area,
-        "arrays' dynamic energy + static power",
+        "arrays' dynamic energy + leakage of every component (all powered)",
     )
     pkg_fig = _level(
         "package",
         arrays_per_chiplet * n_chip,
         mvm,
-        chip.static_power_w * n_chip,
+        chiplet_leakage_w(chip) * n_chip,
         chip_area * n_chip if chip_area else None,
         "chiplets only (no die-to-die links, no off-package memory)",
     )

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -66,10 +66,18 @@ class CellTechnology(str, Enum):
 
 
 class Adc(Sourced):
+    """Column ADCs. Energy and time per conversion are given at ``reference_bits`` (default: ``bits``);
+    at another resolution they scale as ``llmimc.hw.derive`` says (Walden figure of merit: energy x2 per
+    bit; SAR conversion time proportional to bits)."""
+
     bits: Annotated[int, Field(ge=1, le=16)]
     columns_per_adc: PosInt  # columns multiplexed onto one ADC (converted in sequence)
-    energy_per_conversion_j: PosFloat
-    conversion_time_s: PosFloat
+    energy_per_conversion_j: PosFloat  # at reference_bits
+    conversion_time_s: PosFloat  # at reference_bits
+    reference_bits: Annotated[int, Field(ge=1, le=16)] | None = None  # resolution the two above were given at
+    # bits of the column sum that need no conversion because the weight encoding fixes them (ISAAC's
+    # "flipped" encoding keeps the sum's MSB known: 1); 0 = the ADC must resolve the whole sum
+    encoding_bits_saved: Annotated[int, Field(ge=0, le=4)] | None = None  # None = 0
     area_m2: NonNegFloat | None = None
 
 
@@ -99,7 +107,8 @@ class DeviceNoise(Sourced):
       on a calibration window; "worst_case" = rows x max cell level x max input code (no clipping ever).
     - ``global_drift_compensation``: one digital scale per layer, the ratio of the layer's summed read-out
       conductance right after programming to that at time t (Le Gallo et al., Nat. Electron. 2023).
-    Signed weights use differential pairs or an offset (bias) encoding as ``CrossbarArray.differential`` says.
+    Signed weights use differential pairs when ``CrossbarArray.differential`` (two columns) or
+    ``weight_encoding: differential`` (both polarities in one unit cell), else an offset (bias) encoding.
     """
 
     g_max_s: PosFloat
@@ -117,6 +126,10 @@ class DeviceNoise(Sourced):
     zero_cell_noise: bool = True
     adc_range: Literal["calibrated", "worst_case"] = "calibrated"
     global_drift_compensation: bool = True
+    # how a signed weight sits on the devices of one column when CrossbarArray.differential is false:
+    # "differential" = both polarities inside one (unit) cell, currents subtracted in the column;
+    # "offset" = one device per slice holding w + 2^(w-1), offset removed digitally. None = "offset".
+    weight_encoding: Literal["differential", "offset"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DeviceNoise:
@@ -155,8 +168,15 @@ class CrossbarArray(Sourced):
     read_energy_per_cell_j: NonNegFloat  # per active cell per read cycle
     adc: Adc
     dac: Dac
+    # Rows driven together in one read cycle. None: the largest count whose column sum fits the ADC
+    # (``llmimc.hw.derive.rows_per_cycle``); a value above that is allowed (lossy, range-clipped ADCs
+    # such as IBM's CCO ADC with 8-bit PWM inputs) and reported as clipped bits.
+    rows_active_per_cycle: PosInt | None = None
+    # Programming: one program-and-verify iteration costs program_energy_per_cell_j per cell and
+    # program_time_per_row_s per row (rows one at a time); multi-level cells need several iterations.
     program_energy_per_cell_j: NonNegFloat
-    program_time_per_row_s: NonNegFloat  # rows are programmed one at a time, all cells of a row together
+    program_time_per_row_s: NonNegFloat
+    program_verify_iterations: PosInt | None = None  # None = 1 (single-pass write)
     endurance_cycles: PosFloat | None = None  # None = effectively unlimited (e.g. SRAM)
     area_m2: NonNegFloat | None = None
     noise: DeviceNoise | None = None  # analog non-idealities for ``llmimc accuracy``; None = ideal devices
@@ -200,6 +220,33 @@ class Noc(Sourced):
     hop_latency_s: NonNegFloat
 
 
+class Power(Sourced):
+    """Leakage per component and the power-state policy (``llmimc.cost.power`` has the model).
+
+    Every leakage is per instance: one ADC, one DAC (a row driver), one crossbar array (cell retention:
+    0 for non-volatile cells, which keep their weights unpowered), one tile's buffer, vector unit and
+    router, the chiplet's global SRAM and DPU, and one die-to-die PHY direction (idle). A component whose
+    leakage is already inside a measured per-action energy has 0 here, with that said in its source.
+    With ``power_gating`` the design gates arrays, tiles and chiplets that hold no weights, and the
+    array periphery and tiles of a stage while the stage is idle; a gated domain wakes in
+    ``wakeup_time_s`` and waking costs its leakage over ``breakeven_time_s`` (the break-even time of a
+    power gate is, by definition, when the saved leakage repays the wake-up energy).
+    """
+
+    adc_leakage_w: NonNegFloat
+    dac_leakage_w: NonNegFloat
+    array_leakage_w: NonNegFloat
+    tile_buffer_leakage_w: NonNegFloat
+    vector_unit_leakage_w: NonNegFloat
+    router_leakage_w: NonNegFloat
+    global_sram_leakage_w: NonNegFloat
+    dpu_leakage_w: NonNegFloat
+    phy_idle_w: NonNegFloat  # one die-to-die link direction (TX + RX halves), idle
+    power_gating: bool
+    wakeup_time_s: NonNegFloat
+    breakeven_time_s: NonNegFloat
+
+
 class Chiplet(Sourced):
     name: str
     array: CrossbarArray
@@ -209,8 +256,18 @@ class Chiplet(Sourced):
     global_sram: Sram  # activations and KV cache
     dpu: DigitalUnit  # attention, softmax, norms, outlier MACs
     clock_hz: PosFloat
-    static_power_w: NonNegFloat
+    power: Power
     area_m2: NonNegFloat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _static_power_replaced(cls, data: object) -> object:
+        if isinstance(data, dict) and "static_power_w" in data:
+            raise ValueError(
+                "chiplet.static_power_w was replaced by chiplet.power (leakage per component and "
+                "power_gating); copy the power section of hw_specs/rram-chiplet.yaml and adapt it"
+            )
+        return data
 
 
 class PackageTopology(str, Enum):
@@ -280,8 +337,51 @@ class ImcSystemSpec(_Frozen):
         return self.model_copy(update={"package": pkg})
 
 
+class SoftwareStackName(str, Enum):
+    """Which software runs the model on a digital machine (llmimc.gpu.stack names the terms)."""
+
+    SERVING = "serving"  # a serving engine (vLLM/TensorRT-LLM style)
+    HF_EAGER = "hf-eager"  # Hugging Face transformers eager forward
+
+
+class GpuKernelCalibration(Sourced):
+    """Per-kernel throughput figures of a GPU (llmimc.gpu.kernels): fractions of the spec's peaks.
+
+    GEMM throughput = peak x gemm_efficiency_max x K / (K + gemm_k_half); attention (fused, causal)
+    throughput = peak x attn_efficiency_max x keys / (keys + attn_keys_half); memory-bound kernels
+    stream at a fraction of ``memory_bw_bytes_per_s`` by kernel class; no kernel is shorter than
+    ``kernel_min_s``.
+    """
+
+    gemm_efficiency_max: Fraction
+    gemm_k_half: NonNegFloat  # reduction length at which a GEMM reaches half its efficiency ceiling
+    weight_stream_bw_fraction: Fraction  # small-M GEMM (decode) weight streaming
+    stream_bw_fraction: Fraction  # elementwise / copy kernels
+    concat_bw_fraction: Fraction  # eager torch.cat (DynamicCache update, rotate_half)
+    attn_efficiency_max: Fraction
+    attn_keys_half: NonNegFloat
+    attn_kv_bw_fraction: Fraction  # decode attention streaming the KV cache
+    kernel_min_s: PosFloat  # shortest kernel (execution time of a tiny kernel)
+    gemm_min_s: PosFloat  # shortest GEMM kernel (a tiny matmul)
+    memory_usable_fraction: Fraction  # share of HBM a serving engine may fill (weights + KV)
+
+
+class GpuInterconnect(Sourced):
+    """GPU-to-GPU link for tensor parallelism (``--chiplets N`` = N GPUs); ring all-reduce."""
+
+    name: str
+    bw_bytes_per_s: PosFloat  # per GPU, per direction
+    allreduce_base_latency_s: NonNegFloat
+    allreduce_hop_latency_s: NonNegFloat
+    energy_per_bit_j: NonNegFloat
+
+
 class DigitalBaselineSpec(_Frozen):
-    """GPU-like digital machine: roofline with achievable fractions; energy from board power."""
+    """GPU-like digital machine: roofline with achievable fractions; energy from board power.
+
+    With ``kernels`` set, the machine is also a first-class ``--hw`` target costed kernel by kernel
+    (llmimc.gpu) under ``software_stack``; ``num_gpus`` is the tensor-parallel degree (``--chiplets``).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["digital"] = "digital"
@@ -294,7 +394,15 @@ class DigitalBaselineSpec(_Frozen):
     achievable_bw_fraction: Fraction
     board_power_w: PosFloat  # maximum board power (TDP)
     idle_power_w: NonNegFloat
+    software_stack: SoftwareStackName = SoftwareStackName.SERVING
+    kernels: GpuKernelCalibration | None = None
+    interconnect: GpuInterconnect | None = None
+    num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
+
+    def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
+        """A copy with a different tensor-parallel GPU count (the --chiplets override)."""
+        return self.model_copy(update={"num_gpus": num_gpus})
 
     @model_validator(mode="after")
     def _sourced(self) -> DigitalBaselineSpec:

@@ -15,14 +15,16 @@ a = act_bits) onto arrays of R rows x C columns with c-bit cells:
 MVM of one token vector through one expert copy (same equations as ``llmimc.hw.derive``):
 
 - input cycles        n_in = ceil(a / dac_bits_per_cycle) (bit-serial for a 1-bit DAC);
-- cycle time          t_cyc = max(read_time_per_cycle_s, columns_per_adc x conversion_time_s);
-- MVM time            t_mvm = n_in x t_cyc; every array of the op reads in parallel, and token
+- rows per cycle      r = ``llmimc.hw.derive.rows_per_cycle`` (the column sum must fit the ADC); a
+                      row block of k rows reads in g_b = ceil(k / r) row groups; g = the largest g_b;
+- cycle time          t_cyc = max(read_time_per_cycle_s, columns_per_adc x t_adc(B));
+- MVM time            t_mvm = n_in x g x t_cyc; every array of the op reads in parallel, and token
                       vectors stream through the arrays one vector per t_mvm;
 - action counts per vector (one expert):
     cell reads        n_in x K_rows x N x s     (used cells only)
-    ADC conversions   n_in x row_blocks x N x s (the used columns of every row block)
+    ADC conversions   n_in x (Sum_b g_b) x N x s (the used columns of every row group of every block)
     DAC row drives    n_in x K_rows x col_blocks
-    shift-adds        n_in x row_blocks x N x s  (one per conversion: every ADC output passes the
+    shift-adds        n_in x (Sum_b g_b) x N x s  (one per conversion: every ADC output passes the
                       shift-and-add unit beside the ADCs, as in ISAAC and ``llmimc.hw.derive``, so a
                       full-array MVM here has exactly derive's reads, conversions, drives and adds)
     mux selections    K_rows x col_blocks when N:M is on (one m:1 input selection per kept row per array)
@@ -40,7 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmimc.compress.plan import OpCompression
 from llmimc.compress.planner import crossbar_rows
-from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles
+from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles, row_groups
 from llmimc.hw.spec import CrossbarArray
 from llmimc.model.opgraph import Op
 
@@ -50,6 +52,7 @@ class MvmTiming(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_cycles: int
+    row_groups: int  # read cycles per input step (a full row block: ceil(rows / rows_per_cycle))
     cycle_time_s: float
     mvm_time_s: float
 
@@ -70,6 +73,7 @@ class OpTiling(BaseModel):
     rows_stored: int  # K_rows after N:M
     slices: int  # columns per weight (bit slices x differential)
     row_blocks: int
+    row_groups_total: int  # Sum over row blocks of ceil(rows in block / rows_per_cycle)
     col_blocks: int
     arrays: int  # row_blocks x col_blocks x num_experts
     cells_used: int  # rows_stored x N x slices x num_experts
@@ -93,11 +97,15 @@ class OpTiling(BaseModel):
         return self.outlier_rows * self.out_features * self.num_experts
 
 
-def mvm_timing(array: CrossbarArray, act_bits: int) -> MvmTiming:
-    """n_in = ceil(a / dac_bits), t_cyc = max(read, columns_per_adc x conversion), t_mvm = n_in x t_cyc."""
+def mvm_timing(array: CrossbarArray, act_bits: int, rows_used: int | None = None) -> MvmTiming:
+    """n_in = ceil(a / dac_bits), g = ceil(rows / r), t_cyc = max(read, columns_per_adc x t_adc),
+    t_mvm = n_in x g x t_cyc (``rows_used``: the rows of the fullest row block; default a full array)."""
     cycles = input_cycles(array, act_bits)
+    groups = row_groups(array, array.rows if rows_used is None else max(1, rows_used))
     cycle_s = cycle_time_s(array)
-    return MvmTiming(input_cycles=cycles, cycle_time_s=cycle_s, mvm_time_s=cycles * cycle_s)
+    return MvmTiming(
+        input_cycles=cycles, row_groups=groups, cycle_time_s=cycle_s, mvm_time_s=cycles * groups * cycle_s
+    )
 
 
 def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
@@ -110,6 +118,8 @@ def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
     row_blocks = math.ceil(rows_stored / array.rows)
     col_blocks = math.ceil(n * s / array.cols) if rows_stored else 0
     meta = rows_stored * col_blocks * e * comp.metadata_bits_per_kept
+    full, rest = divmod(rows_stored, array.rows)
+    groups_total = full * row_groups(array, array.rows) + (row_groups(array, rest) if rest else 0)
     return OpTiling(
         op_name=op.name,
         in_features=k,
@@ -123,13 +133,14 @@ def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
         rows_stored=rows_stored,
         slices=s,
         row_blocks=row_blocks,
+        row_groups_total=groups_total,
         col_blocks=col_blocks,
         arrays=row_blocks * col_blocks * e,
         cells_used=rows_stored * n * s * e,
         metadata_bits=meta,
         sparsity_n=comp.sparsity_n,
         sparsity_m=comp.sparsity_m,
-        timing=mvm_timing(array, comp.act_bits),
+        timing=mvm_timing(array, comp.act_bits, min(rows_stored, array.rows)),
     )
 
 
@@ -138,7 +149,7 @@ def per_vector_actions(t: OpTiling) -> dict[str, float]:
     n_in = t.timing.input_cycles
     if t.rows_stored == 0:
         return {"cell_read": 0.0, "conversion": 0.0, "row_drive": 0.0, "shift_add": 0.0, "mux_select": 0.0}
-    conversions = n_in * t.row_blocks * t.out_features * t.slices
+    conversions = n_in * t.row_groups_total * t.out_features * t.slices
     sparse = t.sparsity_n < t.sparsity_m
     return {
         "cell_read": float(n_in * t.rows_stored * t.out_features * t.slices),

@@ -5,7 +5,7 @@ Public API (no torch import at package import time):
 - `opgraph_from_config(config, model_id, source) -> OpGraph`
 - `list_bundled_models() -> list[BundledModel]`
 - `resolve_model(model_ref) -> ResolvedModel`
-- `phase_summary(graph, ...)` / `layer_groups(graph)` for reports (llmimc.model.summary)
+- `summarize(graph, phase, tokens, context, batch)` for reports (llmimc.model.summary)
 """
 
 from llmimc.model.api import load_opgraph, opgraph_from_config

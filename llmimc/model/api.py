@@ -27,7 +27,7 @@ def config_from_dict(config_dict: dict[str, Any], where: str) -> transformers.Pr
 
     model_type = config_dict.get("model_type")
     try:
-        cls = CONFIG_MAPPING[model_type]
+        cls = CONFIG_MAPPING[str(model_type)]
     except KeyError:
         raise ModelResolutionError(
             f"{where}: model_type {model_type!r} is not known to this transformers version "

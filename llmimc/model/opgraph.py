@@ -51,9 +51,6 @@ class Poly(BaseModel):
             c_tl=self.c_tl + other.c_tl,
         )
 
-    def scaled(self, k: float) -> Poly:
-        return Poly(c0=self.c0 * k, c_t=self.c_t * k, c_l=self.c_l * k, c_tl=self.c_tl * k)
-
 
 class Op(BaseModel):
     """One operator of one forward pass, attributed to a module and a layer."""
@@ -136,6 +133,3 @@ class OpGraph(BaseModel):
     def weight_params(self) -> int:
         """Weight elements of static-weight ops (linear + embedding) as traced."""
         return sum(op.weight_params for op in self.ops if op.kind in (OpKind.LINEAR, OpKind.EMBEDDING))
-
-    def total_flops(self, tokens: int, kv_len: int, batch: int = 1) -> float:
-        return batch * sum(op.flops.at(tokens, kv_len) for op in self.ops)

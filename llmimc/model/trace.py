@@ -17,6 +17,7 @@ torch is imported by the functions that need it, never at module import.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from llmimc.model.opgraph import OpKind
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
     import torch
 
 # aten overload packet names (func.overloadpacket.__name__ with a trailing "_" stripped for in-place).
@@ -205,14 +208,14 @@ def model_static(model: torch.nn.Module, num_layers: int, per_layer_config: list
         param_shape[name] = tuple(p.shape)
     signatures: list[str] = []
     if prefix:
-        layers = model.get_submodule(prefix)
+        layers: Iterable[torch.nn.Module] = model.get_submodule(prefix)  # type: ignore[assignment]  # a ModuleList
         for i, layer in enumerate(layers):
             parts = [f"{n}:{tuple(p.shape)}:{p.dtype}" for n, p in layer.named_parameters()]
             parts += [f"{n}:{type(m).__name__}" for n, m in layer.named_modules()]
             parts.append(per_layer_config[i] if i < len(per_layer_config) else "")
             signatures.append("|".join(parts))
     return ModelStatic(
-        num_params=int(model.num_parameters()),
+        num_params=int(model.num_parameters()),  # type: ignore[operator]  # PreTrainedModel method
         layers_prefix=prefix,
         num_layers=num_layers,
         layer_signatures=signatures,
@@ -360,7 +363,7 @@ class _Recorder:
             flops = 2.0 * bt * m * k * n
         elif name == "_grouped_mm":
             k = a.shape[-1]
-            n = b.shape[-1] if b.dim() == 3 else b.shape[-1]
+            n = b.shape[-1]  # weights (K, N) or per-expert (E, K, N)
             m = a.shape[0] if a.dim() == 2 else a.shape[0] * a.shape[1]
             flops = 2.0 * m * k * n
         else:  # mv, dot, addmv
@@ -447,6 +450,8 @@ def trace_steps(
         extra: dict[str, Any] = {}
         if logits_to_keep is not None:
             extra["logits_to_keep"] = logits_to_keep
+        # transformers renamed ``past_key_values`` to ``cache`` (the old name warns, then goes in 5.40)
+        cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         with torch.no_grad():
             for tokens in token_steps:
                 kv_len = past + tokens
@@ -454,7 +459,7 @@ def trace_steps(
                 rec = _Recorder(model, tokens, kv_len)
                 rec_holder[:] = [rec]
                 with _make_mode(rec):
-                    model(input_ids=ids, past_key_values=cache, use_cache=True, **extra)
+                    model(input_ids=ids, use_cache=True, **{cache_kw: cache}, **extra)
                 rec_holder.clear()
                 records.append(
                     TraceRecord(

@@ -71,6 +71,11 @@ def _gap_row(table: Table, hidden: int, what: str) -> None:
 
 def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
     """Print the whole profile report; long tables show ``max_rows`` rows (None: every row)."""
+    if r.gpu is not None:  # a GPU system: its own layout (llmimc.report.gpu_report)
+        from llmimc.report.gpu_report import render_gpu_profile
+
+        render_gpu_profile(r, console)
+        return
     s = r.summary
     head = Table(
         title=escape(f"llmimc profile: {r.model_id} on {r.num_chiplets} x {r.spec_name} ({r.policy_name})")

@@ -38,6 +38,7 @@ from llmimc.cost.breakdown import (
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.cost.model import features
 from llmimc.errors import LlmimcError, MappingError
+from llmimc.gpu.result import GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
 from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
@@ -75,6 +76,7 @@ class ProfileResult(BaseModel):
     baseline: BaselineResult | None = None
     reprogramming_endurance_iterations: float | None = None
     notes: list[str]
+    gpu: GpuProfileDetail | None = None  # set when the system is a GPU (digital spec), llmimc.gpu
 
 
 def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> CompressionPlan:
@@ -102,11 +104,35 @@ def _check_inputs(graph: OpGraph, batch: int, prompt_len: int, gen_len: int) -> 
     if gen_len < 1:
         raise LlmimcError(f"--gen-len must be >= 1 (got {gen_len})")
     ctx = graph.info.max_position_embeddings
-    if prompt_len + gen_len > ctx:
+    # the last generated token is never fed back: S + G - 1 positions are processed. A learned
+    # position table (GPT-2's wpe, OPT's embed_positions) has no row beyond it; rotary models run on
+    # (context_note says so).
+    if prompt_len + gen_len - 1 > ctx and _has_position_table(graph):
         raise LlmimcError(
-            f"prompt ({prompt_len}) + generated ({gen_len}) tokens exceed {graph.info.model_id}'s context of "
-            f"{ctx} tokens; lower --prompt-len or --gen-len"
+            f"prompt ({prompt_len}) + generated ({gen_len}) tokens need {prompt_len + gen_len - 1} positions, more "
+            f"than {graph.info.model_id}'s context of {ctx} tokens; lower --prompt-len or --gen-len"
         )
+
+
+def _has_position_table(graph: OpGraph) -> bool:
+    from llmimc.model.opgraph import OpKind
+
+    info = graph.info
+    return any(
+        op.kind == OpKind.EMBEDDING and info.max_position_embeddings <= op.in_features < info.vocab_size
+        for op in graph.ops
+    )
+
+
+def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
+    """A note when the run processes more positions than the model was trained for (rotary models)."""
+    ctx = graph.info.max_position_embeddings
+    if prompt_len + gen_len - 1 <= ctx:
+        return None
+    return (
+        f"{prompt_len + gen_len - 1} positions exceed {graph.info.model_id}'s trained context of {ctx} tokens "
+        "(costed as asked; output quality beyond it is not modelled)"
+    )
 
 
 def _precision_rows(system: System) -> list[PrecisionRow]:
@@ -155,6 +181,8 @@ class _Phases:
     stage_d1: np.ndarray  # stage times of the first decode step
     step_lat: list[float]  # latency of each decode step
     bounds_d: set[str]
+    stat_p: np.ndarray  # leakage action counts per chiplet (llmimc.cost.power), prefill
+    stat_d: np.ndarray  # ... summed over the decode steps
 
     @property
     def lat_d(self) -> float:
@@ -166,37 +194,42 @@ def _evaluate_phases(system: System, batch: int, prompt_len: int, gen_len: int) 
     cm = system.cost_model
     f_p = features([PrefillChunk(prompt_len, 0)] * batch, [])
     s_p = cm.spill(f_p)
-    lat_p, stage_p, bound_p = cm.latency(f_p, s_p)
+    det_p = cm.detail(f_p, s_p)
     f_d = np.zeros_like(f_p)
     s_d = np.zeros(cm.n_kv)
     slot_d = np.zeros(len(system.compiled.slot_chiplet))
+    stat_d = np.zeros((system.mapping.num_chiplets, len(cm.e)))
     step_lat: list[float] = []
     bounds: set[str] = set()
     stage_d1 = np.zeros(len(system.mapping.stages))
     for k, past in enumerate(decode_past_tokens(prompt_len, gen_len), start=1):
         f = features([], [past] * batch)
         s = cm.spill(f)
-        lat, stage_t, bound = cm.latency(f, s)
+        det = cm.detail(f, s)
+        lat, stage_t, bound = det.latency_s, det.stage_times_s, det.bound
         if k == 1:
             stage_d1 = stage_t
         bounds.add(bound)
         step_lat.append(float(lat))
         f_d += f
         s_d += s
-        slot_d += cm.slot_times(f, s)
+        slot_d += det.slot_busy_s  # busy = work, at most the iteration (ops overlap in a pipeline)
+        stat_d += det.static_counts
     return _Phases(
         f_p=f_p,
         s_p=s_p,
-        lat_p=lat_p,
-        stage_p=stage_p,
-        bound_p=bound_p,
-        slot_p=cm.slot_times(f_p, s_p),
+        lat_p=det_p.latency_s,
+        stage_p=det_p.stage_times_s,
+        bound_p=det_p.bound,
+        slot_p=det_p.slot_busy_s,
         f_d=f_d,
         s_d=s_d,
         slot_d=slot_d,
         stage_d1=stage_d1,
         step_lat=step_lat,
         bounds_d=bounds,
+        stat_p=det_p.static_counts,
+        stat_d=stat_d,
     )
 
 
@@ -208,6 +241,7 @@ class _Energy:
     item_d: np.ndarray
     static_p: float
     static_d: float
+    static_per_chiplet: np.ndarray  # leakage energy of each chiplet, both phases
     table: list[A.EnergyRow]
     table_p: list[A.EnergyRow]
     table_d: list[A.EnergyRow]
@@ -222,20 +256,18 @@ class _Energy:
 
 
 def _energy(system: System, ph: _Phases, gen_len: int) -> _Energy:
-    cm, comp = system.cost_model, system.compiled
+    cm = system.cost_model
     e = cm.e
     cnt_p = cm.item_counts(ph.f_p, ph.s_p)
     cnt_d = cm.item_counts(ph.f_d, ph.s_d) if gen_len > 1 else np.zeros_like(cnt_p)
-    n_chip = system.mapping.num_chiplets
-    tot_cnt_p = cnt_p.sum(axis=0)
-    tot_cnt_d = cnt_d.sum(axis=0)
-    tot_cnt_p[A.STATIC] += n_chip * ph.lat_p
-    tot_cnt_d[A.STATIC] += n_chip * ph.lat_d
+    tot_cnt_p = cnt_p.sum(axis=0) + ph.stat_p.sum(axis=0)
+    tot_cnt_d = cnt_d.sum(axis=0) + ph.stat_d.sum(axis=0)
     return _Energy(
         item_p=cnt_p @ e,
         item_d=cnt_d @ e,
-        static_p=comp.static_power_w * n_chip * ph.lat_p,
-        static_d=comp.static_power_w * n_chip * ph.lat_d,
+        static_p=float(ph.stat_p.sum(axis=0) @ e),
+        static_d=float(ph.stat_d.sum(axis=0) @ e),
+        static_per_chiplet=(ph.stat_p + ph.stat_d) @ e,
         table=A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist()),
         table_p=A.energy_table(tot_cnt_p.tolist(), e.tolist()),
         table_d=A.energy_table(tot_cnt_d.tolist(), e.tolist()),
@@ -290,7 +322,7 @@ def _chiplet_rows(system: System, ph: _Phases, en: _Energy, total_lat: float) ->
                 decode_busy_s=float(busy_d[c]),
                 prefill_utilisation=float(busy_p[c] / ph.lat_p) if ph.lat_p > 0 else 0.0,
                 decode_utilisation=float(busy_d[c] / lat_d) if lat_d > 0 else 0.0,
-                energy_j=float(chip_e[c] + comp.static_power_w * total_lat),
+                energy_j=float(chip_e[c] + en.static_per_chiplet[c]),
             )
         )
     return rows
@@ -334,14 +366,16 @@ def _phase_rows(
 def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spilled: int) -> list[str]:
     """What the reader must know to read the numbers right (static share, spills, windows, endurance)."""
     m, graph = system.mapping, system.graph
-    n_chip, static_w = m.num_chiplets, system.compiled.static_power_w
+    idle_w, powered = system.cost_model.static_power_w, sum(system.compiled.power.powered)
     notes = list(m.notes)
+    ctx_note = context_note(graph, prompt_len, gen_len)
+    if ctx_note:
+        notes.append(ctx_note)
     if summary.static_energy_share > STATIC_DOMINANT_SHARE:
         notes.append(
-            f"static power dominates: {n_chip} chiplets x {static_w:.3g} W leak "
-            f"{100 * summary.static_energy_share:.1f}% of the energy, so energy per token is about "
-            f"{n_chip * static_w:.3g} W x time per token; a larger --batch or fewer chiplets "
-            "amortise it"
+            f"static power dominates: leakage is {100 * summary.static_energy_share:.1f}% of the energy "
+            f"({idle_w:.3g} W always on in {powered} powered chiplets, plus the periphery of each stage "
+            "while it computes); a larger --batch amortises it"
         )
     if spilled:
         notes.append(
@@ -507,6 +541,10 @@ def _baseline(
     imc_tpot: float,
     imc_e_tok: float,
 ) -> BaselineResult:
+    if spec.kernels is not None:  # a calibrated GPU: the per-kernel model (llmimc.gpu), as --hw would give
+        from llmimc.gpu.profile import gpu_baseline
+
+        return gpu_baseline(graph, plan, spec, batch, prompt_len, gen_len, imc_tpot, imc_e_tok)
     bm = baseline_model(graph, plan, spec)
     pre = bm.step(*prefill_point(prompt_len), batch)
     steps: list[BaselineStep] = [

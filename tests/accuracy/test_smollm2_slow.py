@@ -31,7 +31,7 @@ def test_smollm2_outliers_beat_plain_w4a8(tmp_path):
     for name, prec in (("outlier", "w4a8-outlier"), ("plain", str(tmp_path / "plain.yaml"))):
         out = tmp_path / f"{name}.json"
         args = ["accuracy", "smollm2-135m", "--hw", "pcm-chiplet", "--precision", prec, "--tokens", "512",
-                "--seeds", "1", "--ideal-adc", "--json", str(out)]  # fmt: skip
+                "--seeds", "1", "--chiplets", "80", "--json", str(out)]  # fmt: skip
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 0, res.output
         r = json.loads(out.read_text())

@@ -17,6 +17,8 @@ from llmimc.compress.st_reader import index_folder, iter_rows, read_all
 from llmimc.errors import PolicyError
 from llmimc.model.opgraph import OpGraph
 
+pytestmark = pytest.mark.torch  # traces with torch/transformers
+
 INJECTED = [5, 17, 40]
 
 

@@ -19,8 +19,10 @@ from llmimc.sim.profile import run_profile
 from llmimc.sim.system import build_system
 
 NS = 1e-9
-# per-vector action counts, by hand (one shift-and-add per ADC conversion, as llmimc.hw.derive counts them)
-FC = dict(cells=8 * 256 * 128 * 8, conv=8 * 2 * 1024, drives=8 * 256 * 8, adds=8 * 2 * 1024)
+# per-vector action counts, by hand (one shift-and-add per ADC conversion, as llmimc.hw.derive counts them,
+# plus fc's 128 cross-block adds: its 2 row blocks sum in an adder tree beside the arrays)
+FC = dict(cells=8 * 256 * 128 * 8, conv=8 * 2 * 1024, drives=8 * 256 * 8, adds=8 * 2 * 1024 + 128)
+TREE = 1 * NS  # fc's adder tree: ceil(log2 2 row blocks) = 1 stage of one 1 GHz vector-unit cycle
 LM = dict(cells=8 * 128 * 256 * 8, conv=8 * 1 * 2048, drives=8 * 128 * 16, adds=8 * 1 * 2048)
 
 
@@ -57,7 +59,7 @@ def test_hand_mapping():
 def test_hand_decode_step(past):
     _, s = _system()
     L = past + 1
-    stage0 = 0.256 * NS + 800 * NS + L * NS + (2 + 256 / 128) * NS  # embed DRAM, fc, attention, link 0->1
+    stage0 = 0.256 * NS + 800 * NS + TREE + L * NS + (2 + 256 / 128) * NS  # embed, fc, attention, link 0->1
     stage1 = 800 * NS + (2 + 4 / 128) * NS  # lm_head, token id back to chiplet 0
     latency = stage0 + stage1
     energy = (
@@ -78,13 +80,15 @@ def test_hand_decode_step(past):
 def test_hand_prefill_pipeline():
     _, s = _system()
     S = 16
-    t0 = S * 0.256 * NS + S * 800 * NS + S * S * NS + (2 + 2 * S) * NS
-    t1 = 800 * NS + (2 + 4 / 128) * NS
-    # the first vector pays every per-iteration term whole (link latencies, the lm_head's one MVM on the
-    # last token), then S - 1 more vectors leave at the bottleneck stage's rate
-    tau0 = 0.256 * NS + 800 * NS + S * NS + (2 + 2) * NS  # embed row, fc MVM, S keys, link 0->1
+    # the first vector pays every per-iteration term whole (link latencies, the adder tree, the lm_head's
+    # one MVM on the last token)...
+    tau0 = 0.256 * NS + 800 * NS + TREE + S * NS + (2 + 2) * NS  # embed row, fc MVM, S keys, link 0->1
     tau1 = 800 * NS + (2 + 4 / 128 / S) * NS  # lm_head MVM; token id (per sequence: 1/S per vector)
-    latency = tau0 + tau1 + (S - 1) * max(t0, t1) / S
+    # ... then S - 1 more vectors leave at the pipeline period: per vector, stage 0's fc arrays take
+    # 800 ns while its shared units are far less busy (DPU: S keys x 64 MACs / 64 lanes = 16 ns; link:
+    # 256 B / 128 GB/s = 2 ns); stage 1's lm_head runs once per sequence: 800 ns / S per vector
+    period = max(800 * NS, S * NS, 2 * NS, 800 * NS / S)
+    latency = tau0 + tau1 + (S - 1) * period
     energy = S * _e_vec(FC) + _e_vec(LM) + 64 * S * S * 1e-12 + S * 2048 * 4e-12 + (256 * S + 4) * 8e-12
     energy += 2 * latency
     c = s.cost_model.iteration_cost([PrefillChunk(S, 0)], [])

@@ -17,7 +17,7 @@ from imc_testkit import linear  # noqa: E402
 
 from llmimc.compress.plan import OpCompression  # noqa: E402
 from llmimc.hw import load_spec  # noqa: E402
-from llmimc.hw.derive import mvm_figures  # noqa: E402
+from llmimc.hw.derive import adc_energy_per_conversion_j, mvm_figures  # noqa: E402
 from llmimc.mapping.tiling import per_vector_actions, tile_op  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def test_full_array_mvm_matches_derive(w_bits, a_bits):
     assert v["shift_add"] == fig.accumulations_per_mvm
     e = (
         v["cell_read"] * arr.read_energy_per_cell_j
-        + v["conversion"] * arr.adc.energy_per_conversion_j
+        + v["conversion"] * adc_energy_per_conversion_j(arr)
         + v["row_drive"] * arr.dac.energy_per_row_drive_j
         + v["shift_add"] * tile.accumulate_energy_j
     )
@@ -48,18 +48,25 @@ def test_full_array_mvm_matches_derive(w_bits, a_bits):
 
 
 def test_rram_chiplet_mvm_by_hand():
-    """256x256 2-bit cells, 8-bit weights (4 slices), 8-bit inputs on 1-bit DACs: 8 cycles of
-    max(100 ns, 128 x 0.78125 ns) = 800 ns; 8 x 65536 reads, 8 x 256 conversions, drives and adds."""
+    """256x256 2-bit cells, 8-bit weights (4 slices), 8-bit inputs on 1-bit DACs, 8-bit ADC with ISAAC's
+    encoding (one bit saved): a column sum of r rows is at most 3r, 3r + 1 <= 2^9 gives r = 170 rows per
+    cycle, so 2 row groups; 8 x 2 cycles of max(100 ns, 128 x 0.78125 ns) = 1.6 us; 8 x 65536 reads,
+    8 x 2 x 256 conversions and adds, 8 x 256 drives (physics change of issue 9: the ADC resolution now
+    sets the rows per cycle; before, 256 rows were converted at once by an 8-bit ADC)."""
     spec = load_spec("rram-chiplet")
     arr = spec.chiplet.array
     t = tile_op(linear("fc", 0, 256, 64), OpCompression(op_name="fc", weight_bits=8, act_bits=8), arr)
     v = per_vector_actions(t)
-    assert t.timing.mvm_time_s == pytest.approx(800e-9)
+    assert t.timing.mvm_time_s == pytest.approx(1600e-9)
     assert (v["cell_read"], v["conversion"], v["row_drive"], v["shift_add"]) == (
         8 * 65536,
+        8 * 2 * 256,
         8 * 256,
-        8 * 256,
-        8 * 256,
+        8 * 2 * 256,
     )
-    e_pj = (8 * 65536 * 1.83e-15 + 8 * 256 * 1.5625e-12 + 8 * 256 * 3.5e-15 + 8 * 256 * 5e-14) * 1e12
-    assert e_pj == pytest.approx(4269.0, abs=0.1)  # 'llmimc hw show rram-chiplet': 4.27 nJ per MVM
+    # spec energies: 1.83 fJ per cell read, 1.40625 pJ per 8-bit conversion, 0.350625 pJ per row drive,
+    # 0.0195 pJ per shift-and-add
+    e_pj = (8 * 65536 * 1.83e-15 + 4096 * 1.40625e-12 + 8 * 256 * 3.50625e-13 + 4096 * 1.95e-14) * 1e12
+    fig = mvm_figures(arr, spec.chiplet.tile, 8, 8)
+    assert fig.energy_j * 1e12 == pytest.approx(e_pj, rel=1e-9)  # 'llmimc hw show rram-chiplet'
+    assert e_pj == pytest.approx(7517.0, abs=1.0)

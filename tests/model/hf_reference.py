@@ -6,6 +6,7 @@ One prefill of ``prompt`` tokens then one decode step through a real ``DynamicCa
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -29,11 +30,13 @@ def real_forward(config: PretrainedConfig, prompt: int) -> RealForward:
     ids = torch.randint(0, config.vocab_size, (1, prompt + 1))
     cache = DynamicCache(config=config)
     counts = []
+    # the same keyword choice as llmimc.model.trace (``cache`` in newer transformers, else the old name)
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     with torch.no_grad():
         for step in (ids[:, :prompt], ids[:, prompt:]):
             counter = FlopCounterMode(display=False)
             with counter:
-                model(input_ids=step, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                model(input_ids=step, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
             counts.append({str(k): v for k, v in counter.get_flop_counts()["Global"].items()})
     kv = [
         sum(t.numel() // t.shape[-2] for t in (layer.keys, layer.values) if t.shape[-2])

@@ -20,6 +20,8 @@ from transformers import AutoModelForCausalLM
 from llmimc.errors import ModelResolutionError
 from llmimc.model import OpKind, opgraph_from_config
 
+pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+
 BASE = {
     "hidden_size": 64,
     "num_hidden_layers": 2,

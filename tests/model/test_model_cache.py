@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llmimc.model import load_opgraph
 from llmimc.model.bundled import find_bundled, load_bundled_config
 from llmimc.model.cache import config_hash
+
+pytestmark = pytest.mark.torch  # traces with torch/transformers
 
 
 def _local_copy(alias: str, folder: Path) -> str:

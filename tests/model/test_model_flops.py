@@ -22,6 +22,8 @@ from transformers import (
 
 from llmimc.model import OpKind, opgraph_from_config
 
+pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+
 TINY = {
     "gpt2": lambda: GPT2Config(
         n_layer=3, n_embd=64, n_head=4, vocab_size=128, n_positions=64, bos_token_id=0, eos_token_id=0

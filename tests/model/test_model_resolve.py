@@ -14,6 +14,8 @@ from llmimc.errors import ModelResolutionError
 from llmimc.model import load_opgraph, resolve_model
 from llmimc_cli.main import app
 
+pytestmark = pytest.mark.torch  # traces with torch/transformers
+
 TINY_LLAMA = {
     "architectures": ["LlamaForCausalLM"],
     "model_type": "llama",

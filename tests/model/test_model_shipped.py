@@ -22,6 +22,8 @@ from llmimc.model.bundled import find_bundled, load_bundled_config
 from llmimc.model.cache import config_hash
 from llmimc.model.shipped import read_shipped_graph, shipped_graph_bytes, shipped_graph_file
 
+pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+
 BUNDLED = list_bundled_models()
 REGEN = (
     "stale shipped graph: run `python tools/regen_bundled_graphs.py` and commit the .opgraph.json.gz files"

@@ -63,7 +63,7 @@ def test_profile_sparsity_and_precision_change_arrays():
     [
         (["--chiplets", "0"], "--chiplets must be >= 1"),
         (["--hw", "no-such-spec"], "no-such-spec"),
-        (["--hw", "h100"], "digital baseline"),
+        (["--hw", "h100", "--batch", "100000", "--prompt-len", "800"], "GPUs: use --chiplets"),
         (["--baseline", "rram-chiplet"], "IMC spec"),
         (["--batch", "0"], "--batch must be >= 1"),
         (["--prompt-len", "-3"], "--prompt-len must be >= 1"),

@@ -13,6 +13,8 @@ from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
 from llmimc.traces.request import Request
 
+pytestmark = pytest.mark.torch  # traces with torch/transformers
+
 
 @pytest.fixture(scope="module")
 def tiny():

@@ -19,13 +19,17 @@ import statistics
 import subprocess
 import sys
 
+PLAIN_W4A8 = "plain-w4a8"  # w4a8-outlier with outlier_fraction 0 (built in the child)
+
 # name -> (hw, precision, extra AccuracyOptions fields)
 CONFIGS: dict[str, tuple[str, str, dict[str, object]]] = {
     "fp-equivalent w16a16, ideal": ("pcm-chiplet", "w16a16", {"ideal_devices": True, "ideal_adc": True}),
     "w8a8 ideal devices + ideal ADC": ("pcm-chiplet", "w8a8", {"ideal_devices": True, "ideal_adc": True}),
     "w4a8-outlier pcm, noise, 1 h, ideal ADC": ("pcm-chiplet", "w4a8-outlier", {"ideal_adc": True}),
     "w4a8-outlier pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", "w4a8-outlier", {}),
-    "w8a8 pcm differential, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", "w8a8", {"encoding": "differential"}),
+    "w4a8 plain (no outliers) pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", PLAIN_W4A8, {}),
+    "w8a8 pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", "w8a8", {}),
+    "w8a8 rram, noise, ideal ADC": ("rram-chiplet", "w8a8", {"ideal_adc": True}),
     "w8a8 rram, noise, ADC 8-bit bit-serial": ("rram-chiplet", "w8a8", {}),
 }
 
@@ -35,6 +39,9 @@ torch.set_num_threads(1)
 from llmimc.accuracy.evaluate import AccuracyOptions, evaluate, load
 from llmimc.hw import load_spec
 hw, prec, extra, tokens = json.loads(sys.argv[1])
+if prec == "plain-w4a8":
+    from llmimc.compress import load_policy
+    prec = load_policy("w4a8-outlier").model_copy(update={"name": "w4a8-plain", "outlier_fraction": 0.0})
 t0 = time.process_time()
 loaded = load("smollm2-135m")
 load_cpu = time.process_time() - t0
@@ -64,11 +71,12 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--only", default=None, help="run the configurations whose name contains this text")
+    ap.add_argument("--skip", default=None, help="skip the configurations whose name contains this text")
     args = ap.parse_args()
     print(f"| configuration | PPL (fp) | KL | top-1 | CPU-s (median of {args.repeats}) | peak RSS GB |")
     print("|---|---|---|---|---|---|")
     for name, (hw, prec, extra) in CONFIGS.items():
-        if args.only and args.only not in name:
+        if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         runs = [run_one(hw, prec, extra, args.tokens) for _ in range(args.repeats)]
         r = runs[0]

@@ -72,8 +72,14 @@ def render_accuracy(r: AccuracyResult, console: Console, max_rows: int | None = 
     )
 
 
-def render_search(s: SearchResult, console: Console) -> None:
-    """The accuracy / analog-MAC-ratio front and the chosen placement."""
+def render_search(s: SearchResult, console: Console, max_rows: int = DEFAULT_MAX_OP_ROWS) -> None:
+    """The per-op sensitivities, the accuracy / analog-MAC-ratio front and the chosen placement."""
+    st = Table(title=f"per-op sensitivity: KL increase when alone analog (all-digital KL {s.digital_kl:.4f})")
+    for col in ("op", "MACs/token", "dKL"):
+        st.add_column(col, justify="right")
+    for o in sorted(s.sensitivities, key=lambda o: -o.delta_kl)[:max_rows]:
+        st.add_row(o.op_name, f"{o.macs_per_token:.3g}", f"{o.delta_kl:.5f}")
+    console.print(st)
     t = Table(title=f"accuracy / analog-MAC-ratio front ({s.metric} budget {s.budget:g})")
     for col in (
         "digital ops",

@@ -87,6 +87,15 @@ def test_seeds_are_deterministic_and_differ(tiny, rram):
     a, b = evaluate(tiny, rram, opts), evaluate(tiny, rram, opts)
     assert [s.kl for s in a.seeds] == [s.kl for s in b.seeds]
     assert a.seeds[0].kl != a.seeds[1].kl
+    import io
+
+    from rich.console import Console
+
+    from llmimc.report.accuracy_report import render_accuracy
+
+    buf = io.StringIO()
+    render_accuracy(a, Console(file=buf, width=200))
+    assert "mean ± std" in buf.getvalue() and "per-op output SQNR" in buf.getvalue()
 
 
 def test_post_programming_calibration_recovers_uncompensated_drift(tiny, pcm):

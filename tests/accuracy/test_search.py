@@ -66,6 +66,15 @@ def test_search_on_tiny_model_and_policy_round_trip(tiny, rram):
     budget = free.kl / 3
     res = run_search(tiny, spec, opts, kl_budget=budget, ppl_budget=None, sensitivity_tokens=32)
     assert res.kl <= budget and 0.0 <= res.analog_mac_ratio < 1.0
+    import io
+
+    from rich.console import Console
+
+    from llmimc.report.accuracy_report import render_search
+
+    buf = io.StringIO()
+    render_search(res, Console(file=buf, width=200))
+    assert "analog-MAC-ratio front" in buf.getvalue() and "chosen:" in buf.getvalue()
     policy = _policy_from_text(res.policy_yaml, "search output", False)
     ops = {op.name: op for op in tiny.graph.linear_ops()}
     for name in res.digital_ops:

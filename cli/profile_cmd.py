@@ -3,83 +3,120 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from llmimc_cli._common import console, fail, friendly_errors
+from llmimc.limits import MAX_BATCH, MAX_CHIPLETS, MAX_TOKENS
+from llmimc_cli._common import OutputFormat, console, friendly_errors, output_path, spinner, write_output
 
 
-def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app."""
-    app.command("profile")(profile_cmd)
+def _preset_help() -> str:
+    """The --precision help with the preset names (read from the package files: no library import)."""
+    from importlib import resources
+
+    folder = resources.files("llmimc") / "compress" / "presets"
+    names = sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return f"Precision preset ({', '.join(names)}; default w8a8; see llmimc presets) or a policy file."
 
 
 @friendly_errors
 def profile_cmd(
-    model: str = typer.Argument(
-        ..., help="Model: bundled alias/id, HF hub id (cached) or a folder with config.json."
-    ),
-    chiplets: int | None = typer.Option(
-        None, "--chiplets", "-n", help="Number of chiplets (default: the spec's)."
-    ),
-    hw: str | None = typer.Option(
-        None, "--hw", help="IMC hardware spec name or YAML/JSON path (default rram-chiplet)."
-    ),
-    batch: int = typer.Option(1, "--batch", "-b", help="Identical sequences processed together."),
-    prompt_len: int = typer.Option(128, "--prompt-len", help="Prompt tokens per sequence."),
-    gen_len: int = typer.Option(128, "--gen-len", help="Generated tokens per sequence."),
-    precision: str | None = typer.Option(
-        None, "--precision", help="Precision preset or policy file (default w8a8)."
-    ),
-    sparsity: str | None = typer.Option(None, "--sparsity", help="N:M structured sparsity, e.g. 2:4."),
-    weights: Path | None = typer.Option(
-        None, "--weights", help="Folder with safetensors weights (outlier statistics)."
-    ),
-    baseline: str | None = typer.Option(
-        None, "--baseline", help="Digital baseline spec to compare with, e.g. h100."
-    ),
-    allow_reprogramming: bool = typer.Option(
-        False,
-        "--allow-reprogramming",
-        help="If weights do not fit, stream and reprogram them every iteration.",
-    ),
-    json_path: Path | None = typer.Option(
-        None, "--json", help="Write the whole result as JSON to this path."
-    ),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="Re-trace the model instead of using the OpGraph cache."
-    ),
-    all_rows: bool = typer.Option(
-        False, "--all-rows", help="Print every stage, chiplet and link row (default: the first/busiest 24)."
-    ),
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model: bundled alias/id (llmimc models), HF hub id (cached) or a folder with config.json."
+        ),
+    ],
+    chiplets: Annotated[
+        int | None,
+        typer.Option(
+            "--chiplets",
+            "-n",
+            min=1,
+            max=MAX_CHIPLETS,
+            help="Number of chiplets, 1..1024 (1024 is already wafer scale); default: the spec's.",
+        ),
+    ] = None,
+    hw: Annotated[
+        str | None, typer.Option("--hw", help="IMC hardware spec name (llmimc hw list) or YAML/JSON path.")
+    ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch", "-b", min=1, max=MAX_BATCH, help="Identical sequences processed together, 1..65,536."
+        ),
+    ] = 1,
+    prompt_len: Annotated[
+        int,
+        typer.Option(
+            "--prompt-len",
+            min=1,
+            max=MAX_TOKENS,
+            help="Prompt tokens per sequence, 1..2^24 (and within the model's context).",
+        ),
+    ] = 128,
+    gen_len: Annotated[
+        int,
+        typer.Option(
+            "--gen-len",
+            min=1,
+            max=MAX_TOKENS,
+            help="Generated tokens per sequence, 1..2^24 (and within the model's context).",
+        ),
+    ] = 128,
+    precision: Annotated[str | None, typer.Option("--precision", help=_preset_help())] = None,
+    sparsity: Annotated[
+        str | None, typer.Option("--sparsity", help="N:M structured sparsity, e.g. 2:4.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Folder with safetensors weights (outlier statistics).")
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Digital baseline spec to compare with, e.g. h100.")
+    ] = None,
+    allow_reprogramming: Annotated[
+        bool,
+        typer.Option(
+            "--allow-reprogramming", help="If weights do not fit, stream and reprogram them every iteration."
+        ),
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the whole result as JSON to this file.")
+    ] = None,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", help="table (rich), plain (ASCII, no colour), json or markdown."),
+    ] = OutputFormat.table,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Re-trace the model instead of using the OpGraph cache.")
+    ] = False,
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows", help="Print every stage, chiplet and link row (default: 24 each).")
+    ] = False,
 ) -> None:
     """Profile prefill and decode of one request batch: latency, energy, traffic, KV residency."""
-    if chiplets is not None and chiplets < 1:
-        raise fail(f"--chiplets must be >= 1 (got {chiplets})")
-    if batch < 1:
-        raise fail(f"--batch must be >= 1 (got {batch})")
-    if prompt_len < 1:
-        raise fail(f"--prompt-len must be >= 1 (got {prompt_len})")
-    if gen_len < 1:
-        raise fail(f"--gen-len must be >= 1 (got {gen_len})")
+    json_out = output_path(json_path, "--json")
     from llmimc import api
+    from llmimc.limits import check_finite_result
     from llmimc.report.profile_report import DEFAULT_MAX_ROWS, render_profile
 
-    result = api.profile(
-        model,
-        hw=hw,
-        chiplets=chiplets,
-        batch=batch,
-        prompt_len=prompt_len,
-        gen_len=gen_len,
-        precision=precision,
-        sparsity=sparsity,
-        weights=weights,
-        baseline=baseline,
-        allow_reprogramming=allow_reprogramming,
-        use_cache=not no_cache,
-    )
-    render_profile(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS)
-    if json_path is not None:
-        json_path.write_text(result.model_dump_json(indent=2))
-        console.print(f"wrote {json_path}")
+    with spinner(f"profiling {model} (tracing a model seen for the first time takes 20-30 s)"):
+        result = api.profile(
+            model,
+            hw=hw,
+            chiplets=chiplets,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            precision=precision,
+            sparsity=sparsity,
+            weights=weights,
+            baseline=baseline,
+            allow_reprogramming=allow_reprogramming,
+            use_cache=not no_cache,
+        )
+    check_finite_result(result.model_dump(mode="python"), "profile result")
+    render_profile(result, console, max_rows=None if all_rows else DEFAULT_MAX_ROWS, fmt=fmt.value)
+    if json_out is not None:
+        write_output(json_out, result.model_dump_json(indent=2) + "\n", "--json")

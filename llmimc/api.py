@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from llmimc.compress import (
     DEFAULT_POLICY,
@@ -33,16 +34,18 @@ from llmimc.compress import (
 from llmimc.compress.policy import SparsitySpec
 from llmimc.cost.breakdown import Comparison
 from llmimc.errors import LlmimcError, SpecError
-from llmimc.gpu.model import GpuSystem, build_gpu_system
-from llmimc.gpu.profile import run_gpu_profile
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
+from llmimc.hw.loader import with_chiplets
+from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec, PackageLink
 from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import ProfileResult, run_profile, uniform_plan
-from llmimc.sim.serve import ServeConfig, ServeResult, run_serve
 from llmimc.sim.system import System, build_system
-from llmimc.traces import Request, TraceLoad
-from llmimc.workload import Workload, load_workload
+
+if TYPE_CHECKING:  # serving, GPU and trace modules load only when a function needs them
+    from llmimc.gpu.model import GpuSystem
+    from llmimc.sim.serve import ServeConfig, ServeResult
+    from llmimc.traces import Request, TraceLoad
+    from llmimc.workload import Workload
 
 __all__ = [
     "DEFAULT_REFERENCE_BITS",
@@ -77,8 +80,8 @@ def load_model(model: ModelRef, *, use_cache: bool = True) -> OpGraph:
 def load_hw(hw: HwRef | None = None, chiplets: int | None = None) -> ImcSystemSpec | DigitalBaselineSpec:
     """A hardware spec by name, path or object, with ``chiplets`` folded in (digital specs: GPUs)."""
     spec = hw if isinstance(hw, ImcSystemSpec | DigitalBaselineSpec) else load_spec(hw or DEFAULT_IMC_SPEC)
-    if chiplets is not None:  # IMC: chiplets on the package; digital: tensor-parallel GPUs
-        spec = spec.with_chiplets(chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
+    if chiplets is not None:  # IMC: chiplets on the package (bounded; errors name the spec); digital: GPUs
+        spec = with_chiplets(spec, chiplets) if isinstance(spec, ImcSystemSpec) else spec.with_gpus(chiplets)
     return spec
 
 
@@ -117,6 +120,8 @@ def costed_system(
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
     if isinstance(spec, DigitalBaselineSpec):
+        from llmimc.gpu.model import build_gpu_system
+
         return build_gpu_system(graph, spec, plan)
     return build_system(
         graph,
@@ -131,8 +136,10 @@ def costed_system(
 def compare(result: ProfileResult, reference: ProfileResult | LlmimcError) -> Comparison:
     """Savings of ``result`` against a reference profile (or why the reference could not be profiled)."""
     if isinstance(reference, LlmimcError):
-        return Comparison(reference=f"uniform-w{DEFAULT_REFERENCE_BITS}a{DEFAULT_REFERENCE_BITS}",
-                          reference_error=str(reference))
+        return Comparison(
+            reference=f"uniform-w{DEFAULT_REFERENCE_BITS}a{DEFAULT_REFERENCE_BITS}",
+            reference_error=str(reference),
+        )
     s, r = result.summary, reference.summary
 
     def saving(this: float, ref: float) -> float:
@@ -185,6 +192,8 @@ def profile(
     graph = load_model(model, use_cache=use_cache)
     plan = load_plan(graph, precision, sparsity, weights=weights)
     if isinstance(spec, DigitalBaselineSpec):  # a GPU: kernel by kernel, no IMC savings reference
+        from llmimc.gpu.profile import run_gpu_profile
+
         return run_gpu_profile(
             graph, spec, plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, baseline=base
         )
@@ -204,7 +213,13 @@ def profile(
     reference: ProfileResult | LlmimcError
     try:
         reference = run_profile(
-            graph, spec, ref_plan, batch=batch, prompt_len=prompt_len, gen_len=gen_len, allow_reprogramming=True
+            graph,
+            spec,
+            ref_plan,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            allow_reprogramming=True,
         )
     except LlmimcError as err:  # the reference may not fit even streamed: say so, keep the profile
         reference = err
@@ -218,6 +233,7 @@ class ServeRun:
     system: System | GpuSystem
     load: TraceLoad
     config: ServeConfig
+    package_link: PackageLink | None = None  # disaggregation: the spec's, or a preset given by name
 
     @property
     def model_id(self) -> str:
@@ -228,18 +244,40 @@ class ServeRun:
         spec = self.system.spec
         return spec.package.num_chiplets if isinstance(spec, ImcSystemSpec) else spec.num_gpus
 
-    def run(self, on_progress: Callable[[int, int], None] | None = None) -> ServeResult:
-        """Simulate; ``on_progress(done, total)`` is called now and then if given."""
+    def run(
+        self,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+    ) -> ServeResult:
+        """Simulate; ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)``
+        receives every request's record as it is decided (``llmimc.sim.serve.run_serve``)."""
+        from llmimc.sim.serve import run_serve
+
         return run_serve(
             self.system.cost_model,
             self.load.requests,
             self.config,
             on_progress=on_progress,
             skipped_rows=self.load.skipped,
+            on_record=on_record,
+            package_link=self.package_link,
+            kv_bytes_per_token=self.kv_bytes_per_token,
         )
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV bytes of one token over all layers (what disaggregation ships per prompt token)."""
+        from llmimc.gpu.model import GpuSystem
+
+        if isinstance(self.system, GpuSystem):
+            return float(self.system.cost_model.memory.kv_bytes_per_token)
+        return float(self.system.mapping.kv.bytes_per_token)
 
 
 def _as_load(workload: Workload | TraceLoad | Sequence[Request]) -> TraceLoad:
+    from llmimc.traces import TraceLoad
+    from llmimc.workload import load_workload
+
     if isinstance(workload, TraceLoad):
         return workload
     if isinstance(workload, Sequence):
@@ -257,14 +295,18 @@ def prepare_serve(
     sparsity: SparsityRef = None,
     config: ServeConfig | None = None,
     use_cache: bool = True,
+    package_link: str | PackageLink | None = None,
 ) -> ServeRun:
     """Load the workload and build the costed system for :func:`serve` (no simulation yet).
 
     ``config`` defaults to vLLM's defaults (``ServeConfig()``); its ``max_context_tokens`` defaults to
     the model's context (``max_position_embeddings``). The system is mapped for ``config.max_batch``
-    sequences in flight.
+    sequences in flight. ``package_link`` (a preset name of ``llmimc.hw.package_links`` or a
+    PackageLink) overrides the spec's ``package_link`` for ``config.disaggregate``.
     """
     load = _as_load(workload)
+    from llmimc.sim.serve import ServeConfig
+
     config = config or ServeConfig()
     system = costed_system(
         model,
@@ -277,7 +319,16 @@ def prepare_serve(
     )
     if config.max_context_tokens is None:
         config = config.model_copy(update={"max_context_tokens": system.graph.info.max_position_embeddings})
-    return ServeRun(system=system, load=load, config=config)
+    link = system.spec.package_link if isinstance(system.spec, ImcSystemSpec) else None
+    if isinstance(package_link, str):
+        from llmimc.hw.package_links import PACKAGE_LINKS
+
+        if package_link not in PACKAGE_LINKS:
+            raise SpecError(f"package link {package_link!r}: use one of {', '.join(PACKAGE_LINKS)}")
+        link = PACKAGE_LINKS[package_link]
+    elif package_link is not None:
+        link = package_link
+    return ServeRun(system=system, load=load, config=config, package_link=link)
 
 
 def serve(

@@ -30,6 +30,14 @@ class TraceError(LlmimcError):
     """A request trace is malformed (names file and line)."""
 
 
+class OutputError(LlmimcError):
+    """An output file cannot be written (names the path and the reason)."""
+
+
+class BoundsError(LlmimcError):
+    """A size or count is outside the documented sane range (llmimc.limits)."""
+
+
 def one_line(msg: str) -> str:
     """Collapse a message to a single line (CLI errors must be one line)."""
     return " ".join(str(msg).split())

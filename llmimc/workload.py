@@ -21,8 +21,9 @@ from enum import Enum
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from llmimc._base import Frozen
 from llmimc.errors import LlmimcError
 from llmimc.traces import TraceLoad, load_trace, synthetic_trace
 
@@ -70,11 +71,7 @@ def phase_point(phase: Phase, tokens: int, context: int) -> tuple[int, int]:
     return decode_point(context)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TraceWorkload(_Frozen):
+class TraceWorkload(Frozen):
     """Requests read from a trace file (format auto-detected unless given)."""
 
     path: Path
@@ -83,7 +80,7 @@ class TraceWorkload(_Frozen):
     max_requests: int | None = Field(default=None, ge=1)
 
 
-class SyntheticWorkload(_Frozen):
+class SyntheticWorkload(Frozen):
     """``num_requests`` synthetic arrivals at ``rate_qps`` with fixed lengths or a length table."""
 
     rate_qps: float = Field(gt=0, allow_inf_nan=False)

@@ -1,9 +1,9 @@
-"""Golden CLI output (see golden_cases.py): the text a user reads is unchanged unless regenerated."""
+"""Golden CLI output (see support/golden.py): the text a user reads is unchanged unless regenerated."""
 
 from __future__ import annotations
 
 import pytest
-from golden_cases import CASES, GOLDEN_DIR, run_case
+from support.golden import CASES, GOLDEN_DIR, run_case
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

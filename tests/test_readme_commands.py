@@ -42,7 +42,7 @@ def test_readme_usage_command_runs(cmd, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)  # output files (--json, --timeline, --out) land here
     args = shlex.split(cmd)[1:]
-    args = [str(ROOT / a) if a.startswith(("traces/", "hw_specs/")) else a for a in args]
+    args = [str(ROOT / a) if a.startswith(("traces/", "hw_specs/", "examples/")) else a for a in args]
     if args[:2] == ["hw", "validate"]:
         args = ["hw", "validate", str(ROOT / "hw_specs" / "rram-chiplet.yaml")]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})

@@ -1,4 +1,4 @@
-"""Regenerate the golden CLI outputs in tests/golden/ (see tests/golden_cases.py).
+"""Regenerate the golden CLI outputs in tests/golden/ (see tests/support/golden.py).
 
 Run it after a deliberate change of numbers or layout, and say why in the commit.
 Usage: python tools/regen_golden.py [--check]
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from golden_cases import CASES, GOLDEN_DIR, run_case  # noqa: E402
+from support.golden import CASES, GOLDEN_DIR, run_case
 
 
 def main(argv: list[str] | None = None) -> int:

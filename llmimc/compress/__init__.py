@@ -10,6 +10,7 @@ from llmimc.compress.planner import (
     analog_mac_ratio,
     build_plan,
     crossbar_rows,
+    kept_rows,
     metadata_bits,
     outlier_row_count,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "analog_mac_ratio",
     "build_plan",
     "crossbar_rows",
+    "kept_rows",
     "load_policy",
     "metadata_bits",
     "op_roles",

@@ -9,8 +9,9 @@ channels, comes from (first that applies)
 2. weight statistics streamed from the model folder's safetensors,
 3. only the count: the policy's documented default fraction ("default:<citation>").
 
-The crossbar part keeps K_analog = K - outlier_rows rows; N:M keeps ceil(K_analog * n / m) of them
-plus ceil(log2 C(m, n)) index bits per group of m (DESIGN.md §4). :func:`analog_mac_ratio` is the
+The crossbar part keeps K_analog = K - outlier_rows rows; array-shared N:M keeps ceil(K_analog * n / m)
+of them, per-channel N:M keeps them all as zero cells; both store ceil(log2 C(m, n)) index bits per
+group of m (``llmimc.compress.plan``, DESIGN.md §4). :func:`analog_mac_ratio` is the
 share of linear MACs whose input channels are on crossbars.
 """
 
@@ -22,7 +23,13 @@ import pathlib
 import numpy as np
 
 from llmimc.compress.outliers import OpWeights, channel_stats, load_calibration, locate_weights, top_channels
-from llmimc.compress.plan import CompressionPlan, LayerSqnr, OpCompression
+from llmimc.compress.plan import (
+    DEFAULT_COLUMNS_PER_MASK,
+    CompressionPlan,
+    LayerSqnr,
+    OpCompression,
+    nm_index_bits,
+)
 from llmimc.compress.policy import PrecisionPolicy, SparsitySpec, resolve_op_settings
 from llmimc.compress.sqnr import op_sqnr
 from llmimc.compress.st_reader import index_folder
@@ -35,19 +42,27 @@ def outlier_row_count(fraction: float, in_features: int) -> int:
     return min(in_features, math.floor(fraction * in_features + 0.5))
 
 
+def kept_rows(comp: OpCompression, in_features: int) -> int:
+    """Weight rows (values per output column) kept after N:M in compressed storage, either pattern:
+    ceil((K - outlier_rows) * n / m) (a GPU's sparse format, the reprogramming stream)."""
+    return -(-(in_features - comp.outlier_rows) * comp.sparsity_n // comp.sparsity_m)
+
+
 def crossbar_rows(comp: OpCompression, in_features: int) -> int:
-    """Weight rows stored on crossbars per expert copy: ceil((K - outlier_rows) * n / m)."""
-    k_analog = in_features - comp.outlier_rows
-    return -(-k_analog * comp.sparsity_n // comp.sparsity_m)
+    """Weight rows stored on crossbars per expert copy (``plan`` module docstring).
+
+    Array-shared N:M drops rows: ceil((K - outlier_rows) * n / m); per-channel N:M keeps every row
+    (the pruned weights stay programmed as zeros): K - outlier_rows.
+    """
+    if not comp.drops_crossbar_rows:
+        return in_features - comp.outlier_rows
+    return kept_rows(comp, in_features)
 
 
 def metadata_bits(comp: OpCompression, in_features: int, out_features: int) -> int:
-    """N:M index bits of one expert copy: ceil(log2 C(m, n)) per group of m analog rows, per column."""
-    if comp.sparsity_n >= comp.sparsity_m:
-        return 0
+    """N:M index bits of one expert copy in compressed storage: per group of m analog rows, per column."""
     groups = -(-(in_features - comp.outlier_rows) // comp.sparsity_m)
-    per_group = math.ceil(math.log2(math.comb(comp.sparsity_m, comp.sparsity_n)))
-    return groups * per_group * out_features
+    return groups * nm_index_bits(comp.sparsity_n, comp.sparsity_m) * out_features
 
 
 def analog_mac_ratio(graph: OpGraph, plan: CompressionPlan) -> float:
@@ -112,6 +127,8 @@ def build_plan(
         if src:
             by_source[src] += 1
         n, m = (spec.n, spec.m) if spec is not None and s.sparse else (1, 1)
+        pattern = spec.pattern if spec is not None else "channel"
+        group = spec.columns_per_mask if spec is not None else DEFAULT_COLUMNS_PER_MASK
         sparse_ops += n < m
         comp = OpCompression(
             op_name=op.name,
@@ -122,6 +139,8 @@ def build_plan(
             outlier_bits=s.outlier_bits,
             sparsity_n=n,
             sparsity_m=m,
+            sparsity_pattern=pattern,
+            sparsity_columns_per_mask=group,
             outlier_channels=channels,
         )
         ops[op.name] = comp
@@ -150,6 +169,7 @@ def build_plan(
             f"{', '.join(sparsity_ops)}), along K of the crossbar part; {spec.metadata_bits_per_group} "
             f"index bits per group of {spec.m}"
         )
+        notes.append(_pattern_note(spec))
     unsourced = policy.unsourced_fields()
     if unsourced:
         notes.append(f"policy '{policy.name}' gives no source for: {', '.join(unsourced)}")
@@ -164,6 +184,20 @@ def build_plan(
     )
 
 
+def _pattern_note(spec: SparsitySpec) -> str:
+    if spec.pattern == "array":
+        return (
+            f"{spec.text}: one pattern per {spec.m} rows shared by every column of a crossbar array: "
+            "pruned rows leave the arrays (m:1 input selection and index bits charged); SQNR evaluated "
+            f"with one mask per {spec.columns_per_mask} output channels"
+        )
+    return (
+        f"{spec.text} is the standard per-output-channel pattern: a crossbar keeps the pruned weights as "
+        f"zero cells, so arrays, reads and conversions stay dense (only stored weight bytes shrink); "
+        f"use {spec.n}:{spec.m}:array for array-shared pruning that drops rows"
+    )
+
+
 def _sqnr_or_note(op: Op, weights: OpWeights, comp: OpCompression, notes: list[str]) -> LayerSqnr | None:
     try:
         return op_sqnr(
@@ -174,6 +208,7 @@ def _sqnr_or_note(op: Op, weights: OpWeights, comp: OpCompression, notes: list[s
             comp.outlier_bits,
             comp.sparsity_n,
             comp.sparsity_m,
+            comp.sparsity_columns_per_mask if comp.sparsity_pattern == "array" else 1,
         )
     except ValueError as exc:  # oversized transposed weight: say so rather than fail the plan
         notes.append(f"{op.name}: no SQNR ({exc})")

@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import pathlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from llmimc._base import Frozen
+from llmimc.compress.plan import DEFAULT_COLUMNS_PER_MASK, SparsityPattern, nm_index_bits
 from llmimc.errors import PolicyError, one_line
 from llmimc.model.opgraph import Op
 
@@ -55,12 +56,18 @@ _ROUTER_LEAVES = {"gate", "router"}
 _LM_HEAD_LEAVES = {"lm_head", "embed_out", "output"}
 
 
-class SparsitySpec(BaseModel):
-    """N:M structured sparsity: keep ``n`` of every ``m`` consecutive weights along K."""
+class SparsitySpec(Frozen):
+    """N:M structured sparsity: keep ``n`` of every ``m`` consecutive weights along K.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``pattern`` (``llmimc.compress.plan``): ``channel`` = the standard per-output-channel pattern
+    (text ``2:4``), ``array`` = one pattern shared by the columns of a crossbar array (``2:4:array``),
+    evaluated by the SQNR proxy with one mask per ``columns_per_mask`` output channels.
+    """
+
     n: int = Field(ge=1)
     m: int = Field(ge=1, le=MAX_SPARSITY_M)
+    pattern: SparsityPattern = "channel"
+    columns_per_mask: int = Field(default=DEFAULT_COLUMNS_PER_MASK, ge=1)
 
     @model_validator(mode="after")
     def _n_le_m(self) -> SparsitySpec:
@@ -70,7 +77,7 @@ class SparsitySpec(BaseModel):
 
     @property
     def text(self) -> str:
-        return f"{self.n}:{self.m}"
+        return f"{self.n}:{self.m}" + (":array" if self.pattern == "array" else "")
 
     @property
     def density(self) -> float:
@@ -79,13 +86,12 @@ class SparsitySpec(BaseModel):
     @property
     def metadata_bits_per_group(self) -> int:
         """ceil(log2(C(m, n))) index bits name which n of the m positions are kept."""
-        return 0 if self.n >= self.m else math.ceil(math.log2(math.comb(self.m, self.n)))
+        return nm_index_bits(self.n, self.m)
 
 
-class OpOverride(BaseModel):
+class OpOverride(Frozen):
     """Settings for the linear ops that ``match`` (a role or an op-name glob) in ``layers``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     match: str = Field(min_length=1)  # a role from ROLES, or an fnmatch glob on Op.name
     layers: list[int] | None = None  # decoder layer indices; None = every layer (and non-layer ops)
     weight_bits: int | None = Field(default=None, ge=1, le=MAX_BITS)
@@ -113,10 +119,9 @@ class OpOverride(BaseModel):
         return name_or_role_matches(self.match, op)
 
 
-class PrecisionPolicy(BaseModel):
+class PrecisionPolicy(Frozen):
     """Bits for the crossbar path, the digital outlier path and the KV cache, plus overrides."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     schema_version: int = 1
     name: str = Field(min_length=1)
     description: str = ""
@@ -216,26 +221,33 @@ def resolve_op_settings(policy: PrecisionPolicy, op: Op) -> OpSettings:
 # ----------------------------------------------------------------------------------------- parsing
 
 
-def _sparsity_dict(text: str) -> dict[str, int]:
+def _sparsity_dict(text: str) -> dict[str, int | str]:
     parts = text.strip().split(":")
-    if len(parts) != 2:
-        raise ValueError(f"sparsity '{text}' is not N:M (e.g. 2:4)")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"sparsity '{text}' is not N:M or N:M:array (e.g. 2:4)")
     try:
         n, m = int(parts[0]), int(parts[1])
     except ValueError:
         raise ValueError(f"sparsity '{text}' needs integers N:M (e.g. 2:4)") from None
-    return {"n": n, "m": m}
+    pattern = parts[2].strip().lower() if len(parts) == 3 else "channel"
+    if pattern not in ("channel", "array"):
+        raise ValueError(f"sparsity '{text}': pattern '{parts[2]}' is neither 'channel' nor 'array'")
+    return {"n": n, "m": m, "pattern": pattern}
 
 
 def parse_sparsity(text: str | None) -> SparsitySpec | None:
-    """Parse ``"2:4"``-style N:M text; ``None``, ``""``, ``"none"`` or ``"dense"`` mean no sparsity."""
+    """Parse ``"2:4"`` (per-channel) or ``"2:4:array"`` N:M text; ``None``, ``""``, ``"none"`` or
+    ``"dense"`` mean no sparsity."""
     if text is None or text.strip().lower() in ("", "none", "dense"):
         return None
     try:
-        spec = SparsitySpec(**_sparsity_dict(text))
+        spec = SparsitySpec.model_validate(_sparsity_dict(text))
     except (ValueError, ValidationError) as exc:
         raise PolicyError(
-            one_line(f"--sparsity '{text}': {_first_error(exc)}; use N:M with 1 <= N <= M, e.g. 2:4")
+            one_line(
+                f"--sparsity '{text}': {_first_error(exc)}; use N:M with 1 <= N <= M, e.g. 2:4 "
+                "(per output channel) or 2:4:array (shared by a crossbar array's columns)"
+            )
         ) from None
     return spec
 
@@ -253,7 +265,15 @@ def load_policy(ref: str | pathlib.Path) -> PrecisionPolicy:
     if looks_like_file or path.is_file():
         if not path.is_file():
             raise PolicyError(f"policy file not found: {path}")
-        return _policy_from_text(path.read_text(encoding="utf-8"), str(path), path.suffix.lower() == ".json")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(
+                f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the policy as UTF-8 YAML or JSON"
+            ) from None
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read ({exc.strerror}); check the path") from None
+        return _policy_from_text(text, str(path), path.suffix.lower() == ".json")
     name = str(ref).strip().lower()
     known = preset_names()
     if name not in known:
@@ -269,6 +289,8 @@ def _policy_from_text(text: str, where: str, is_json: bool) -> PrecisionPolicy:
         data = json.loads(text) if is_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise PolicyError(one_line(f"{where}: malformed {'JSON' if is_json else 'YAML'}: {exc}")) from None
+    except RecursionError:
+        raise PolicyError(f"{where}: nested too deeply to be a precision policy") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{where}: expected a mapping of policy fields at the top level")
     try:

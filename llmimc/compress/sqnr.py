@@ -7,10 +7,15 @@ LLM.int8()'s vector-wise weight quantization, arXiv:2208.07339 §3.1, and Smooth
 weight quantizer, arXiv:2211.10438):
 
 - policy: input channels not in the outlier set are pruned N:M by magnitude along K when sparsity
-  applies (keep the n largest |w| of every m consecutive analog channels, as in NVIDIA's 2:4
-  structured sparsity, Mishra et al. 2021, arXiv:2104.08378) and quantized at ``weight_bits``; the
-  outlier channels are kept at ``outlier_bits`` (16 = cast to fp16, lossless for fp16 checkpoints;
-  fewer bits = their own per-output-channel RTN scale);
+  applies and quantized at ``weight_bits``; the outlier channels are kept at ``outlier_bits`` (16 =
+  cast to fp16, lossless for fp16 checkpoints; fewer bits = their own per-output-channel RTN scale).
+  The N:M mask is chosen per group of G consecutive output channels: of every m consecutive analog
+  input channels keep the n with the largest energy Sum_{c in group} w_c^2 (G = 1: the n largest |w|
+  of each output channel, the standard pattern of NVIDIA's 2:4, Mishra et al. 2021,
+  arXiv:2104.08378; G = the output channels of one crossbar array: the array-shared pattern whose
+  pruned rows the crossbars drop, ``llmimc.compress.plan``). Groups are consecutive output channels
+  counted from the first (over expert copies in order; each copy starts a group when N is a multiple
+  of G);
 - uniform: every channel at ``weight_bits``, no outliers, dense.
 
 b = 1 uses sign(w) * mean|w| per output channel (binary weights). An exact reconstruction is reported
@@ -47,19 +52,26 @@ def rtn_per_row(w: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(np.rint(w / scale), -qmax, qmax) * scale
 
 
-def nm_prune_rows(w: np.ndarray, n: int, m: int) -> np.ndarray:
-    """Zero all but the n largest-magnitude values of every m consecutive columns (zero-padded tail)."""
+def nm_prune_rows(w: np.ndarray, n: int, m: int, rows_per_mask: int = 1) -> np.ndarray:
+    """Zero all but n of every m consecutive columns (zero-padded tail), one mask per group of
+    ``rows_per_mask`` consecutive rows (output channels): the n with the largest Sum of w^2 over the
+    group (1 = per row: the n largest |w|)."""
     if n >= m or w.size == 0:
         return w.copy()
     rows, cols = w.shape
     groups = -(-cols // m)
-    padded = np.zeros((rows, groups * m), dtype=w.dtype)
+    padded = np.zeros((rows, groups * m), dtype=np.float64)
     padded[:, :cols] = w
     g = padded.reshape(rows, groups, m)
-    order = np.argsort(-np.abs(g), axis=2, kind="stable")  # largest first, ties to the lower index
-    keep = np.zeros(g.shape, dtype=bool)
+    r_groups = -(-rows // rows_per_mask)
+    sq = np.zeros((r_groups * rows_per_mask, groups, m))
+    sq[:rows] = g * g
+    score = sq.reshape(r_groups, rows_per_mask, groups, m).sum(axis=1)
+    order = np.argsort(-score, axis=2, kind="stable")  # largest first, ties to the lower index
+    keep = np.zeros(score.shape, dtype=bool)
     np.put_along_axis(keep, order[:, :, :n], True, axis=2)
-    return np.where(keep, g, 0.0).reshape(rows, groups * m)[:, :cols]
+    keep_rows = np.repeat(keep, rows_per_mask, axis=0)[:rows]
+    return np.where(keep_rows, g, 0.0).reshape(rows, groups * m)[:, :cols].astype(w.dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,12 @@ def block_errors(
     outlier_bits: int,
     sparsity_n: int,
     sparsity_m: int,
+    channels_per_mask: int = 1,
 ) -> BlockErrors:
-    """Squared errors of a block of complete output channels, shape (channels, K)."""
+    """Squared errors of a block of complete output channels, shape (channels, K); N:M masks are
+    shared by groups of ``channels_per_mask`` channels starting at the block's first."""
     analog = block[:, ~outlier_mask]
-    q_analog = rtn_per_row(nm_prune_rows(analog, sparsity_n, sparsity_m), weight_bits)
+    q_analog = rtn_per_row(nm_prune_rows(analog, sparsity_n, sparsity_m, channels_per_mask), weight_bits)
     err = float(np.sum((analog - q_analog) ** 2, dtype=np.float64))
     if outlier_mask.any():
         dig = block[:, outlier_mask]
@@ -122,6 +136,22 @@ def _output_channel_blocks(weights: OpWeights, chunk_bytes: int) -> Iterator[np.
             yield np.ascontiguousarray(whole[:, c0 : c0 + step].T)
 
 
+def _aligned(blocks: Iterator[np.ndarray], multiple: int) -> Iterator[np.ndarray]:
+    """Re-cut blocks of output channels so that every block but the last has a multiple of rows."""
+    if multiple <= 1:
+        yield from blocks
+        return
+    rest: np.ndarray | None = None
+    for block in blocks:
+        cur = block if rest is None else np.concatenate([rest, block], axis=0)
+        cut = (cur.shape[0] // multiple) * multiple
+        if cut:
+            yield cur[:cut]
+        rest = cur[cut:] if cut < cur.shape[0] else None
+    if rest is not None:
+        yield rest
+
+
 def op_sqnr(
     weights: OpWeights,
     in_features: int,
@@ -130,14 +160,17 @@ def op_sqnr(
     outlier_bits: int,
     sparsity_n: int = 1,
     sparsity_m: int = 1,
+    channels_per_mask: int = 1,
     chunk_bytes: int = SQNR_CHUNK_BYTES,
 ) -> LayerSqnr:
-    """Policy vs uniform SQNR of one op's weight, streamed in blocks of output channels."""
+    """Policy vs uniform SQNR of one op's weight, streamed in blocks of output channels (mask groups
+    of ``channels_per_mask`` channels, see module docstring)."""
     mask = np.zeros(in_features, dtype=bool)
     mask[outlier_channels] = True
     total = BlockErrors(0.0, 0.0, 0.0)
-    for block in _output_channel_blocks(weights, chunk_bytes):
-        total = total + block_errors(block, mask, weight_bits, outlier_bits, sparsity_n, sparsity_m)
+    group = channels_per_mask if sparsity_n < sparsity_m else 1
+    for block in _aligned(_output_channel_blocks(weights, chunk_bytes), group):
+        total = total + block_errors(block, mask, weight_bits, outlier_bits, sparsity_n, sparsity_m, group)
     return LayerSqnr(
         op_name=weights.op_name,
         sqnr_db=sqnr_db(total.signal, total.err_policy),

@@ -14,75 +14,93 @@ Accelerator Designs", ICCAD 2019 (energy = sum over components of action counts 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from enum import IntEnum
 
+from llmimc._base import Frozen
 from llmimc.hw.derive import adc_energy_per_conversion_j
 from llmimc.hw.spec import ImcSystemSpec
 
-# (component, action, spec field the energy per action comes from)
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("crossbar", "cell_read", "chiplet.array.read_energy_per_cell_j"),
-    ("adc", "conversion", "chiplet.array.adc.energy_per_conversion_j x 2^(bits - reference_bits)"),
-    ("dac", "row_drive", "chiplet.array.dac.energy_per_row_drive_j"),
-    ("shift_add", "partial_sum_add", "chiplet.tile.accumulate_energy_j"),
-    ("nm_mux", "input_select", "chiplet.tile.vector_unit.energy_per_op_j"),
-    ("local_sram", "read_bit", "chiplet.tile.local_sram.read_energy_per_bit_j"),
-    ("local_sram", "write_bit", "chiplet.tile.local_sram.write_energy_per_bit_j"),
-    ("global_sram", "read_bit", "chiplet.global_sram.read_energy_per_bit_j"),
-    ("global_sram", "write_bit", "chiplet.global_sram.write_energy_per_bit_j"),
-    ("dpu", "mac", "chiplet.dpu.energy_per_mac_j"),
-    ("dpu", "op", "chiplet.dpu.energy_per_op_j"),
-    ("noc", "bit_hop", "chiplet.noc.energy_per_bit_per_hop_j"),
-    ("d2d", "bit_hop", "package.d2d.energy_per_bit_j"),
-    ("offpkg_memory", "bit", "package.memory.energy_per_bit_j"),
-    ("crossbar", "program_cell", "chiplet.array.program_energy_per_cell_j x program_verify_iterations"),
-    ("adc", "leak_second", "chiplet.power.adc_leakage_w"),
-    ("dac", "leak_second", "chiplet.power.dac_leakage_w"),
-    ("crossbar", "retention_second", "chiplet.power.array_leakage_w"),
-    ("local_sram", "leak_second", "chiplet.power.tile_buffer_leakage_w"),
-    ("vector_unit", "leak_second", "chiplet.power.vector_unit_leakage_w"),
-    ("router", "leak_second", "chiplet.power.router_leakage_w"),
-    ("global_sram", "leak_second", "chiplet.power.global_sram_leakage_w"),
-    ("dpu", "leak_second", "chiplet.power.dpu_leakage_w"),
-    ("d2d_phy", "idle_second", "chiplet.power.phy_idle_w"),
-)
 
-NUM_ACTIONS = len(ACTIONS)
-IDX = {(c, a): i for i, (c, a, _) in enumerate(ACTIONS)}
-CELL_READ = IDX[("crossbar", "cell_read")]
-CONVERSION = IDX[("adc", "conversion")]
-ROW_DRIVE = IDX[("dac", "row_drive")]
-SHIFT_ADD = IDX[("shift_add", "partial_sum_add")]
-MUX = IDX[("nm_mux", "input_select")]
-LSRAM_R = IDX[("local_sram", "read_bit")]
-LSRAM_W = IDX[("local_sram", "write_bit")]
-GSRAM_R = IDX[("global_sram", "read_bit")]
-GSRAM_W = IDX[("global_sram", "write_bit")]
-DPU_MAC = IDX[("dpu", "mac")]
-DPU_OP = IDX[("dpu", "op")]
-NOC = IDX[("noc", "bit_hop")]
-D2D = IDX[("d2d", "bit_hop")]
-OFFPKG = IDX[("offpkg_memory", "bit")]
-PROGRAM = IDX[("crossbar", "program_cell")]
-LEAK_ADC = IDX[("adc", "leak_second")]
-LEAK_DAC = IDX[("dac", "leak_second")]
-LEAK_ARRAY = IDX[("crossbar", "retention_second")]
-LEAK_TILE_BUF = IDX[("local_sram", "leak_second")]
-LEAK_VU = IDX[("vector_unit", "leak_second")]
-LEAK_ROUTER = IDX[("router", "leak_second")]
-LEAK_GSRAM = IDX[("global_sram", "leak_second")]
-LEAK_DPU = IDX[("dpu", "leak_second")]
-LEAK_PHY = IDX[("d2d_phy", "idle_second")]
+class Action(IntEnum):
+    """Index of one (component, action) row of ``ACTIONS`` (the action axis of every count array)."""
+
+    CELL_READ = 0
+    CONVERSION = 1
+    ROW_DRIVE = 2
+    SHIFT_ADD = 3
+    MUX = 4
+    LSRAM_READ = 5
+    LSRAM_WRITE = 6
+    GSRAM_READ = 7
+    GSRAM_WRITE = 8
+    DPU_MAC = 9
+    DPU_OP = 10
+    NOC = 11
+    D2D = 12
+    OFFPKG = 13
+    PROGRAM = 14
+    LEAK_ADC = 15
+    LEAK_DAC = 16
+    LEAK_ARRAY = 17
+    LEAK_TILE_BUF = 18
+    LEAK_VU = 19
+    LEAK_ROUTER = 20
+    LEAK_GSRAM = 21
+    LEAK_DPU = 22
+    LEAK_PHY = 23
+
+
+# (component, action, spec field the energy per action comes from), one row per Action, in its order
+ACTIONS: dict[Action, tuple[str, str, str]] = {
+    Action.CELL_READ: ("crossbar", "cell_read", "chiplet.array.read_energy_per_cell_j"),
+    Action.CONVERSION: (
+        "adc",
+        "conversion",
+        "chiplet.array.adc.energy_per_conversion_j x 2^(bits - reference_bits)",
+    ),
+    Action.ROW_DRIVE: ("dac", "row_drive", "chiplet.array.dac.energy_per_row_drive_j"),
+    Action.SHIFT_ADD: ("shift_add", "partial_sum_add", "chiplet.tile.accumulate_energy_j"),
+    Action.MUX: ("nm_mux", "input_select", "chiplet.tile.vector_unit.energy_per_op_j"),
+    Action.LSRAM_READ: ("local_sram", "read_bit", "chiplet.tile.local_sram.read_energy_per_bit_j"),
+    Action.LSRAM_WRITE: ("local_sram", "write_bit", "chiplet.tile.local_sram.write_energy_per_bit_j"),
+    Action.GSRAM_READ: ("global_sram", "read_bit", "chiplet.global_sram.read_energy_per_bit_j"),
+    Action.GSRAM_WRITE: ("global_sram", "write_bit", "chiplet.global_sram.write_energy_per_bit_j"),
+    Action.DPU_MAC: ("dpu", "mac", "chiplet.dpu.energy_per_mac_j"),
+    Action.DPU_OP: ("dpu", "op", "chiplet.dpu.energy_per_op_j"),
+    Action.NOC: ("noc", "bit_hop", "chiplet.noc.energy_per_bit_per_hop_j"),
+    Action.D2D: ("d2d", "bit_hop", "package.d2d.energy_per_bit_j"),
+    Action.OFFPKG: ("offpkg_memory", "bit", "package.memory.energy_per_bit_j"),
+    Action.PROGRAM: (
+        "crossbar",
+        "program_cell",
+        "chiplet.array.program_energy_per_cell_j x program_verify_iterations",
+    ),
+    Action.LEAK_ADC: ("adc", "leak_second", "chiplet.power.adc_leakage_w"),
+    Action.LEAK_DAC: ("dac", "leak_second", "chiplet.power.dac_leakage_w"),
+    Action.LEAK_ARRAY: ("crossbar", "retention_second", "chiplet.power.array_leakage_w"),
+    Action.LEAK_TILE_BUF: ("local_sram", "leak_second", "chiplet.power.tile_buffer_leakage_w"),
+    Action.LEAK_VU: ("vector_unit", "leak_second", "chiplet.power.vector_unit_leakage_w"),
+    Action.LEAK_ROUTER: ("router", "leak_second", "chiplet.power.router_leakage_w"),
+    Action.LEAK_GSRAM: ("global_sram", "leak_second", "chiplet.power.global_sram_leakage_w"),
+    Action.LEAK_DPU: ("dpu", "leak_second", "chiplet.power.dpu_leakage_w"),
+    Action.LEAK_PHY: ("d2d_phy", "idle_second", "chiplet.power.phy_idle_w"),
+}
+
+if list(ACTIONS) != list(Action):  # the table is the enum's definition: one row per member, in order
+    raise AssertionError("llmimc.cost.actions: ACTIONS rows must follow Action's order")
+
+NUM_ACTIONS = len(Action)
+IDX = {(c, a): act for act, (c, a, _) in ACTIONS.items()}
 STATIC_ACTIONS = (
-    LEAK_ADC,
-    LEAK_DAC,
-    LEAK_ARRAY,
-    LEAK_TILE_BUF,
-    LEAK_VU,
-    LEAK_ROUTER,
-    LEAK_GSRAM,
-    LEAK_DPU,
-    LEAK_PHY,
+    Action.LEAK_ADC,
+    Action.LEAK_DAC,
+    Action.LEAK_ARRAY,
+    Action.LEAK_TILE_BUF,
+    Action.LEAK_VU,
+    Action.LEAK_ROUTER,
+    Action.LEAK_GSRAM,
+    Action.LEAK_DPU,
+    Action.LEAK_PHY,
 )
 
 
@@ -94,19 +112,18 @@ def _get(spec: ImcSystemSpec, dotted: str) -> float:
 
 
 def energy_per_action(spec: ImcSystemSpec) -> list[float]:
-    """Energy per action (J) in ACTIONS order, read from the spec (two derived, see module docstring)."""
+    """Energy per action (J) in Action order, read from the spec (two derived, see module docstring)."""
     arr = spec.chiplet.array
     derived = {
-        CONVERSION: adc_energy_per_conversion_j(arr),
-        PROGRAM: arr.program_energy_per_cell_j * (arr.program_verify_iterations or 1),
+        Action.CONVERSION: adc_energy_per_conversion_j(arr),
+        Action.PROGRAM: arr.program_energy_per_cell_j * (arr.program_verify_iterations or 1),
     }
-    return [derived[i] if i in derived else _get(spec, f) for i, (_, _, f) in enumerate(ACTIONS)]
+    return [derived[act] if act in derived else _get(spec, f) for act, (_, _, f) in ACTIONS.items()]
 
 
-class EnergyRow(BaseModel):
+class EnergyRow(Frozen):
     """One line of the energy table: count x energy_per_action_j = energy_j."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     component: str
     action: str
     count: float
@@ -125,5 +142,5 @@ def energy_table(counts: list[float], per_action_j: list[float]) -> list[EnergyR
             energy_j=float(n) * e,
             spec_field=f,
         )
-        for (c, a, f), n, e in zip(ACTIONS, counts, per_action_j, strict=True)
+        for (c, a, f), n, e in zip(ACTIONS.values(), counts, per_action_j, strict=True)
     ]

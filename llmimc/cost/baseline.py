@@ -22,17 +22,14 @@ an upper bound for a busy GPU and the simplest defensible choice without a power
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan
-from llmimc.compress.planner import crossbar_rows
+from llmimc.compress.planner import kept_rows
 from llmimc.hw.spec import DigitalBaselineSpec
-from llmimc.mapping.model import no_kv_growth
-from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly
+from llmimc.model.opgraph import Op, OpGraph, OpKind, Poly, no_kv_growth
 
 
-class BaselineStep(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BaselineStep(Frozen):
     latency_s: float
     energy_j: float
     flops: float
@@ -40,10 +37,9 @@ class BaselineStep(BaseModel):
     bound: str  # "compute" or "memory"
 
 
-class BaselineModel(BaseModel):
+class BaselineModel(Frozen):
     """Precomputed roofline coefficients for one graph, plan and baseline."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     format: str
     peak_flops_per_s: float
@@ -77,7 +73,7 @@ def op_weight_bytes(op: Op, plan: CompressionPlan, dtype_bytes: int) -> float:
     comp = plan.ops.get(op.name)
     if comp is None:
         return float(op.weight_params * dtype_bytes)
-    kept = crossbar_rows(comp, op.in_features)
+    kept = kept_rows(comp, op.in_features)  # compressed values (either N:M pattern)
     return (
         max(op.num_experts, 1)
         * op.out_features
@@ -109,8 +105,8 @@ def baseline_model(graph: OpGraph, plan: CompressionPlan, spec: DigitalBaselineS
     return BaselineModel(
         name=spec.name,
         format=fmt,
-        peak_flops_per_s=spec.peak_flops_per_s[fmt] * spec.achievable_compute_fraction,
-        bw_bytes_per_s=spec.memory_bw_bytes_per_s * spec.achievable_bw_fraction,
+        peak_flops_per_s=spec.achievable_flops_per_s(fmt),
+        bw_bytes_per_s=spec.achievable_bw_bytes_per_s,
         power_w=spec.board_power_w,
         weight_bytes=_weight_bytes(graph, plan),
         flops_poly=flops,

@@ -8,21 +8,26 @@ the layer and op-kind tables and is charged to each chiplet in the chiplet table
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+
+from llmimc._base import Frozen
+
+if TYPE_CHECKING:
+    from llmimc.compress.plan import CompressionPlan
+    from llmimc.model.opgraph import Op, OpGraph
 
 
-class GroupRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GroupRow(Frozen):
     name: str
     prefill_energy_j: float
     decode_energy_j: float
     energy_j: float
 
 
-class ChipletRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ChipletRow(Frozen):
     chiplet: int
     stages: list[str]
     arrays_used: int
@@ -36,8 +41,7 @@ class ChipletRow(BaseModel):
     energy_j: float
 
 
-class LinkRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LinkRow(Frozen):
     src: int
     dst: int
     prefill_bytes: float
@@ -79,8 +83,7 @@ def group_energy(
     return rows
 
 
-class Summary(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Summary(Frozen):
     ttft_s: float
     mean_tpot_s: float
     p99_tpot_s: float
@@ -102,8 +105,7 @@ class Summary(BaseModel):
     offpkg_bytes: float
 
 
-class PhaseRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PhaseRow(Frozen):
     phase: str
     iterations: int
     tokens: int  # tokens processed (prefill: prompt tokens; decode: generated tokens)
@@ -115,8 +117,7 @@ class PhaseRow(BaseModel):
     bound: str
 
 
-class StageRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StageRow(Frozen):
     index: int
     label: str
     chiplets: list[int]
@@ -124,8 +125,7 @@ class StageRow(BaseModel):
     first_decode_time_s: float
 
 
-class PrecisionRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PrecisionRow(Frozen):
     role: str
     ops: int
     weight_bits: str
@@ -136,13 +136,46 @@ class PrecisionRow(BaseModel):
     weight_params: int
 
 
-class Comparison(BaseModel):
+def precision_rows(
+    graph: OpGraph, plan: CompressionPlan, arrays_by_op: Mapping[str, int] | None = None
+) -> list[PrecisionRow]:
+    """One row per role of linear op (q/k/v/o, mlp, expert, lm_head...): bits, outliers, N:M, arrays.
+
+    ``arrays_by_op`` gives each op's crossbar arrays (IMC targets); without it the column reads 0.
+    """
+    from llmimc.compress import op_roles
+
+    groups: dict[str, list[Op]] = {}
+    for op in graph.linear_ops():
+        roles = op_roles(op) - {"decoder"}
+        role = "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
+        groups.setdefault(role, []).append(op)
+    rows = []
+    for role, ops in groups.items():
+        comps = [plan.ops[op.name] for op in ops if op.name in plan.ops]
+        k_total = sum(op.in_features for op in ops)
+        patterns = {f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "") for c in comps}
+        rows.append(
+            PrecisionRow(
+                role=role,
+                ops=len(ops),
+                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
+                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
+                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
+                sparsity="/".join(sorted(patterns)),
+                arrays=sum(arrays_by_op[op.name] for op in ops) if arrays_by_op is not None else 0,
+                weight_params=sum(op.weight_params for op in ops),
+            )
+        )
+    return rows
+
+
+class Comparison(Frozen):
     """Savings of this profile against a reference (dense uniform w8a8) profile.
 
     When the reference could not be profiled, ``reference_error`` says why and the figures are None.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     reference: str
     reference_error: str | None = None
     arrays_ref: int | None = None
@@ -155,8 +188,7 @@ class Comparison(BaseModel):
     note: str = ""
 
 
-class BaselineResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BaselineResult(Frozen):
     name: str
     format: str
     ttft_s: float

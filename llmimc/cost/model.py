@@ -34,9 +34,11 @@ one wake-up per gated domain per iteration).
 ``IterationCost.d2d_bytes`` is the bytes carried summed over every die-to-die link (a transfer over
 h hops counts h times), as in the per-link table of a profile.
 
-Features (``features``): prefill chunk (T tokens, p past) contributes n_seq 1, T, L = p + T, T*L; a
-decoding request with c past tokens contributes (T = 1, L = c + 1); spill tokens of KV chiplet c are
-max(0, Sum L - on_c).
+Features: ``llmimc.cost.features`` (f = [has_work, n_seq, Sum T, Sum L, Sum T*L]); spill tokens of KV
+chiplet c are max(0, Sum L - on_c).
+
+Names: per_feature arrays hold coefficients of the features (x @ f), per_spill_token arrays of the
+spill tokens of each KV chiplet (x @ s).
 """
 
 from __future__ import annotations
@@ -45,10 +47,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmimc.cost import actions as A
 from llmimc.cost import power as P
-from llmimc.cost.compile import F_L, F_ONE, F_T, NUM_F, NUM_R, Compiled, R
+from llmimc.cost.actions import NUM_ACTIONS, Action, EnergyRow, energy_table
+from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
+from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+
+__all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
+
+# plain ints for the hot path (numpy indexes them without an enum lookup)
+_HAS_WORK, _TOKENS, _CONTEXT = int(Feature.HAS_WORK), int(Feature.TOKENS), int(Feature.CONTEXT)
+_OFFPKG = int(Action.OFFPKG)
 
 
 @dataclass(frozen=True)
@@ -60,28 +69,27 @@ class IterationDetail:
     static_counts: np.ndarray  # chiplets x actions (leakage)
 
 
+@dataclass(frozen=True)
+class PhaseTotals:
+    """Dynamic totals of a phase (features and spill tokens summed over its iterations)."""
+
+    item_counts: np.ndarray  # items x actions
+    item_energy_j: np.ndarray  # per item
+    action_counts: np.ndarray  # per action, summed over items
+    link_bytes: np.ndarray  # per directed link (``Compiled.links``)
+    offpkg_bytes: float  # every off-package byte (KV spill and weight reprogramming included)
+
+    @property
+    def d2d_bytes(self) -> float:
+        """Bytes carried summed over every die-to-die link."""
+        return float(self.link_bytes.sum())
+
+
 # resources that belong to one op (its own arrays / tiles): consecutive vectors overlap across ops
-OWN_RESOURCES = (R["analog"], R["analog_min"], R["tile_min"], R["shift_add"])
-SHARED_RESOURCES = tuple(i for i in range(NUM_R) if i not in OWN_RESOURCES)
-
-
-def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.ndarray:
-    n = len(prefill) + len(decode_past_tokens)
-    if n == 0:
-        return np.zeros(NUM_F)
-    st = sl = stl = 0.0
-    for ch in prefill:
-        length = ch.past_tokens + ch.tokens
-        st += ch.tokens
-        sl += length
-        stl += ch.tokens * length
-    # each decode sequence adds T = 1 and L = past + 1 (so T x L = L)
-    n_dec = len(decode_past_tokens)
-    dec_l = sum(decode_past_tokens) + n_dec
-    st += n_dec
-    sl += dec_l
-    stl += dec_l
-    return np.array([1.0 if st > 0 else 0.0, float(n), st, sl, stl])
+OWN_RESOURCES = (Resource.ANALOG, Resource.ANALOG_MIN, Resource.TILE_MIN, Resource.SHIFT_ADD)
+SHARED_RESOURCES = tuple(r for r in Resource if r not in OWN_RESOURCES)
+_OWN = [int(r) for r in OWN_RESOURCES]
+_SHARED = [int(r) for r in SHARED_RESOURCES]
 
 
 class CompiledCostModel:
@@ -91,84 +99,95 @@ class CompiledCostModel:
         self.compiled = compiled
         self._kv_capacity = int(kv_capacity_tokens)
         self._kv_on = int(kv_on_package_tokens)
+        self.num_kv_chiplets = len(compiled.kv_chips)
+        self.energy_per_action_j = np.array(compiled.energy_per_action_j)
+        self.link_index = {lk: i for i, lk in enumerate(compiled.links)}
+        self._build_counts(compiled)
+        self._build_times(compiled)
+        self.power = compiled.power
+        self.static_idle_w = P.idle_power_w(compiled.power, self.energy_per_action_j)
+        self.always_on_power_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
+        self.gated_power_w = compiled.power.gated_counts_per_s @ self.energy_per_action_j
+        self.wake_energy_j = float((compiled.power.wake_counts @ self.energy_per_action_j).sum())
+        self.wake_time_s = compiled.power.wakeup_time_s
+        self.link_bw_bytes_per_s = compiled.d2d_bw_bytes_per_s
+        self.mem_bw_bytes_per_s = compiled.mem_bw_bytes_per_s
+        self.reprogram_time_s = compiled.reprogram_time_s
+        self.sequential = compiled.reprogram_time_s > 0 or self.num_slots > compiled.num_chiplets
+
+    def _build_counts(self, compiled: Compiled) -> None:
+        """Action counts, energy, off-package and die-to-die byte coefficients (the fast path)."""
         items = compiled.items
         n = len(items)
-        n_kv = len(compiled.kv_chips)
+        n_kv = self.num_kv_chiplets
         kv_index = {c: i for i, c in enumerate(compiled.kv_chips)}
-        self.n_kv = n_kv
-        self.e = np.array(compiled.energy_per_action_j)
-        self.C5 = np.stack([it.counts for it in items]) if n else np.zeros((0, A.NUM_ACTIONS, NUM_F))
-        self.CS = np.stack([it.spill_counts for it in items]) if n else np.zeros((0, A.NUM_ACTIONS))
-        self.spill_idx = np.array([kv_index.get(it.spill_chip, -1) for it in items], dtype=int)
-        self.kv_on = np.array(compiled.kv_tokens_on, dtype=float)
-        self.spill_mask = self.spill_idx >= 0
-
-        # Energy, off-package and die-to-die byte coefficients (fast path).
-        self.E5 = np.einsum("naf,a->f", self.C5, self.e)
-        self.ES = np.zeros(n_kv)
-        self.O5 = np.zeros(NUM_F)  # off-package bytes for the bandwidth bound (no reprogram stream)
-        self.O5_all = self.C5[:, A.OFFPKG, :].sum(axis=0) / 8.0
-        self.OS = np.zeros(n_kv)
-        link_index = {lk: i for i, lk in enumerate(compiled.links)}
-        self.link_index = link_index
-        self.LB5 = np.zeros((len(compiled.links), NUM_F))
-        self.LS = np.zeros((len(compiled.links), n_kv))
+        e = self.energy_per_action_j
+        # items x actions x features, and items x actions per spilled token of the item's KV chiplet
+        self.counts_per_feature = (
+            np.stack([it.counts for it in items]) if n else np.zeros((0, NUM_ACTIONS, NUM_FEATURES))
+        )
+        self.spill_counts = np.stack([it.spill_counts for it in items]) if n else np.zeros((0, NUM_ACTIONS))
+        self.item_spill_kv = np.array([kv_index.get(it.spill_chip, -1) for it in items], dtype=int)
+        self.kv_tokens_on_package = np.array(compiled.kv_tokens_on, dtype=float)
+        self.item_spills = self.item_spill_kv >= 0
+        self.energy_per_feature_j = np.einsum("naf,a->f", self.counts_per_feature, e)
+        self.energy_per_spill_token_j = np.zeros(n_kv)
+        # off-package bytes for the bandwidth bound (the reprogramming stream is charged by time)
+        self.offpkg_bound_bytes_per_feature = np.zeros(NUM_FEATURES)
+        self.offpkg_bytes_per_feature = self.counts_per_feature[:, _OFFPKG, :].sum(axis=0) / 8.0
+        self.offpkg_bytes_per_spill_token = np.zeros(n_kv)
+        self.link_bytes_per_feature = np.zeros((len(compiled.links), NUM_FEATURES))
+        self.link_bytes_per_spill_token = np.zeros((len(compiled.links), n_kv))
         for i, it in enumerate(items):
             if it.kind != "reprogram":
-                self.O5 += self.C5[i, A.OFFPKG] / 8.0
+                self.offpkg_bound_bytes_per_feature += self.counts_per_feature[i, _OFFPKG] / 8.0
             if it.spill_chip >= 0:
                 k = kv_index[it.spill_chip]
-                self.ES[k] += float(self.CS[i] @ self.e)
-                self.OS[k] += self.CS[i, A.OFFPKG] / 8.0
+                self.energy_per_spill_token_j[k] += float(self.spill_counts[i] @ e)
+                self.offpkg_bytes_per_spill_token[k] += self.spill_counts[i, _OFFPKG] / 8.0
                 for lk, b in it.spill_links:
-                    self.LS[link_index[lk], k] += b
-            for lk, b5 in it.links:
-                self.LB5[link_index[lk]] += b5
-        self.D5 = self.LB5.sum(axis=0)
-        self.DS = self.LS.sum(axis=0)
+                    self.link_bytes_per_spill_token[self.link_index[lk], k] += b
+            for lk, nbytes in it.links:
+                self.link_bytes_per_feature[self.link_index[lk]] += nbytes
+        self.d2d_bytes_per_feature = self.link_bytes_per_feature.sum(axis=0)
+        self.d2d_bytes_per_spill_token = self.link_bytes_per_spill_token.sum(axis=0)
 
-        # Latency: unique item time blocks, slot x unique incidence, per-slot spill time.
-        times = np.stack([it.times for it in items]) if n else np.zeros((0, NUM_R, NUM_F))
-        flat = times.reshape(n, NUM_R * NUM_F)
+    def _build_times(self, compiled: Compiled) -> None:
+        """Latency: unique item time blocks, slot x unique incidence, per-slot spill time, and the
+        pipeline period's shared-resource sums per slot and own-resource maxima per (slot, unique item)."""
+        items = compiled.items
+        n = len(items)
+        kv_index = {c: i for i, c in enumerate(compiled.kv_chips)}
+        times = np.stack([it.times for it in items]) if n else np.zeros((0, NUM_RESOURCES, NUM_FEATURES))
+        flat = times.reshape(n, NUM_RESOURCES * NUM_FEATURES)
         uniq, inv = np.unique(flat, axis=0, return_inverse=True)
         inv = np.asarray(inv).reshape(-1)
         self.n_unique = uniq.shape[0]
-        self.TU = uniq.reshape(self.n_unique * NUM_R, NUM_F)
+        # (unique item x resource) x features: resource times of each distinct item
+        self.unique_item_times_s = uniq.reshape(self.n_unique * NUM_RESOURCES, NUM_FEATURES)
         self.item_unique = inv
-        n_slots = len(compiled.slot_chiplet)
-        self.stage_slots_flat = list(range(n_slots))
+        self.num_slots = n_slots = len(compiled.slot_chiplet)
         self.item_slot = np.array([it.slot for it in items], dtype=int)
-        self.SA = np.zeros((n_slots, self.n_unique))
-        np.add.at(self.SA, (self.item_slot, inv), 1.0)
-        self.SS = np.zeros((n_slots, n_kv))
+        self.slot_item_incidence = np.zeros((n_slots, self.n_unique))  # items of each unique kind per slot
+        np.add.at(self.slot_item_incidence, (self.item_slot, inv), 1.0)
+        self.slot_spill_time_s = np.zeros((n_slots, self.num_kv_chiplets))  # per spilled token
         for it in items:
             if it.spill_chip >= 0:
-                self.SS[it.slot, kv_index[it.spill_chip]] += it.spill_time_s
+                self.slot_spill_time_s[it.slot, kv_index[it.spill_chip]] += it.spill_time_s
         self.stage_starts = np.array([s[0] for s in compiled.stage_slots], dtype=int)
-        # Pipeline period: shared-resource sums per slot, own-resource maxima per (slot, unique item).
-        shared = np.zeros((n_slots, len(SHARED_RESOURCES), NUM_F))
+        shared = np.zeros((n_slots, len(_SHARED), NUM_FEATURES))
         if n:
-            np.add.at(shared, self.item_slot, times[:, SHARED_RESOURCES, :])
-        self.SH = shared.reshape(n_slots * len(SHARED_RESOURCES), NUM_F)
-        self.n_shared = len(SHARED_RESOURCES)
+            np.add.at(shared, self.item_slot, times[:, _SHARED, :])
+        self.slot_shared_times_s = shared.reshape(n_slots * len(_SHARED), NUM_FEATURES)
+        self.n_shared = len(_SHARED)
         pairs = sorted(
             {(int(sl), int(u)) for sl, u in zip(self.item_slot.tolist(), inv.tolist(), strict=True)}
         )
-        self.own_slot = np.array([p[0] for p in pairs], dtype=int)
-        self.own_uniq = np.array([p[1] for p in pairs], dtype=int)
-        self.own_starts = (
-            np.flatnonzero(np.r_[True, np.diff(self.own_slot) != 0]) if pairs else np.zeros(0, int)
+        self.own_pair_slot = np.array([p[0] for p in pairs], dtype=int)
+        self.own_pair_unique = np.array([p[1] for p in pairs], dtype=int)
+        self.own_slot_starts = (
+            np.flatnonzero(np.r_[True, np.diff(self.own_pair_slot) != 0]) if pairs else np.zeros(0, int)
         )
-        self.power = compiled.power
-        self.static_idle_w = P.idle_power_w(compiled.power, self.e)
-        self.e_on_w = self.static_idle_w  # fast path of P.static_counts(...).sum(axis=0) @ e
-        self.e_gated_w = compiled.power.gated_counts_per_s @ self.e
-        self.e_wake_j = float((compiled.power.wake_counts @ self.e).sum())
-        self.wake_s = compiled.power.wakeup_time_s
-        self.link_bw = compiled.d2d_bw_bytes_per_s
-        self.mem_bw = compiled.mem_bw_bytes_per_s
-        self.t_reprog = compiled.reprogram_time_s
-        self.sequential = compiled.reprogram_time_s > 0 or n_slots > compiled.num_chiplets
 
     # -- protocol ----------------------------------------------------------------------------------
     @property
@@ -185,26 +204,36 @@ class CompiledCostModel:
         return float(self.static_idle_w)
 
     def spill(self, f: np.ndarray) -> np.ndarray:
-        return np.maximum(0.0, f[F_L] - self.kv_on)
+        """Tokens spilled off-package per KV chiplet: max(0, Sum L - on_c)."""
+        return np.maximum(0.0, f[_CONTEXT] - self.kv_tokens_on_package)
+
+    def no_spill(self) -> np.ndarray:
+        """A zero spill vector (one entry per KV chiplet)."""
+        return np.zeros(self.num_kv_chiplets)
 
     def slot_times(self, f: np.ndarray, s: np.ndarray) -> np.ndarray:
-        tu = (self.TU @ f).reshape(self.n_unique, NUM_R).max(axis=1)
-        return self.SA @ tu + self.SS @ s
+        tu = (self.unique_item_times_s @ f).reshape(self.n_unique, NUM_RESOURCES).max(axis=1)
+        return self.slot_item_incidence @ tu + self.slot_spill_time_s @ s
 
     def period(self, f_vec: np.ndarray, s_vec: np.ndarray) -> np.ndarray:
         """Per-slot pipeline period P_v for one average vector (module docstring)."""
-        n_slots = len(self.stage_slots_flat)
-        sh = (self.SH @ f_vec).reshape(n_slots, self.n_shared).max(axis=1) + self.SS @ s_vec
-        if len(self.own_slot):
-            own_u = (self.TU @ f_vec).reshape(self.n_unique, NUM_R)[:, OWN_RESOURCES].max(axis=1)
+        n_slots = self.num_slots
+        sh = (self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared).max(axis=1)
+        sh = sh + self.slot_spill_time_s @ s_vec
+        if len(self.own_pair_slot):
+            own_u = (
+                (self.unique_item_times_s @ f_vec).reshape(self.n_unique, NUM_RESOURCES)[:, _OWN].max(axis=1)
+            )
             own = np.zeros(n_slots)
-            own[self.own_slot[self.own_starts]] = np.maximum.reduceat(own_u[self.own_uniq], self.own_starts)
+            own[self.own_pair_slot[self.own_slot_starts]] = np.maximum.reduceat(
+                own_u[self.own_pair_unique], self.own_slot_starts
+            )
             sh = np.maximum(sh, own)
         return sh
 
     def _evaluate(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str, np.ndarray]:
         """Latency, per-stage times, binding bound and per-slot busy times of one iteration."""
-        v = f[F_T]
+        v = f[_TOKENS]
         slot_t = self.slot_times(f, s)
         if v <= 0:
             return 0.0, np.zeros(len(self.stage_starts)), "idle", slot_t
@@ -215,17 +244,24 @@ class CompiledCostModel:
             # first vector through every stage (one average vector: the iteration's features / V, with
             # the per-iteration floors and latencies whole), then V - 1 more at the pipeline's period
             f1 = f / v
-            f1[F_ONE] = f[F_ONE]
+            f1[_HAS_WORK] = f[_HAS_WORK]
             first = np.maximum.reduceat(self.slot_times(f1, s / v), self.stage_starts)
             f_vec = f / v
-            f_vec[F_ONE] = 0.0
+            f_vec[_HAS_WORK] = 0.0
             per = np.maximum.reduceat(self.period(f_vec, s / v), self.stage_starts)
             stage_t = first + (v - 1.0) * per
             pipe = float(first.sum()) + (v - 1.0) * float(per.max())
-        mem = (self.O5 @ f + self.OS @ s) / self.mem_bw
-        link = float((self.LB5 @ f + self.LS @ s).max()) / self.link_bw if len(self.LB5) else 0.0
+        mem = (
+            self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
+        ) / self.mem_bw_bytes_per_s
+        link = (
+            float((self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s).max())
+            / self.link_bw_bytes_per_s
+            if len(self.link_bytes_per_feature)
+            else 0.0
+        )
         bound = max((pipe, "pipeline"), (mem, "offpkg_bw"), (link, "link"), key=lambda x: x[0])[1]
-        lat = max(pipe, mem, link) + (self.t_reprog + self.wake_s) * f[F_ONE]
+        lat = max(pipe, mem, link) + (self.reprogram_time_s + self.wake_time_s) * f[_HAS_WORK]
         return float(lat), stage_t, bound, slot_t
 
     def latency(self, f: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, str]:
@@ -241,33 +277,123 @@ class CompiledCostModel:
         """Latency, stage times, bound, per-slot busy times (work, at most the iteration: ops overlap in
         a pipeline) and leakage action counts per chiplet of one iteration, in one evaluation."""
         lat, stage_t, bound, slot_t = self._evaluate(f, s)
-        static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[F_ONE]))
+        static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[_HAS_WORK]))
         return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
         f = features(prefill, decode_past_tokens)
-        if f[F_T] <= 0:
+        if f[_TOKENS] <= 0:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
         s = self.spill(f)
         lat, _, _, slot_t = self._evaluate(f, s)
         busy = np.minimum(self._stage_busy(slot_t)[self.power.piece_stage], lat)
-        static = self.e_on_w * lat + self.e_gated_w @ busy + self.e_wake_j * float(f[F_ONE])
-        energy = float(self.E5 @ f + self.ES @ s) + float(static)
+        static = (
+            self.always_on_power_w * lat
+            + self.gated_power_w @ busy
+            + self.wake_energy_j * float(f[_HAS_WORK])
+        )
+        energy = float(self.energy_per_feature_j @ f + self.energy_per_spill_token_j @ s) + float(static)
         return IterationCost(
             latency_s=float(lat),
             energy_j=energy,
-            d2d_bytes=float(self.D5 @ f + self.DS @ s),
-            offpkg_bytes=float(self.O5_all @ f + self.OS @ s),
+            d2d_bytes=float(self.d2d_bytes_per_feature @ f + self.d2d_bytes_per_spill_token @ s),
+            offpkg_bytes=float(self.offpkg_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s),
         )
+
+    def iteration_costs(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``iteration_cost`` of K iterations at once: ``f`` holds one feature column per iteration
+        (NUM_FEATURES x K, every column with work); returns (latency_s, energy_j, d2d_bytes,
+        offpkg_bytes) arrays. The formulas of ``_evaluate``/``period``/``iteration_cost`` with a K axis
+        (equal to rounding; tests/sim/test_serve_event_skipping.py checks): the serving simulator's
+        event skipping costs a stretch of decode-only iterations, whose features are linear in the
+        step, with one call. Keep it in step with ``_evaluate``."""
+        k = f.shape[1]
+        s = np.maximum(0.0, f[_CONTEXT][None, :] - self.kv_tokens_on_package[:, None])
+        v = f[_TOKENS]
+        starts = self.stage_starts
+
+        def slots(ff: np.ndarray, ss: np.ndarray) -> np.ndarray:
+            tu = (self.unique_item_times_s @ ff).reshape(self.n_unique, NUM_RESOURCES, k).max(axis=1)
+            return self.slot_item_incidence @ tu + self.slot_spill_time_s @ ss
+
+        slot_t = slots(f, s)
+        if self.sequential:
+            pipe = slot_t.sum(axis=0)
+        else:
+            f1 = f / v
+            f1[_HAS_WORK] = f[_HAS_WORK]
+            first = np.maximum.reduceat(slots(f1, s / v), starts, axis=0)
+            f_vec = f / v
+            f_vec[_HAS_WORK] = 0.0
+            s_vec = s / v
+            n_slots = self.num_slots
+            sh = (self.slot_shared_times_s @ f_vec).reshape(n_slots, self.n_shared, k).max(axis=1)
+            sh = sh + self.slot_spill_time_s @ s_vec
+            if len(self.own_pair_slot):
+                own_u = (self.unique_item_times_s @ f_vec).reshape(self.n_unique, NUM_RESOURCES, k)[
+                    :, _OWN, :
+                ]
+                own = np.zeros((n_slots, k))
+                own[self.own_pair_slot[self.own_slot_starts]] = np.maximum.reduceat(
+                    own_u.max(axis=1)[self.own_pair_unique], self.own_slot_starts, axis=0
+                )
+                sh = np.maximum(sh, own)
+            per = np.maximum.reduceat(sh, starts, axis=0)
+            pipe = first.sum(axis=0) + (v - 1.0) * per.max(axis=0)
+        mem = (
+            self.offpkg_bound_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
+        ) / self.mem_bw_bytes_per_s
+        link = (
+            (self.link_bytes_per_feature @ f + self.link_bytes_per_spill_token @ s).max(axis=0)
+            / self.link_bw_bytes_per_s
+            if len(self.link_bytes_per_feature)
+            else np.zeros(k)
+        )
+        lat = (
+            np.maximum(np.maximum(pipe, mem), link)
+            + (self.reprogram_time_s + self.wake_time_s) * f[_HAS_WORK]
+        )
+        stage_busy = np.maximum.reduceat(slot_t, starts, axis=0) if len(slot_t) else np.zeros((0, k))
+        busy = np.minimum(stage_busy[self.power.piece_stage], lat[None, :])
+        static = self.always_on_power_w * lat + self.gated_power_w @ busy + self.wake_energy_j * f[_HAS_WORK]
+        energy = self.energy_per_feature_j @ f + self.energy_per_spill_token_j @ s + static
+        d2d = self.d2d_bytes_per_feature @ f + self.d2d_bytes_per_spill_token @ s
+        offpkg = self.offpkg_bytes_per_feature @ f + self.offpkg_bytes_per_spill_token @ s
+        return lat, energy, d2d, offpkg
 
     # -- detail (profile) --------------------------------------------------------------------------
     def item_counts(self, f_sum: np.ndarray, s_sum: np.ndarray) -> np.ndarray:
         """Action counts per item (n_items x NUM_ACTIONS) for summed features and summed spill."""
-        counts = self.C5 @ f_sum
-        if self.n_kv:
-            sp = np.where(self.spill_mask, s_sum[np.clip(self.spill_idx, 0, None)], 0.0)
-            counts = counts + self.CS * sp[:, None]
+        counts = self.counts_per_feature @ f_sum
+        if self.num_kv_chiplets:
+            sp = np.where(self.item_spills, s_sum[np.clip(self.item_spill_kv, 0, None)], 0.0)
+            counts = counts + self.spill_counts * sp[:, None]
         return counts
 
     def link_bytes(self, f_sum: np.ndarray, s_sum: np.ndarray) -> np.ndarray:
-        return self.LB5 @ f_sum + self.LS @ s_sum
+        """Bytes carried by each directed link (``Compiled.links``)."""
+        return self.link_bytes_per_feature @ f_sum + self.link_bytes_per_spill_token @ s_sum
+
+    def offpkg_bytes(self, f_sum: np.ndarray, s_sum: np.ndarray) -> float:
+        """Every off-package byte (KV spill and weight reprogramming included)."""
+        return float(self.offpkg_bytes_per_feature @ f_sum + self.offpkg_bytes_per_spill_token @ s_sum)
+
+    def phase_totals(self, f_sum: np.ndarray, s_sum: np.ndarray) -> PhaseTotals:
+        """Dynamic totals of a phase from its features and spill tokens summed over its iterations
+        (action counts are linear in both, so one evaluation covers every iteration)."""
+        counts = self.item_counts(f_sum, s_sum)
+        return PhaseTotals(
+            item_counts=counts,
+            item_energy_j=counts @ self.energy_per_action_j,
+            action_counts=counts.sum(axis=0),
+            link_bytes=self.link_bytes(f_sum, s_sum),
+            offpkg_bytes=self.offpkg_bytes(f_sum, s_sum),
+        )
+
+    def leakage_energy_j(self, static_counts: np.ndarray) -> np.ndarray:
+        """Energy of leakage action counts (``IterationDetail.static_counts``): counts @ energy per action."""
+        return static_counts @ self.energy_per_action_j
+
+    def energy_table(self, action_counts: np.ndarray) -> list[EnergyRow]:
+        """One row per action: count x energy per action (``llmimc.cost.actions.energy_table``)."""
+        return energy_table(action_counts.tolist(), self.energy_per_action_j.tolist())

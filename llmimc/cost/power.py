@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmimc.cost import actions as A
+from llmimc.cost.actions import NUM_ACTIONS, Action
 from llmimc.hw.derive import adcs_per_array
 from llmimc.hw.spec import CellTechnology, Chiplet, ImcSystemSpec
 from llmimc.mapping.model import Mapping
@@ -63,12 +63,12 @@ def tiles_holding(chip: Chiplet, arrays: int) -> int:
 
 
 def _array_counts(chip: Chiplet, arrays: int, tiles: int, with_cells: bool) -> np.ndarray:
-    v = np.zeros(A.NUM_ACTIONS)
-    v[A.LEAK_ADC] = arrays * adcs_per_array(chip.array)
-    v[A.LEAK_DAC] = arrays * chip.array.rows
+    v = np.zeros(NUM_ACTIONS)
+    v[Action.LEAK_ADC] = arrays * adcs_per_array(chip.array)
+    v[Action.LEAK_DAC] = arrays * chip.array.rows
     if with_cells:
-        v[A.LEAK_ARRAY] = arrays
-    v[A.LEAK_TILE_BUF] = v[A.LEAK_VU] = v[A.LEAK_ROUTER] = tiles
+        v[Action.LEAK_ARRAY] = arrays
+    v[Action.LEAK_TILE_BUF] = v[Action.LEAK_VU] = v[Action.LEAK_ROUTER] = tiles
     return v
 
 
@@ -82,7 +82,7 @@ def power_states(
     chip = spec.chiplet
     p = chip.power
     n_chip = mapping.num_chiplets
-    on = np.zeros((n_chip, A.NUM_ACTIONS))
+    on = np.zeros((n_chip, NUM_ACTIONS))
     pieces = [
         (st.index, c, arrays)
         for st in mapping.stages
@@ -91,15 +91,15 @@ def power_states(
     ]
     stage_of = np.array([p[0] for p in pieces], dtype=int)
     chip_of = np.array([p[1] for p in pieces], dtype=int)
-    gated = np.zeros((len(pieces), A.NUM_ACTIONS))
+    gated = np.zeros((len(pieces), NUM_ACTIONS))
     volatile = chip.array.cell_technology == CellTechnology.SRAM
     if not p.power_gating:
-        arrays = chip.tiles * chip.tile.arrays_per_tile
+        arrays = chip.arrays
         for c in range(n_chip):
             on[c] = _array_counts(chip, arrays, chip.tiles, True)
-            on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
+            on[c, Action.LEAK_GSRAM] = on[c, Action.LEAK_DPU] = 1.0
         for a, _ in all_links:
-            on[a, A.LEAK_PHY] += 1.0
+            on[a, Action.LEAK_PHY] += 1.0
         return PowerStates(on, gated, gated.copy(), stage_of, chip_of, 0.0, [True] * n_chip)
     kv_chips = {c.chiplet for c in mapping.kv.chiplets}
     powered = [
@@ -107,13 +107,13 @@ def power_states(
         for c in range(n_chip)
     ]
     for a, _ in traffic_links:
-        on[a, A.LEAK_PHY] += 1.0
+        on[a, Action.LEAK_PHY] += 1.0
     for c in range(n_chip):
         if not powered[c]:
             continue
-        on[c, A.LEAK_GSRAM] = on[c, A.LEAK_DPU] = 1.0
+        on[c, Action.LEAK_GSRAM] = on[c, Action.LEAK_DPU] = 1.0
         if volatile:  # SRAM cells lose their weights when gated: arrays holding weights stay powered
-            on[c, A.LEAK_ARRAY] = mapping.arrays_per_chiplet[c]
+            on[c, Action.LEAK_ARRAY] = mapping.arrays_per_chiplet[c]
     for i, (_, _, arrays) in enumerate(pieces):
         gated[i] = _array_counts(chip, arrays, tiles_holding(chip, arrays), not volatile)
     wake = gated * p.breakeven_time_s

@@ -10,7 +10,7 @@ breakdown (kernels, bounds, memory) is in ``ProfileResult.gpu``.
 from __future__ import annotations
 
 from llmimc.compress.plan import CompressionPlan
-from llmimc.cost.breakdown import BaselineResult
+from llmimc.cost.breakdown import BaselineResult, precision_rows
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.gpu.kernels import features
 from llmimc.gpu.model import build_gpu_system
@@ -25,7 +25,6 @@ from llmimc.gpu.rows import (
     link_rows,
     phase_bound,
     phase_rows,
-    precision_rows,
     stage_row,
     summary,
 )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from llmimc._base import Frozen
 
 
-class GpuPhase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GpuPhase(Frozen):
     phase: str
     kernels_per_iteration: float  # per GPU (decode: first step)
     time_by_kernel_s: dict[str, float]  # kernel label -> time summed over the phase's iterations
@@ -18,8 +17,7 @@ class GpuPhase(BaseModel):
     link_energy_j: float
 
 
-class GpuProfileDetail(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GpuProfileDetail(Frozen):
     software_stack: str
     num_gpus: int
     compute_format: str

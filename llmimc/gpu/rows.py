@@ -12,16 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmimc.compress import op_roles
-from llmimc.compress.plan import CompressionPlan
 from llmimc.cost.actions import EnergyRow
-from llmimc.cost.breakdown import ChipletRow, GroupRow, LinkRow, PhaseRow, PrecisionRow, StageRow, Summary
+from llmimc.cost.breakdown import ChipletRow, GroupRow, LinkRow, PhaseRow, StageRow, Summary
 from llmimc.gpu.kernels import IterationEval
 from llmimc.gpu.model import GpuSystem
 from llmimc.gpu.result import GpuPhase, GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.kv import KvChiplet, KvLayer, KvResidency
-from llmimc.model.opgraph import OpGraph
 from llmimc.sim.profile import _p99
 
 
@@ -96,33 +93,6 @@ def phase_bound(evs: list[IterationEval]) -> str:
         return "-"
     by = _merge([e.time_by_bound for e in evs])
     return max(by, key=lambda b: by[b])
-
-
-def precision_rows(graph: OpGraph, plan: CompressionPlan) -> list[PrecisionRow]:
-    groups: dict[str, list] = {}
-    for op in graph.linear_ops():
-        roles = op_roles(op) - {"decoder"}
-        role = (
-            "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
-        )
-        groups.setdefault(role, []).append(op)
-    rows = []
-    for role, ops in groups.items():
-        comps = [plan.ops[op.name] for op in ops if op.name in plan.ops]
-        k_total = sum(op.in_features for op in ops)
-        rows.append(
-            PrecisionRow(
-                role=role,
-                ops=len(ops),
-                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
-                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
-                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
-                sparsity="/".join(sorted({f"{c.sparsity_n}:{c.sparsity_m}" for c in comps})),
-                arrays=0,
-                weight_params=sum(op.weight_params for op in ops),
-            )
-        )
-    return rows
 
 
 def kv_residency(system: GpuSystem) -> KvResidency:

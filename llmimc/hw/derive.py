@@ -48,8 +48,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import SpecError
 from llmimc.hw.spec import Chiplet, CrossbarArray, DigitalBaselineSpec, ImcSystemSpec, Tile
 from llmimc.hw.topology import bisection_links, hop_distance_matrix, topology_links
@@ -57,10 +56,6 @@ from llmimc.hw.topology import bisection_links, hop_distance_matrix, topology_li
 OPS_PER_MAC = 2
 _TERA = 1e12
 _MM2_PER_M2 = 1e6
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def _check_bits(name: str, bits: int) -> int:
@@ -137,7 +132,7 @@ def cycle_time_s(array: CrossbarArray) -> float:
 def chiplet_leakage_w(chip: Chiplet) -> float:
     """Leakage of one chiplet with every component powered (no die-to-die PHYs)."""
     p, arr = chip.power, chip.array
-    arrays = chip.tiles * chip.tile.arrays_per_tile
+    arrays = chip.arrays
     per_array = p.adc_leakage_w * adcs_per_array(arr) + p.dac_leakage_w * arr.rows + p.array_leakage_w
     per_tile = p.tile_buffer_leakage_w + p.vector_unit_leakage_w + p.router_leakage_w
     return arrays * per_array + chip.tiles * per_tile + p.global_sram_leakage_w + p.dpu_leakage_w
@@ -147,7 +142,7 @@ def adcs_per_array(array: CrossbarArray) -> int:
     return math.ceil(array.cols / array.adc.columns_per_adc)
 
 
-class MvmFigures(_Model):
+class MvmFigures(Frozen):
     """One full matrix-vector product on one array (all rows and columns active)."""
 
     input_bits: int
@@ -210,7 +205,7 @@ def mvm_figures(array: CrossbarArray, tile: Tile, input_bits: int, weight_bits: 
     )
 
 
-class LevelFigures(_Model):
+class LevelFigures(Frozen):
     """Peak throughput and efficiency of one level of the hierarchy."""
 
     level: Literal["array", "tile", "chiplet", "package"]
@@ -248,7 +243,7 @@ def _level(
     )
 
 
-class LinkFigures(_Model):
+class LinkFigures(Frozen):
     """Die-to-die network of the package at a given chiplet count."""
 
     topology: str
@@ -262,7 +257,7 @@ class LinkFigures(_Model):
     diameter_hops: int  # -1 when the topology is not connected
 
 
-class DerivedFigures(_Model):
+class DerivedFigures(Frozen):
     """Derived figures of an IMC system at one chiplet count and one input/weight precision."""
 
     spec_name: str
@@ -307,7 +302,7 @@ def derive(
     n_chip = pkg.num_chiplets
     array = chip.array
     mvm = mvm_figures(array, chip.tile, input_bits, weight_bits)
-    arrays_per_chiplet = chip.tiles * chip.tile.arrays_per_tile
+    arrays_per_chiplet = chip.arrays
     cells_per_chiplet = arrays_per_chiplet * array.rows * array.cols
     chip_area = chip.area_m2
     array_fig = _level("array", 1, mvm, 0.0, array.area_m2, "array reads, ADC, DAC, shift-and-add")
@@ -354,8 +349,8 @@ def derive(
         global_sram_bytes_per_chiplet=chip.global_sram.capacity_bytes,
         global_sram_bytes_total=chip.global_sram.capacity_bytes * n_chip,
         local_sram_bytes_per_chiplet=chip.tile.local_sram.capacity_bytes * chip.tiles,
-        off_package_memory_bytes=pkg.memory.capacity_bytes,
-        off_package_bw_bytes_per_s=pkg.memory.bw_bytes_per_s,
+        off_package_memory_bytes=pkg.memory.total_capacity_bytes,
+        off_package_bw_bytes_per_s=pkg.memory.total_bw_bytes_per_s,
         links=LinkFigures(
             topology=pkg.topology.value,
             num_chiplets=n_chip,
@@ -370,7 +365,7 @@ def derive(
     )
 
 
-class BaselineFigures(_Model):
+class BaselineFigures(Frozen):
     """Roofline figures of a digital baseline."""
 
     spec_name: str
@@ -389,10 +384,10 @@ def derive_baseline(spec: DigitalBaselineSpec) -> BaselineFigures:
     return BaselineFigures(
         spec_name=spec.name,
         peak_flops_per_s=peak,
-        achievable_flops_per_s={k: v * spec.achievable_compute_fraction for k, v in peak.items()},
+        achievable_flops_per_s={k: spec.achievable_flops_per_s(k) for k in peak},
         ridge_flops_per_byte={k: v / spec.memory_bw_bytes_per_s for k, v in peak.items()},
         memory_capacity_bytes=spec.memory_capacity_bytes,
         memory_bw_bytes_per_s=spec.memory_bw_bytes_per_s,
-        achievable_bw_bytes_per_s=spec.memory_bw_bytes_per_s * spec.achievable_bw_fraction,
+        achievable_bw_bytes_per_s=spec.achievable_bw_bytes_per_s,
         tflops_per_w_at_board_power={k: v / _TERA / spec.board_power_w for k, v in peak.items()},
     )

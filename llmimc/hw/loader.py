@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from llmimc.errors import SpecError, one_line
 from llmimc.hw.spec import DigitalBaselineSpec, HwSpec, ImcSystemSpec
+from llmimc.limits import MAX_CHIPLETS, spec_range_problem
 
 SpecT = ImcSystemSpec | DigitalBaselineSpec
 
@@ -80,9 +81,30 @@ def parse_spec_data(data: object, label: str) -> SpecT:
             f"{label}: a hardware spec must be a mapping with 'kind: imc' or 'kind: digital', got {type(data).__name__}"
         )
     try:
-        return _ADAPTER.validate_python(data)
+        spec = _ADAPTER.validate_python(data)
     except ValidationError as err:
         raise SpecError(validation_message(label, err)) from None
+    problem = spec_range_problem(spec.model_dump(mode="json"))
+    if problem is not None:
+        raise SpecError(one_line(f"{label}: {problem}"))
+    return spec
+
+
+def with_chiplets(spec: ImcSystemSpec, num_chiplets: int) -> ImcSystemSpec:
+    """``spec`` with ``num_chiplets`` chiplets, or a `SpecError` saying why that count cannot work."""
+    if not 1 <= num_chiplets <= MAX_CHIPLETS:
+        raise SpecError(
+            f"{num_chiplets:,} chiplets: must be in 1..{MAX_CHIPLETS:,} (1024 is already wafer scale; "
+            "see llmimc.limits)"
+        )
+    try:
+        return spec.with_chiplets(num_chiplets)
+    except ValidationError as err:
+        first = err.errors()[0]
+        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise SpecError(
+            one_line(f"spec '{spec.name}' cannot have {num_chiplets:,} chiplet(s): {reason}")
+        ) from None
 
 
 def parse_spec_text(text: str, label: str, fmt: str) -> SpecT:
@@ -94,6 +116,8 @@ def parse_spec_text(text: str, label: str, fmt: str) -> SpecT:
             raise SpecError(
                 f"{label}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
             ) from None
+        except RecursionError:
+            raise SpecError(f"{label}: JSON nested too deeply to be a hardware spec") from None
     elif fmt == "yaml":
         try:
             data = yaml.load(text, Loader=_UniqueKeySafeLoader)  # noqa: S506 - SafeLoader subclass
@@ -102,6 +126,8 @@ def parse_spec_text(text: str, label: str, fmt: str) -> SpecT:
             where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
             problem = getattr(err, "problem", None) or str(err)
             raise SpecError(one_line(f"{label}: invalid YAML{where}: {problem}")) from None
+        except RecursionError:
+            raise SpecError(f"{label}: YAML nested too deeply to be a hardware spec") from None
     else:
         raise SpecError(f"{label}: unknown spec format {fmt!r}; use yaml or json")
     return parse_spec_data(data, label)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import SpecError
 from llmimc.hw.loader import SpecT, load_spec_file
 
@@ -20,10 +19,8 @@ DEFAULT_BASELINE = "h100"
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class BuiltinSpec(BaseModel):
+class BuiltinSpec(Frozen):
     """One built-in spec: its name (file stem), kind, description and file path."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     kind: str

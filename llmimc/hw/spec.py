@@ -16,7 +16,9 @@ import math
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from llmimc._base import Frozen
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -27,11 +29,7 @@ PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Sourced(_Frozen):
+class Sourced(Frozen):
     """A spec section whose numeric fields each need an entry in ``sources``."""
 
     sources: dict[str, str] = Field(default_factory=dict)
@@ -198,6 +196,11 @@ class DigitalUnit(Sourced):
     energy_per_op_j: NonNegFloat  # one non-MAC element op (add, compare, exp, ...)
     formats: list[str] = Field(default_factory=lambda: ["int8", "fp16"])
 
+    @property
+    def macs_per_s(self) -> float:
+        """Peak MAC (or element-op) rate: macs_per_cycle x frequency_hz."""
+        return self.macs_per_cycle * self.frequency_hz
+
 
 class Tile(Sourced):
     arrays_per_tile: PosInt
@@ -259,6 +262,11 @@ class Chiplet(Sourced):
     power: Power
     area_m2: NonNegFloat | None = None
 
+    @property
+    def arrays(self) -> int:
+        """Crossbar arrays on one chiplet: tiles x arrays_per_tile."""
+        return self.tiles * self.tile.arrays_per_tile
+
     @model_validator(mode="before")
     @classmethod
     def _static_power_replaced(cls, data: object) -> object:
@@ -286,12 +294,40 @@ class D2dLink(Sourced):
 
 
 class OffPackageMemory(Sourced):
+    """Off-package memory: ``stacks`` identical stacks (HBM stacks, LPDDR packages), each of
+    ``capacity_bytes`` and ``bw_bytes_per_s``; stack i's controller sits on ``attached_chiplets[i]``
+    (one attach point for all stacks is allowed; without ``stacks`` the list names the controllers of the
+    one memory). Totals scale with the stack count, so more stacks
+    give more KV capacity and bandwidth."""
+
     kind: str  # "HBM3", "LPDDR5", ...
-    capacity_bytes: NonNegInt
-    bw_bytes_per_s: PosFloat  # aggregate
+    capacity_bytes: NonNegInt  # per stack
+    bw_bytes_per_s: PosFloat  # per stack
     energy_per_bit_j: NonNegFloat
     latency_s: NonNegFloat
     attached_chiplets: list[NonNegInt] = Field(default_factory=lambda: [0])  # where controllers sit
+    stacks: PosInt | None = None  # None: 1 (a design choice; give its source, e.g. "design point")
+
+    @property
+    def num_stacks(self) -> int:
+        return self.stacks or 1
+
+    @property
+    def total_capacity_bytes(self) -> int:
+        return self.capacity_bytes * self.num_stacks
+
+    @property
+    def total_bw_bytes_per_s(self) -> float:
+        return self.bw_bytes_per_s * self.num_stacks
+
+    @model_validator(mode="after")
+    def _attach_points(self) -> OffPackageMemory:
+        if self.stacks is not None and len(self.attached_chiplets) not in (1, self.stacks):
+            raise ValueError(
+                f"memory.attached_chiplets lists {len(self.attached_chiplets)} chiplets for {self.num_stacks} stacks; "
+                "give one attach point per stack (or one for all)"
+            )
+        return self
 
 
 class Package(Sourced):
@@ -322,13 +358,37 @@ class Package(Sourced):
         return self
 
 
-class ImcSystemSpec(_Frozen):
+class PackageLink(Sourced):
+    """Package-to-package link (one per package, full duplex) that carries KV caches between packages
+    when prefill and decode run on different packages (``llmimc serve --disaggregate``)."""
+
+    name: str  # e.g. "PCIe 5.0 x16"
+    bw_bytes_per_s: PosFloat  # per direction
+    latency_s: NonNegFloat  # per transfer (fixed part)
+    energy_per_bit_j: NonNegFloat
+
+
+class ImcSystemSpec(Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["imc"] = "imc"
     name: str
     description: str
     chiplet: Chiplet
     package: Package
+    package_link: PackageLink | None = None  # between packages; presets in llmimc.hw.package_links
+
+    def with_memory_stacks(self, stacks: int) -> ImcSystemSpec:
+        """A copy with ``stacks`` off-package memory stacks attached at evenly spaced chiplets
+        (i x num_chiplets // stacks); the spec is never mutated."""
+        n = self.package.num_chiplets
+        attach = sorted({i * n // stacks for i in range(stacks)})
+        if len(attach) != stacks:
+            raise ValueError(f"{stacks} memory stacks need at least {stacks} chiplets to attach to; got {n}")
+        data = self.package.memory.model_dump()
+        sources = dict(data["sources"], stacks="design point (with_memory_stacks / --memory-stacks)")
+        data.update(stacks=stacks, attached_chiplets=attach, sources=sources)
+        memory = OffPackageMemory.model_validate(data)
+        return self.model_copy(update={"package": self.package.model_copy(update={"memory": memory})})
 
     def with_chiplets(self, num_chiplets: int) -> ImcSystemSpec:
         """A copy with a different chiplet count (the --chiplets override); the spec is never mutated."""
@@ -376,7 +436,7 @@ class GpuInterconnect(Sourced):
     energy_per_bit_j: NonNegFloat
 
 
-class DigitalBaselineSpec(_Frozen):
+class DigitalBaselineSpec(Frozen):
     """GPU-like digital machine: roofline with achievable fractions; energy from board power.
 
     With ``kernels`` set, the machine is also a first-class ``--hw`` target costed kernel by kernel
@@ -399,6 +459,15 @@ class DigitalBaselineSpec(_Frozen):
     interconnect: GpuInterconnect | None = None
     num_gpus: PosInt = 1
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def achievable_bw_bytes_per_s(self) -> float:
+        """Roofline memory bandwidth: memory_bw_bytes_per_s x achievable_bw_fraction."""
+        return self.memory_bw_bytes_per_s * self.achievable_bw_fraction
+
+    def achievable_flops_per_s(self, fmt: str) -> float:
+        """Roofline compute rate of one format: peak_flops_per_s[fmt] x achievable_compute_fraction."""
+        return self.peak_flops_per_s[fmt] * self.achievable_compute_fraction
 
     def with_gpus(self, num_gpus: int) -> DigitalBaselineSpec:
         """A copy with a different tensor-parallel GPU count (the --chiplets override)."""

@@ -14,25 +14,25 @@ on_c = floor(kv_sram_c / kv_bytes_per_token_c) and on_package = min over KV-hold
 token has KV in every layer). Beyond that, the oldest tokens of chiplet c live in off-package memory:
 when the sequences of an iteration hold Sum L tokens, chiplet c reads max(0, Sum L - on_c) tokens' KV
 from off-package memory each step (the spill traffic), over the die-to-die route from the memory's
-attached chiplet. Total capacity = on_package + floor(free off-package bytes / kv_bytes_per_token).
+attached chiplet. Total capacity = on_package + floor(free off-package bytes / kv_bytes_per_token),
+where the off-package bytes are every stack's (``OffPackageMemory.total_capacity_bytes`` = stacks x
+capacity per stack) less embeddings and streamed weights: more stacks give more KV.
 """
 
 from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from llmimc._base import Frozen
 
 
-class KvLayer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class KvLayer(Frozen):
     layer: int
     chiplet: int  # physical chiplet holding this layer's KV (and running its attention)
     bytes_per_token: float
 
 
-class KvChiplet(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class KvChiplet(Frozen):
     chiplet: int
     layers: list[int]
     bytes_per_token: float
@@ -43,10 +43,9 @@ class KvChiplet(BaseModel):
     tokens_on_package: int
 
 
-class KvResidency(BaseModel):
+class KvResidency(Frozen):
     """Where the KV cache lives (see module docstring)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     kv_bits: int
     bytes_per_token: float  # all layers
     layers: list[KvLayer]

@@ -7,8 +7,9 @@ this is the ring order; on a row-major 2-D mesh or torus it is the snake (boustr
 consecutive stages are one hop apart wherever the topology allows.
 
 Routes: deterministic shortest paths from ``llmimc.hw.shortest_path`` (BFS, lowest-index tie-break),
-computed only for the chiplet pairs that exchange data (consecutive stages, split-stage groups,
-memory-attached chiplet to every chiplet), so placement stays linear in the chiplet count.
+computed only for the chiplet pairs that exchange data (consecutive stage homes, every split or routed
+block's home and members, memory-attached chiplet to every chiplet), so placement stays linear in the
+chiplet count.
 """
 
 from __future__ import annotations
@@ -41,3 +42,15 @@ def route_key(src: int, dst: int) -> str:
 def route_hops(route: list[int]) -> list[tuple[int, int]]:
     """Directed links (u, v) traversed by a route given as a chiplet sequence."""
     return [(route[i], route[i + 1]) for i in range(len(route) - 1)]
+
+
+def route_pairs(
+    stage_homes: list[int], transfer_pairs: list[tuple[int, int]], memory_chiplet: int, num_chiplets: int
+) -> list[tuple[int, int]]:
+    """Chiplet pairs that exchange data (see module docstring), sorted."""
+    pairs: set[tuple[int, int]] = set(zip(stage_homes, stage_homes[1:], strict=False))
+    for c in range(num_chiplets):
+        pairs.add((memory_chiplet, c))
+        pairs.add((c, memory_chiplet))
+    pairs.update(transfer_pairs)
+    return sorted(pairs)

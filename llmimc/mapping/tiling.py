@@ -6,10 +6,12 @@ a = act_bits) onto arrays of R rows x C columns with c-bit cells:
 
 - slices      s = ceil(w / c), x2 when cells are differential (one column per polarity);
 - outliers    K_analog = K - outlier_rows; the outlier rows' MACs run on the chiplet DPU at outlier_bits;
-- N:M         rows stored K_rows = ceil(K_analog * n / m) (dense: K_rows = K_analog). The pruning pattern
-              is shared by the columns of one array (a row group's kept inputs are chosen once per
-              array by an m:1 input mux), so the index metadata is K_rows x col_blocks x
-              metadata_bits_per_kept bits per expert;
+- N:M         rows stored K_rows = ``compress.crossbar_rows``: array-shared N:M (``2:4:array``) keeps
+              ceil(K_analog * n / m) rows, its pattern shared by the columns of one array (a row
+              group's kept inputs are chosen once per array by an m:1 input mux), so the index
+              metadata is K_rows x col_blocks x metadata_bits_per_kept bits per expert; standard
+              per-output-channel N:M (``2:4``) keeps every row (pruned weights stay as zero cells):
+              K_rows = K_analog, no index metadata and no input selection on the crossbar;
 - arrays      = ceil(K_rows / R) x ceil(N * s / C) x num_experts   (row blocks x column blocks x experts).
 
 MVM of one token vector through one expert copy (same equations as ``llmimc.hw.derive``):
@@ -27,7 +29,7 @@ MVM of one token vector through one expert copy (same equations as ``llmimc.hw.d
     shift-adds        n_in x (Sum_b g_b) x N x s  (one per conversion: every ADC output passes the
                       shift-and-add unit beside the ADCs, as in ISAAC and ``llmimc.hw.derive``, so a
                       full-array MVM here has exactly derive's reads, conversions, drives and adds)
-    mux selections    K_rows x col_blocks when N:M is on (one m:1 input selection per kept row per array)
+    mux selections    K_rows x col_blocks for array-shared N:M (one m:1 input selection per kept row per array)
 
 References: Shafiee et al., ISAAC (ISCA 2016) for bit slicing and bit-serial inputs; Peng et al.,
 DNN+NeuroSim (IEDM 2019) for the columns-per-ADC multiplexing; Mishra et al., "Accelerating Sparse
@@ -38,8 +40,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.compress.plan import OpCompression
 from llmimc.compress.planner import crossbar_rows
 from llmimc.hw.derive import cells_per_weight, cycle_time_s, input_cycles, row_groups
@@ -47,20 +48,18 @@ from llmimc.hw.spec import CrossbarArray
 from llmimc.model.opgraph import Op
 
 
-class MvmTiming(BaseModel):
+class MvmTiming(Frozen):
     """Timing of one MVM on one array at a given input precision."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     input_cycles: int
     row_groups: int  # read cycles per input step (a full row block: ceil(rows / rows_per_cycle))
     cycle_time_s: float
     mvm_time_s: float
 
 
-class OpTiling(BaseModel):
+class OpTiling(Frozen):
     """How one static-weight linear op sits on crossbars (all experts included)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     op_name: str
     in_features: int  # K
     out_features: int  # N
@@ -117,7 +116,7 @@ def tile_op(op: Op, comp: OpCompression, array: CrossbarArray) -> OpTiling:
     s = cells_per_weight(array, comp.weight_bits)  # slices, x2 if differential
     row_blocks = math.ceil(rows_stored / array.rows)
     col_blocks = math.ceil(n * s / array.cols) if rows_stored else 0
-    meta = rows_stored * col_blocks * e * comp.metadata_bits_per_kept
+    meta = rows_stored * col_blocks * e * comp.crossbar_metadata_bits_per_kept_row  # 0 unless array N:M
     full, rest = divmod(rows_stored, array.rows)
     groups_total = full * row_groups(array, array.rows) + (row_groups(array, rest) if rest else 0)
     return OpTiling(
@@ -150,7 +149,7 @@ def per_vector_actions(t: OpTiling) -> dict[str, float]:
     if t.rows_stored == 0:
         return {"cell_read": 0.0, "conversion": 0.0, "row_drive": 0.0, "shift_add": 0.0, "mux_select": 0.0}
     conversions = n_in * t.row_groups_total * t.out_features * t.slices
-    sparse = t.sparsity_n < t.sparsity_m
+    sparse = t.metadata_bits > 0  # array-shared N:M selects its kept inputs; per-channel keeps every row
     return {
         "cell_read": float(n_in * t.rows_stored * t.out_features * t.slices),
         "conversion": float(conversions),

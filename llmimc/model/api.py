@@ -11,7 +11,7 @@ import pathlib
 from typing import TYPE_CHECKING, Any
 
 from llmimc import __version__
-from llmimc.errors import ModelResolutionError
+from llmimc.errors import ModelResolutionError, one_line
 from llmimc.model.cache import cache_path, config_hash, default_cache_dir, read_cached, write_cached
 from llmimc.model.opgraph import OpGraph
 from llmimc.model.resolve import ResolvedModel, resolve_model
@@ -33,13 +33,32 @@ def config_from_dict(config_dict: dict[str, Any], where: str) -> transformers.Pr
             f"{where}: model_type {model_type!r} is not known to this transformers version "
             f"(llmimc never runs remote code); use a supported decoder-only model"
         ) from None
+    from huggingface_hub.errors import StrictDataclassError
+
     from llmimc.model.graph import quiet_transformers
 
     try:
         with quiet_transformers():  # legacy-value notices (e.g. Gemma's hidden_act) are not ours to print
             return cls.from_dict(dict(config_dict))
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ModelResolutionError(f"{where}: invalid config for {model_type}: {e}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as e:
+        raise ModelResolutionError(one_line(f"{where}: invalid config for {model_type}: {e}")) from None
+    except StrictDataclassError as e:  # huggingface_hub's config validators (transformers >= 5)
+        cause = e.__cause__ if e.__cause__ is not None else e
+        raise ModelResolutionError(
+            one_line(f"{where}: invalid config for {model_type}: {str(cause).rstrip('.')}; fix config.json")
+        ) from None
+
+
+def require_hf(what: str) -> None:
+    """Raise a one-line error if torch or transformers (the ``[hf]`` extra) is not installed."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelResolutionError(
+            f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            'installed: pip install "llmimc[hf]" (bundled models work without it: llmimc models)'
+        )
 
 
 def opgraph_from_config(config: transformers.PretrainedConfig, model_id: str, source: str) -> OpGraph:
@@ -78,6 +97,7 @@ def load_opgraph(model_ref: str, *, use_cache: bool = True, cache_dir: pathlib.P
         if cached is not None and cached.config_hash == cfg_hash and cached.llmimc_version == __version__:
             info = cached.info.model_copy(update={"model_id": resolved.model_id, "source": resolved.source})
             return cached.model_copy(update={"info": info})
+    require_hf(f"tracing {resolved.model_id}")
     from llmimc.model.graph import build_opgraph
 
     where = resolved.source if resolved.source != "bundled" else f"bundled config of {resolved.model_id}"

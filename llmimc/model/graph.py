@@ -414,6 +414,8 @@ def build_opgraph(
             RuntimeError,
             IndexError,
             ImportError,
+            ZeroDivisionError,
+            OverflowError,
         ) as e:
             raise ModelResolutionError(
                 f"{model_id}: transformers cannot build this model: {_first_line(e)}"

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from llmimc._base import Frozen
 
 
 class OpKind(str, Enum):
@@ -31,10 +33,9 @@ class OpKind(str, Enum):
     OTHER = "other"
 
 
-class Poly(BaseModel):
+class Poly(Frozen):
     """value(T, L) = c0 + c_t*T + c_l*L + c_tl*T*L for one sequence."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     c0: float = 0.0
     c_t: float = 0.0
     c_l: float = 0.0
@@ -52,10 +53,35 @@ class Poly(BaseModel):
         )
 
 
-class Op(BaseModel):
+ATTENTION_KINDS = (OpKind.ATTN_SCORE, OpKind.ATTN_CONTEXT)
+
+
+def kv_free(p: Poly) -> Poly:
+    """Activation bytes without the terms proportional to L alone.
+
+    In a traced OpGraph the c_l terms of activation bytes are KV-cache operands (attention reading K
+    and V, the cache update concatenating them); the cost model charges KV traffic once, from the KV
+    residency plan, at kv_bits, so those terms are dropped from activation traffic.
+    """
+    return Poly(c0=p.c0, c_t=p.c_t, c_l=0.0, c_tl=p.c_tl)
+
+
+def no_kv_growth(p: Poly) -> Poly:
+    """Activation bytes without any term that grows with the KV length (c_l, c_tl).
+
+    Used for what an op must hold in SRAM at once, and for the digital baseline's DRAM traffic.
+
+    Besides the KV operands (c_l, see ``kv_free``), attention's score and probability rows grow as
+    T x L (c_tl). The DPU computes attention tile by tile with an online softmax (FlashAttention,
+    Dao et al., NeurIPS 2022), so those rows stream through a fixed-size tile buffer instead of being
+    resident; their bytes are still charged as SRAM traffic by the cost model.
+    """
+    return Poly(c0=p.c0, c_t=p.c_t)
+
+
+class Op(Frozen):
     """One operator of one forward pass, attributed to a module and a layer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str  # unique within the graph, e.g. "model.layers.3.self_attn.q_proj"
     module_path: str  # owning nn.Module path ("" for the root)
     layer: int | None  # decoder layer index; None for embeddings, final norm, lm_head
@@ -78,14 +104,31 @@ class Op(BaseModel):
 
     @property
     def macs_per_token(self) -> float:
-        """MACs per new token of one sequence for a static-weight linear op."""
-        return self.in_features * self.out_features * self.num_experts * self.expert_load
+        """MACs per new token of one sequence for a static-weight linear op (K x N x E x load)."""
+        return self.in_features * self.out_features * max(self.num_experts, 1) * self.expert_load
+
+    @property
+    def vectors_per_sequence(self) -> Poly:
+        """Input vectors of a static-weight linear op per sequence: FLOPs / (2 x macs_per_token).
+
+        One per new token (lm_head: one per sequence and step); one per token when the op has no MACs.
+        """
+        macs = self.macs_per_token
+        if macs <= 0:
+            return Poly(c_t=1.0)
+        scale = 1.0 / (2.0 * macs)
+        f = self.flops
+        return Poly(c0=f.c0 * scale, c_t=f.c_t * scale, c_l=f.c_l * scale, c_tl=f.c_tl * scale)
+
+    def vectors_at(self, tokens: float, kv_len: float) -> float:
+        """``vectors_per_sequence`` evaluated at (T, L) (1.0 when the op has no MACs)."""
+        macs = self.macs_per_token
+        return self.flops.at(tokens, kv_len) / (2.0 * macs) if macs > 0 else 1.0
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Frozen):
     """Architecture facts read from the HF config (after resolution)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     model_id: str  # what the user asked for, canonicalised (e.g. "gpt2", "meta-llama/Llama-2-7b-hf")
     source: str  # "bundled", "local:<path>" or "hub-cache:<path>"
     architecture: str  # e.g. "LlamaForCausalLM"
@@ -111,10 +154,9 @@ class ModelInfo(BaseModel):
     dtype_bytes: int = 2
 
 
-class OpGraph(BaseModel):
+class OpGraph(Frozen):
     """Both phases of a model share one op list; phases differ only in (T, L)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     llmimc_version: str
     config_hash: str
     info: ModelInfo

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,72 @@ def _offline() -> bool:
     )
 
 
+# Size fields of transformers configs (several names per quantity across architectures): each must
+# be a whole number >= 1 where present (None is allowed: "use the default"), below a bound far above
+# any published model (hidden 2^20, 10,000 layers, 2^24 vocabulary, 2^27 positions).
+_SIZE_FIELDS: dict[str, int] = {
+    "hidden_size": 2**20, "n_embd": 2**20, "d_model": 2**20, "dim": 2**20,
+    "intermediate_size": 2**22, "n_inner": 2**22, "ffn_dim": 2**22, "moe_intermediate_size": 2**22,
+    "num_attention_heads": 2**14, "n_head": 2**14, "num_heads": 2**14, "num_key_value_heads": 2**14,
+    "head_dim": 2**16,
+    "num_hidden_layers": 10_000, "n_layer": 10_000, "num_layers": 10_000,
+    "vocab_size": 2**24,
+    "max_position_embeddings": 2**27, "n_positions": 2**27, "n_ctx": 2**27,
+    "num_local_experts": 2**16, "num_experts": 2**16, "num_experts_per_tok": 2**16,
+}  # fmt: skip
+
+
+def _non_finite(data: object, path: str) -> str | None:
+    """Dotted path of the first NaN in parsed JSON, else None (Infinity is legitimate: time limits)."""
+    if isinstance(data, float) and math.isnan(data):
+        return path or "(top level)"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
+
+
+def check_config_numbers(data: dict[str, Any], where: str) -> None:
+    """Refuse NaN anywhere, and size fields that are not whole numbers in 1..bound (or lists of them).
+
+    Runs before transformers sees the config, so these errors name the field and the fix instead of
+    surfacing as a ZeroDivisionError or a huggingface_hub validation traceback. Nested configs
+    (``text_config`` of vision-language models) are checked the same way.
+    """
+    bad = _non_finite(data, "")
+    if bad is not None:
+        raise ModelResolutionError(f"{where}: {bad} is NaN; config.json needs numbers there")
+    _check_sizes(data, where, "")
+
+
+def _whole_in(value: object, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= high
+
+
+def _check_sizes(data: dict[str, Any], where: str, prefix: str) -> None:
+    for key, high in _SIZE_FIELDS.items():
+        value = data.get(key)
+        values = value if isinstance(value, list) else [value]  # per-layer lists (Gemma 3n)
+        bad = next((v for v in values if v is not None and not _whole_in(v, high)), None)
+        if bad is not None or (isinstance(value, list) and not value):
+            raise ModelResolutionError(
+                f"{where}: {prefix}{key} = {bad!r} must be a whole number in 1..{high:,}; fix config.json"
+            )
+    for key, sub in data.items():
+        if isinstance(sub, dict) and key.endswith("_config"):
+            _check_sizes(sub, where, f"{prefix}{key}.")
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a config.json, naming the file and position on error."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelResolutionError(
+            f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); config.json must be UTF-8 JSON"
+        ) from None
     except OSError as e:
         raise ModelResolutionError(f"{path}: cannot read config.json ({e.strerror})") from None
     try:
@@ -49,12 +112,15 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ModelResolutionError(
             f"{path}: malformed config.json (line {e.lineno}, column {e.colno}: {e.msg}); fix the JSON"
         ) from None
+    except RecursionError:
+        raise ModelResolutionError(f"{path}: config.json is nested too deeply to be a model config") from None
     if not isinstance(data, dict):
         raise ModelResolutionError(f"{path}: config.json must hold a JSON object, got {type(data).__name__}")
     if "model_type" not in data:
         raise ModelResolutionError(
             f"{path}: config.json has no 'model_type'; it is not a transformers model config"
         )
+    check_config_numbers(data, str(path))
     return data
 
 
@@ -73,8 +139,12 @@ def _from_local(ref: str) -> ResolvedModel | None:
                 f"{path}: folder has no config.json; point to a Hugging Face model folder"
             )
         return ResolvedModel(model_id=str(path), source=f"local:{cfg}", config=read_config_file(cfg))
+    if path.is_file():
+        raise ModelResolutionError(
+            f"{ref}: is a file, not a model folder; give a folder with config.json (or a config .json file)"
+        )
     if _looks_like_path(ref):
-        raise ModelResolutionError(f"{ref}: no such folder")
+        raise ModelResolutionError(f"{ref}: no such folder; give a folder with config.json")
     return None
 
 

@@ -7,8 +7,7 @@ group ("layers 0-11 ×12") whose per-op values are summed over the group.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import LlmimcError
 from llmimc.model.opgraph import Op, OpGraph
 from llmimc.workload import Phase, phase_point
@@ -16,10 +15,9 @@ from llmimc.workload import Phase, phase_point
 __all__ = ["OpRow", "Phase", "PhaseSummary", "phase_point", "summarize"]
 
 
-class OpRow(BaseModel):
+class OpRow(Frozen):
     """One op (or the same op summed over a group of identical layers) at a phase instance."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str  # op name; inside a layer group relative to the layer ("self_attn.q_proj")
     layers: str  # "" outside the decoder layers, else e.g. "layers 0-31 ×32"
     layer_count: int
@@ -33,10 +31,9 @@ class OpRow(BaseModel):
     act_bytes_written: float
 
 
-class PhaseSummary(BaseModel):
+class PhaseSummary(Frozen):
     """Totals of one phase instance; every FLOP/byte total is the sum of `rows`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     model_id: str
     source: str
     architecture: str

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmimc.report.profile_report import si, sparkline
+from llmimc.report.units import si, sparkline
 from llmimc.sim.profile import ProfileResult
 
 

@@ -1,88 +1,55 @@
-"""Terminal report of a ProfileResult (rich tables and a block-character sparkline).
+"""Report of a ProfileResult: summary, phases, stages, chiplets, links, energy, KV, precision.
 
 Rendering only: every number comes from the ProfileResult (``llmimc.sim.profile``); nothing is
-recomputed here except formatting and shares of totals.
+recomputed here except formatting, shares of totals and the ratio of two reported figures. Each table
+is built by its own function into plain `sections` blocks, which print as rich tables (``table``),
+ASCII tables (``plain``) or Markdown (``markdown``); ``json`` is the result itself.
+Headers are short so that every table fits 80 columns without eliding a value.
 """
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import Literal, TypeVar
 
+from rich.console import Console
+
+from llmimc.cost.breakdown import ChipletRow
+from llmimc.report.sections import Block, Col, Line, Table, render_markdown, render_rich
+from llmimc.report.units import count, pct, ratio_pct, si, sparkline
 from llmimc.sim.profile import ProfileResult
 
-_BLOCKS = "▁▂▃▄▅▆▇█"
-
-
-def si(value: float | None, unit: str) -> str:
-    """Engineering notation with an SI prefix, 3 significant digits."""
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return f"0 {unit}"
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    for factor, prefix in ((1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
-
-
-def sparkline(values: list[float], width: int = 64) -> str:
-    """Values resampled to ``width`` buckets (bucket means) drawn with 8 block heights (min..max)."""
-    if not values:
-        return ""
-    n = len(values)
-    width = max(1, min(width, n))
-    buckets = []
-    for i in range(width):
-        lo, hi = i * n // width, max(i * n // width + 1, (i + 1) * n // width)
-        chunk = values[lo:hi]
-        buckets.append(sum(chunk) / len(chunk))
-    vmin, vmax = min(buckets), max(buckets)
-    if vmax - vmin <= 1e-12 * max(abs(vmax), 1e-30):
-        return _BLOCKS[3] * width
-    return "".join(_BLOCKS[min(7, int((v - vmin) / (vmax - vmin) * 8))] for v in buckets)
-
-
-def _pct(part: float, total: float) -> str:
-    return f"{100.0 * part / total:.1f}%" if total else "-"
-
-
+ReportFormat = Literal["table", "plain", "json", "markdown"]
 DEFAULT_MAX_ROWS = 24  # per long table (stages, chiplets, links); the JSON output always has every row
+T = TypeVar("T")
 
 
-def _elided(rows: list, max_rows: int | None) -> tuple[list, int]:
+def _elided(rows: list[T], max_rows: int | None) -> tuple[list[T | None], int]:
     """The first and last rows of a long table with None where rows were left out, and how many."""
     if max_rows is None or len(rows) <= max_rows:
-        return rows, 0
+        return list(rows), 0
     head = max_rows // 2
-    return rows[:head] + [None] + rows[len(rows) - (max_rows - head) :], len(rows) - max_rows
+    return [*rows[:head], None, *rows[len(rows) - (max_rows - head) :]], len(rows) - max_rows
 
 
-def _gap_row(table: Table, hidden: int, what: str) -> None:
-    """Mark left-out rows with a '…' row and a caption saying how many and where to find them."""
-    if hidden:
-        table.add_row("…", *[""] * (len(table.columns) - 1))
-        table.caption = f"{hidden} more {what} not shown: --all-rows prints them, --json has every row"
+def _caption(hidden: int, what: str) -> str:
+    return f"{hidden} more {what} not shown: --all-rows prints them, --json has every row" if hidden else ""
 
 
-def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
-    """Print the whole profile report; long tables show ``max_rows`` rows (None: every row)."""
-    if r.gpu is not None:  # a GPU system: its own layout (llmimc.report.gpu_report)
-        from llmimc.report.gpu_report import render_gpu_profile
+def _arrays(used: int, capacity: int) -> str:
+    """'used / capacity (share)', or how many arrays stream through the capacity when weights do not fit."""
+    if used > capacity:
+        return f"{count(used)} streamed through {count(capacity)} ({used / capacity:.1f} loads/iteration)"
+    return f"{count(used)} / {count(capacity)} ({pct(used, capacity)})"
 
-        render_gpu_profile(r, console)
-        return
+
+def summary_table(r: ProfileResult) -> Table:
     s = r.summary
-    head = Table(
-        title=escape(f"llmimc profile: {r.model_id} on {r.num_chiplets} x {r.spec_name} ({r.policy_name})")
+    t = Table(
+        f"llmimc profile: {r.model_id} on {r.num_chiplets} x {r.spec_name} ({r.policy_name})",
+        [Col("metric"), Col("value", "right")],
     )
-    head.add_column("metric")
-    head.add_column("value", justify="right")
-    rows = [
+    streamed = s.arrays_used > s.arrays_capacity
+    for k, v in (
         ("batch x prompt / generated", f"{r.batch} x {r.prompt_len} / {r.gen_len}"),
         ("TTFT", si(s.ttft_s, "s")),
         ("time per output token (mean)", si(s.mean_tpot_s, "s")),
@@ -91,213 +58,257 @@ def render_profile(r: ProfileResult, console: Console, max_rows: int | None = DE
         ("energy per output token", si(s.energy_per_output_token_j, "J")),
         ("prefill energy per prompt token", si(s.prefill_energy_per_prompt_token_j, "J")),
         ("total energy", si(s.energy_j, "J")),
-        ("analog MAC ratio", f"{100 * s.analog_mac_ratio:.2f}%"),
+        ("analog MAC ratio", ratio_pct(s.analog_mac_ratio, 2)),
         (
-            "crossbar arrays used",
-            f"{s.arrays_used:,} / {s.arrays_capacity:,} ({_pct(s.arrays_used, s.arrays_capacity)})",
+            "crossbar arrays " + ("streamed" if streamed else "used"),
+            _arrays(s.arrays_used, s.arrays_capacity),
         ),
         ("chiplets holding weights", f"{s.chiplets_used} / {r.num_chiplets}"),
-        ("static (leakage) share of energy", _pct(s.static_energy_j, s.energy_j)),
-        ("die-to-die bytes per decode token", si(s.d2d_bytes_per_decode_token, "B")),
-        ("die-to-die bytes per output token (incl. prefill)", si(s.d2d_bytes_per_output_token, "B")),
-    ]
-    for k, v in rows:
-        head.add_row(k, v)
-    console.print(head)
-
-    ph = Table(title="phases")
-    for c in (
-        "phase",
-        "iterations",
-        "tokens",
-        "latency",
-        "energy",
-        "energy/token",
-        "d2d bytes",
-        "off-pkg bytes",
-        "bound",
+        ("static (leakage) share of energy", pct(s.static_energy_j, s.energy_j)),
+        ("d2d bytes per decode token", si(s.d2d_bytes_per_decode_token, "B")),
+        ("d2d bytes per output token (with prefill)", si(s.d2d_bytes_per_output_token, "B")),
     ):
-        ph.add_column(c, justify="right" if c not in ("phase", "bound") else "left")
-    for p in r.phases:
-        ph.add_row(
-            p.phase,
-            str(p.iterations),
-            str(p.tokens),
-            si(p.latency_s, "s"),
-            si(p.energy_j, "J"),
-            si(p.energy_per_token_j, "J"),
-            si(p.d2d_bytes, "B"),
-            si(p.offpkg_bytes, "B"),
-            p.bound,
-        )
-    console.print(ph)
+        t.add(k, v)
+    return t
 
+
+def phases_table(r: ProfileResult) -> Table:
+    """One column per phase, one row per figure (stacked, so it fits 80 columns)."""
+    t = Table("phases", [Col("")] + [Col(p.phase, "right") for p in r.phases])
+    for label, cell in (
+        ("iterations", lambda p: count(p.iterations)),
+        ("tokens", lambda p: count(p.tokens)),
+        ("latency", lambda p: si(p.latency_s, "s")),
+        ("energy", lambda p: si(p.energy_j, "J")),
+        ("energy per token", lambda p: si(p.energy_per_token_j, "J")),
+        ("die-to-die bytes", lambda p: si(p.d2d_bytes, "B")),
+        ("off-package bytes", lambda p: si(p.offpkg_bytes, "B")),
+        ("bound", lambda p: p.bound),
+    ):
+        t.add(label, *(cell(p) for p in r.phases))
+    return t
+
+
+def latency_line(r: ProfileResult) -> Line | None:
     lat = r.per_token_latency_s
-    if lat:
-        console.print(
-            f"[bold]decode latency per token[/] (step 1..{len(lat)}): "
-            f"{si(min(lat), 's')} [cyan]{sparkline(lat)}[/] {si(max(lat), 's')}"
-        )
+    if not lat:
+        return None
+    text = f"{si(min(lat), 's')} {sparkline(lat, 32)} {si(max(lat), 's')}"
+    return Line(text, label=f"decode latency, steps 1..{len(lat)}", style="spark")
 
-    st = Table(title="pipeline stages")
-    for c in ("stage", "layers", "chiplets", "prefill time", "decode step 1 time"):
-        st.add_column(c)
+
+def stages_table(r: ProfileResult, max_rows: int | None) -> Table:
+    heads = ("stage", "layers", "chiplets", "prefill", "decode step 1")
+    t = Table(
+        "pipeline stages (time per stage)", [Col(h, "right" if h in heads[3:] else "left") for h in heads]
+    )
     shown, hidden = _elided(r.stages, max_rows)
     for row in shown:
-        if row is None:
-            _gap_row(st, hidden, "stages")
-            continue
-        st.add_row(
-            str(row.index),
-            escape(row.label),
-            ",".join(map(str, row.chiplets)),
-            si(row.prefill_time_s, "s"),
-            si(row.first_decode_time_s, "s"),
+        t.rows.append(
+            None
+            if row is None
+            else [
+                str(row.index),
+                row.label,
+                ",".join(map(str, row.chiplets)),
+                si(row.prefill_time_s, "s"),
+                si(row.first_decode_time_s, "s"),
+            ]
         )
-    console.print(st)
+    t.caption = _caption(hidden, "stages")
+    return t
 
-    ch = Table(title="chiplets")
-    for c in (
-        "chiplet",
-        "stages",
-        "arrays used",
-        "KV layers",
-        "KV tokens in SRAM",
-        "util prefill",
-        "util decode",
-        "energy",
-    ):
-        ch.add_column(c)
+
+def _chiplet_row(c: ChipletRow) -> list[str]:
+    streamed = c.arrays_used > c.arrays_capacity
+    return [
+        str(c.chiplet),
+        ", ".join(c.stages) or "-",
+        f"{count(c.arrays_used)} "
+        + ("streamed" if streamed else f"({pct(c.arrays_used, c.arrays_capacity)})"),
+        f"{min(c.kv_layers)}-{max(c.kv_layers)}" if c.kv_layers else "-",
+        count(c.kv_tokens_on_package),
+        f"{ratio_pct(c.prefill_utilisation)} / {ratio_pct(c.decode_utilisation)}",
+        si(c.energy_j, "J"),
+    ]
+
+
+def chiplets_table(r: ProfileResult, max_rows: int | None) -> Table:
+    caps = {c.arrays_capacity for c in r.chiplets}
+    title = f"chiplets ({count(caps.pop())} arrays each)" if len(caps) == 1 else "chiplets"
+    heads = ("chiplet", "stages", "arrays", "KV layers", "KV tok SRAM", "util p/d", "energy")
+    t = Table(title, [Col(h, "left" if h in ("stages", "KV layers") else "right") for h in heads])
     shown, hidden = _elided(r.chiplets, max_rows)
-    for c in shown:
-        if c is None:
-            _gap_row(ch, hidden, "chiplets")
-            continue
-        ch.add_row(
-            str(c.chiplet),
-            escape(", ".join(c.stages)) or "-",
-            f"{c.arrays_used:,}/{c.arrays_capacity:,} ({_pct(c.arrays_used, c.arrays_capacity)})",
-            f"{min(c.kv_layers)}-{max(c.kv_layers)}" if c.kv_layers else "-",
-            f"{c.kv_tokens_on_package:,}" if c.kv_tokens_on_package is not None else "-",
-            f"{100 * c.prefill_utilisation:.1f}%",
-            f"{100 * c.decode_utilisation:.1f}%",
-            si(c.energy_j, "J"),
-        )
-    console.print(ch)
+    t.rows.extend(None if c is None else _chiplet_row(c) for c in shown)
+    t.caption = _caption(hidden, "chiplets")
+    return t
 
+
+def links_table(r: ProfileResult, max_rows: int | None) -> Table:
     used = [ln for ln in r.links if ln.prefill_bytes + ln.decode_bytes > 0]
     busiest = sorted(used, key=lambda ln: -(ln.prefill_bytes + ln.decode_bytes))
+    hidden = 0
+    title = f"die-to-die links carrying traffic ({len(used)} of {len(r.links)} directed)"
     if max_rows is not None and len(busiest) > max_rows:
         hidden = len(busiest) - max_rows
         used = sorted(busiest[:max_rows], key=lambda ln: (ln.src, ln.dst))
-        title = f"die-to-die links: the {max_rows} busiest of {len(busiest)} carrying traffic ({len(r.links)} directed)"
-    else:
-        hidden = 0
-        title = f"die-to-die links carrying traffic ({len(used)} of {len(r.links)} directed)"
-    lk = Table(title=title)
-    for c in ("link", "prefill bytes", "decode bytes", "bytes/output token", "busy", "utilisation", "energy"):
-        lk.add_column(c)
+        title = f"die-to-die links: the {max_rows} busiest of {len(busiest)} with traffic ({len(r.links)} directed)"
+    heads = ("link", "prefill B", "decode B", "B/out token", "busy", "util", "energy")
+    t = Table(title, [Col(h, "left" if h == "link" else "right") for h in heads])
     for ln in used:
-        lk.add_row(
+        t.add(
             f"{ln.src}->{ln.dst}",
             si(ln.prefill_bytes, "B"),
             si(ln.decode_bytes, "B"),
             si(ln.bytes_per_output_token, "B"),
             si(ln.busy_s, "s"),
-            f"{100 * ln.utilisation:.2f}%",
+            ratio_pct(ln.utilisation, 2),
             si(ln.energy_j, "J"),
         )
-    _gap_row(lk, hidden, "links with less traffic")
-    console.print(lk)
+    if hidden:
+        t.rows.append(None)
+    t.caption = _caption(hidden, "links with less traffic")
+    return t
 
-    en = Table(title="energy by component (count x energy per action)")
-    for c in ("component", "action", "count", "energy/action", "energy", "share"):
-        en.add_column(c)
-    total = s.energy_j
+
+def energy_tables(r: ProfileResult) -> list[Table]:
+    total = r.summary.energy_j
+    heads = ("component", "action", "count", "J/action", "energy", "share")
+    en = Table(
+        "energy by component (count x energy per action)",
+        [Col(h, "left" if h in ("component", "action") else "right") for h in heads],
+    )
     for row in sorted(r.energy_table, key=lambda x: -x.energy_j):
         if row.count == 0:
             continue
-        en.add_row(
+        en.add(
             row.component,
             row.action,
             f"{row.count:.4g}",
             si(row.energy_per_action_j, "J"),
             si(row.energy_j, "J"),
-            _pct(row.energy_j, total),
+            pct(row.energy_j, total),
         )
-    console.print(en)
-
-    ok = Table(title="energy by op kind")
-    for c in ("op kind", "prefill", "decode", "total", "share"):
-        ok.add_column(c)
+    ok = Table(
+        "energy by op kind",
+        [Col("op kind")] + [Col(h, "right") for h in ("prefill", "decode", "total", "share")],
+    )
     for g in sorted(r.op_kinds, key=lambda x: -x.energy_j):
-        ok.add_row(
+        ok.add(
             g.name,
             si(g.prefill_energy_j, "J"),
             si(g.decode_energy_j, "J"),
             si(g.energy_j, "J"),
-            _pct(g.energy_j, total),
+            pct(g.energy_j, total),
         )
-    console.print(ok)
+    return [en, ok]
 
+
+def kv_line(r: ProfileResult) -> Line:
     kv = r.kv
-    console.print(
-        f"[bold]KV cache[/]: {si(kv.bytes_per_token, 'B')}/token at {kv.kv_bits} bits; "
-        f"{kv.on_package_tokens:,} tokens fit in chiplet SRAM, {kv.offpkg_tokens:,} more off-package "
-        f"(capacity {kv.capacity_tokens:,}); peak {r.kv_peak_tokens:,} tokens, "
-        f"{r.kv_spilled_tokens_at_end:,} spilled at the last step"
+    return Line(
+        f"{si(kv.bytes_per_token, 'B')}/token at {kv.kv_bits} bits; {count(kv.on_package_tokens)} tokens fit in "
+        f"chiplet SRAM, {count(kv.offpkg_tokens)} more off-package (capacity {count(kv.capacity_tokens)}); "
+        f"peak {count(r.kv_peak_tokens)} tokens, {count(r.kv_spilled_tokens_at_end)} spilled at the last step",
+        label="KV cache",
     )
 
-    pr = Table(title="precision schedule (linear ops by role)")
-    for c in ("role", "ops", "weight bits", "act bits", "outlier rows", "N:M", "arrays", "weights"):
-        pr.add_column(c)
+
+def precision_table(r: ProfileResult) -> Table:
+    heads = ("role", "ops", "w bits", "a bits", "outliers", "N:M", "arrays", "weights")
+    t = Table(
+        "precision schedule (linear ops by role)", [Col(h, "left" if h == "role" else "right") for h in heads]
+    )
     for p in r.precision:
-        pr.add_row(
+        t.add(
             p.role,
             str(p.ops),
             p.weight_bits,
             p.act_bits,
-            f"{100 * p.outlier_fraction:.2f}%",
+            ratio_pct(p.outlier_fraction, 2),
             p.sparsity,
-            f"{p.arrays:,}",
+            count(p.arrays),
             si(p.weight_params, ""),
         )
-    console.print(pr)
-    if r.comparison is not None:
-        c = r.comparison
-        if c.reference_error is not None or c.arrays_saving is None:
-            console.print(f"[yellow]savings vs {c.reference}:[/] reference not profiled: {escape(str(c.reference_error))}")
-        else:
-            console.print(
-                f"[bold]savings vs {c.reference}[/] (dense, no outliers): arrays {100 * c.arrays_saving:+.1f}%, "
-                f"energy/token {100 * c.energy_saving:+.1f}%, TPOT {100 * c.tpot_saving:+.1f}%"
-                + (f" ({escape(c.note)})" if c.note else "")
-            )
-    if r.baseline is not None:
-        b = r.baseline
-        bt = Table(title=f"baseline: {b.name} roofline ({b.format})")
-        for c in ("metric", "IMC", b.name, f"{b.name}/IMC"):
-            bt.add_column(c)
-        bt.add_row(
-            "TTFT", si(s.ttft_s, "s"), si(b.ttft_s, "s"), f"{b.ttft_s / s.ttft_s:.3g}x" if s.ttft_s else "-"
+    return t
+
+
+def comparison_line(r: ProfileResult) -> Line | None:
+    c = r.comparison
+    if c is None:
+        return None
+    if c.reference_error is not None or c.arrays_saving is None:
+        return Line(
+            f"reference not profiled: {c.reference_error}", label=f"savings vs {c.reference}", style="warn"
         )
-        bt.add_row("TPOT (mean)", si(s.mean_tpot_s, "s"), si(b.mean_tpot_s, "s"), f"{b.speedup_tpot:.3g}x")
-        bt.add_row(
-            "tokens/s",
-            f"{s.tokens_per_s:,.1f}",
-            f"{b.tokens_per_s:,.1f}",
-            f"{b.tokens_per_s / s.tokens_per_s:.3g}x" if s.tokens_per_s else "-",
-        )
-        bt.add_row(
-            "energy/output token",
-            si(s.energy_per_output_token_j, "J"),
-            si(b.energy_per_output_token_j, "J"),
-            f"{b.energy_ratio:.3g}x",
-        )
-        console.print(bt)
-        console.print(
-            f"baseline bound: prefill {b.prefill_bound}, decode {b.decode_bound}"
-            + ("" if b.fits_in_memory else " [yellow](weights + KV exceed its memory)[/]")
-        )
-    for note in r.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+    text = (
+        f"(dense, no outliers) arrays {100 * c.arrays_saving:+.1f}%, energy/token "
+        f"{100 * (c.energy_saving or 0.0):+.1f}%, TPOT {100 * (c.tpot_saving or 0.0):+.1f}%"
+    )
+    return Line(text + (f" ({c.note})" if c.note else ""), label=f"savings vs {c.reference}")
+
+
+def baseline_blocks(r: ProfileResult) -> list[Block]:
+    b, s = r.baseline, r.summary
+    if b is None:
+        return []
+    t = Table(
+        f"baseline: {b.name} roofline ({b.format})",
+        [Col("metric"), Col("IMC", "right"), Col(b.name, "right"), Col(f"{b.name}/IMC", "right")],
+    )
+    t.add("TTFT", si(s.ttft_s, "s"), si(b.ttft_s, "s"), f"{b.ttft_s / s.ttft_s:.3g}x" if s.ttft_s else "-")
+    t.add("TPOT (mean)", si(s.mean_tpot_s, "s"), si(b.mean_tpot_s, "s"), f"{b.speedup_tpot:.3g}x")
+    t.add(
+        "tokens/s",
+        f"{s.tokens_per_s:,.1f}",
+        f"{b.tokens_per_s:,.1f}",
+        f"{b.tokens_per_s / s.tokens_per_s:.3g}x" if s.tokens_per_s else "-",
+    )
+    t.add(
+        "energy/output token",
+        si(s.energy_per_output_token_j, "J"),
+        si(b.energy_per_output_token_j, "J"),
+        f"{b.energy_ratio:.3g}x",
+    )
+    bound = f"prefill {b.prefill_bound}, decode {b.decode_bound}"
+    if not b.fits_in_memory:
+        return [t, Line(bound + " (weights + KV exceed its memory)", label="baseline bound", style="warn")]
+    return [t, Line(bound, label="baseline bound")]
+
+
+def profile_blocks(r: ProfileResult, max_rows: int | None = DEFAULT_MAX_ROWS) -> list[Block]:
+    """The whole report as blocks; long tables keep ``max_rows`` rows (None: every row)."""
+    blocks: list[Block | None] = [
+        summary_table(r),
+        phases_table(r),
+        latency_line(r),
+        stages_table(r, max_rows),
+        chiplets_table(r, max_rows),
+        links_table(r, max_rows),
+        *energy_tables(r),
+        kv_line(r),
+        precision_table(r),
+        comparison_line(r),
+        *baseline_blocks(r),
+        *(Line(note, label="note", style="note") for note in r.notes),
+    ]
+    return [b for b in blocks if b is not None]
+
+
+def render_profile(
+    r: ProfileResult,
+    console: Console,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    fmt: ReportFormat = "table",
+) -> None:
+    """Print the profile report in ``fmt`` (JSON: the whole result, every row)."""
+    if fmt == "json":
+        console.out(r.model_dump_json(indent=2), highlight=False)
+    elif r.gpu is not None:  # a GPU system: its own layout (llmimc.report.gpu_report)
+        from llmimc.report.gpu_report import render_gpu_profile
+
+        render_gpu_profile(r, console)
+    elif fmt == "markdown":
+        console.out(render_markdown(profile_blocks(r, max_rows)), highlight=False, end="")
+    else:
+        render_rich(profile_blocks(r, max_rows), console, plain=fmt == "plain")

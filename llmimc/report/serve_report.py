@@ -49,12 +49,15 @@ def _si(v: float | None, unit: str) -> str:
 
 def _latency_table(result: ServeResult) -> Table:
     table = Table(title="Latency (ms)", title_justify="left")
-    for col in ("metric", "count", "mean", "p50", "p90", "p99"):
+    labels = [f"p{q:g}" for q in result.config.percentiles]
+    for col in ("metric", "count", "mean", *labels):
         table.add_column(col, justify="left" if col == "metric" else "right")
 
     def row(name: str, p: Percentiles) -> None:
-        table.add_row(name, f"{p.count:,}", _ms(p.mean), _ms(p.p50), _ms(p.p90), _ms(p.p99))
+        table.add_row(name, f"{p.count:,}", _ms(p.mean), *(_ms(p.values.get(lb)) for lb in labels))
 
+    if result.queue_delay_s is not None:
+        row("queueing delay (arrival to admission)", result.queue_delay_s)
     row("time to first token", result.ttft_s)
     row("time between tokens", result.tbt_s)
     row("time per output token (per request)", result.tpot_s)
@@ -78,14 +81,17 @@ def _summary_table(result: ServeResult) -> Table:
         "throughput",
         f"{result.throughput_output_tokens_per_s:,.1f} output tok/s, {result.throughput_requests_per_s:,.3f} req/s",
     )
+    add("total-token throughput (prompt + output)", f"{result.throughput_total_tokens_per_s:,.1f} tok/s")
     if result.goodput_requests_per_s is None:
-        add("goodput", "– (give --slo-ttft-s and/or --slo-tpot-s)")
+        add("goodput", "– (give --slo-ttft-s, --slo-tpot-s and/or --slo-e2e-s)")
     else:
         slos = []
         if cfg.slo_ttft_s is not None:
             slos.append(f"TTFT ≤ {cfg.slo_ttft_s:g} s")
         if cfg.slo_tpot_s is not None:
             slos.append(f"TPOT ≤ {cfg.slo_tpot_s:g} s")
+        if cfg.slo_e2e_s is not None:
+            slos.append(f"E2E ≤ {cfg.slo_e2e_s:g} s")
         add(
             f"goodput ({', '.join(slos)})",
             f"{result.goodput_requests_per_s:,.3f} req/s ({result.slo_attainment:.1%} of requests)",
@@ -95,7 +101,7 @@ def _summary_table(result: ServeResult) -> Table:
         f"{_si(result.energy_j, 'J')} + {_si(result.idle_energy_j, 'J')} = {_si(result.total_energy_j, 'J')}",
     )
     add(
-        "energy per request / output token",
+        "energy per request / output token (excl. idle static)",
         f"{_si(result.energy_per_request_j, 'J')} / {_si(result.energy_per_output_token_j, 'J')}",
     )
     per_tok = result.d2d_bytes / result.output_tokens if result.output_tokens else None
@@ -105,7 +111,21 @@ def _summary_table(result: ServeResult) -> Table:
         "prompt tokens computed / cached",
         f"{result.prefill_tokens_computed:,} / {result.prefix_cache_hit_tokens:,}",
     )
+    if result.prefix_block_tokens:
+        ideal = result.prefix_cache_ideal_hit_tokens / result.prompt_tokens if result.prompt_tokens else 0.0
+        add(
+            "prefix-cache hit rate (first admissions) / unbounded-cache ideal",
+            f"{result.prefix_cache_hit_rate:.1%} / {ideal:.1%} "
+            f"(+{result.prefix_cache_readmit_hit_tokens:,} tokens hit at re-admissions)",
+        )
     add("preemptions (recompute)", f"{result.preemptions:,}")
+    if result.package_link is not None:
+        mean = result.kv_transfer_s.mean if result.kv_transfer_s is not None else None
+        add(
+            f"KV transfers over {result.package_link}",
+            f"{_si(result.kv_transfer_bytes, 'B')}, {_si(result.kv_transfer_energy_j, 'J')}, "
+            f"mean {_ms(mean)} ms per request (link queue + transfer)",
+        )
     add(
         "KV capacity",
         f"{result.kv_capacity_tokens:,} tokens ({result.kv_on_package_tokens:,} on package), "
@@ -113,8 +133,35 @@ def _summary_table(result: ServeResult) -> Table:
     )
     add(
         "scheduler",
-        f"max batch {cfg.max_batch}, token budget {cfg.max_tokens_per_iter}, chunk {cfg.chunk_size}",
+        f"max batch {cfg.max_batch}, token budget {cfg.max_tokens_per_iter}, chunk {cfg.chunk_size}, "
+        f"watermark {cfg.watermark_fraction:g}",
     )
+    return table
+
+
+def _replica_table(result: ServeResult) -> Table:
+    table = Table(
+        title=f"{'Packages (prefill first)' if result.package_link else 'Replicas'} "
+        f"({result.num_replicas} packages, router {result.router}; load imbalance max/mean: "
+        f"requests {result.load_imbalance_requests or 0:.2f}, busy time {result.load_imbalance_busy or 0:.2f})",
+        title_justify="left",
+    )
+    for col in ("replica", "requests", "finished", "busy s", "output tok/s", "TTFT p50 ms", "TTFT p99 ms"):
+        table.add_column(col, justify="right")
+    table.add_column("preempt", justify="right")
+    table.add_column("KV peak", justify="right")
+    for r in result.replicas:
+        table.add_row(
+            str(r.replica),
+            f"{r.num_requests:,}",
+            f"{r.num_finished:,}",
+            f"{r.busy_time_s:,.1f}",
+            f"{r.throughput_output_tokens_per_s:,.1f}",
+            _ms(r.ttft_s.p50),
+            _ms(r.ttft_s.p99),
+            f"{r.preemptions:,}",
+            f"{r.kv_peak_used_fraction:.0%}",
+        )
     return table
 
 
@@ -128,6 +175,8 @@ def render_serve_report(result: ServeResult, console: Console, title: str) -> No
     console.rule(f"[bold]{title}")
     console.print(_summary_table(result))
     console.print(_latency_table(result))
+    if result.replicas:
+        console.print(_replica_table(result))
     kv = result.kv_occupancy
     console.print(
         f"[bold]KV occupancy[/] over {result.simulated_time_s:,.1f} s "

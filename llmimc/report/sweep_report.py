@@ -8,16 +8,54 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from llmimc.report.units import si
 from llmimc.sweep import SweepResult
 
 DEFAULT_MAX_ROWS = 30
 
+# Column-name suffix -> unit printed with an SI prefix (the result files keep SI base units).
+_UNITS = (("_per_s", "/s"), ("_mm2", "mm²"), ("_bytes", "B"), ("_j", "J"), ("_s", "s"), ("_w", "W"))
+# Short headers for the metrics a sweep usually ranks by (other columns: the name less its unit).
+_SHORT = {
+    "energy_per_output_token_j": "energy/tok",
+    "mean_tpot_s": "TPOT",
+    "p99_tpot_s": "TPOT p99",
+    "ttft_s": "TTFT",
+    "package_area_mm2": "area",
+    "chiplet_area_mm2": "chiplet area",
+    "tokens_per_s": "tokens/s",
+    "max_rate_per_s": "max rate",
+    "goodput_requests_per_s": "goodput",
+    "point": "#",
+}
 
-def _fmt(value: Any) -> str:
+
+def _unit(column: str) -> str | None:
+    return next((unit for suffix, unit in _UNITS if column.endswith(suffix)), None)
+
+
+def _header(column: str) -> str:
+    """A short column header: 'TPOT', 'array.rows' (spec paths lose their 'chiplet.' prefix)."""
+    if column in _SHORT:
+        return _SHORT[column]
+    if "." in column:
+        return column.removeprefix("chiplet.").removeprefix("package.")
+    for suffix, _ in _UNITS:
+        if column.endswith(suffix):
+            return column[: -len(suffix)].replace("_", " ")
+    return column.replace("_", " ")
+
+
+def _fmt(column: str, value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    unit = _unit(column)
+    if isinstance(value, int | float) and unit == "mm²":
+        return f"{value:,.0f} mm²"
+    if isinstance(value, int | float) and unit is not None:
+        return si(float(value), unit)
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -26,12 +64,12 @@ def _fmt(value: Any) -> str:
 def _table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str], max_rows: int | None) -> Table:
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(
-            c, justify="left" if c in ("model", "hw", "precision", "sparsity") else "right", overflow="fold"
-        )
+        text = c in ("model", "hw", "precision", "sparsity")
+        # numbers never wrap (a value split over two lines misreads); names fold where they must
+        table.add_column(_header(c), justify="left" if text else "right", overflow="fold", no_wrap=not text)
     shown = rows if max_rows is None else rows[:max_rows]
     for row in shown:
-        table.add_row(*[_fmt(row.get(c)) for c in columns])
+        table.add_row(*[_fmt(c, row.get(c)) for c in columns])
     if max_rows is not None and len(rows) > max_rows:
         table.caption = f"{len(rows) - max_rows} more rows in the results files (--all-rows shows them)"
     return table
@@ -77,7 +115,7 @@ def render_sweep(result: SweepResult, console: Console, max_rows: int | None = D
     shown_inputs = [c for c in result.varying_columns if c not in objectives]
     first = objectives[0]
     front = sorted(result.pareto_rows(), key=_sort_key(first, result.objectives[first]))
-    senses = ", ".join(f"{'min' if s == 'min' else 'max'} {o}" for o, s in result.objectives.items())
+    senses = ", ".join(f"{'min' if s == 'min' else 'max'} {_header(o)}" for o, s in result.objectives.items())
     console.print(_table(f"Pareto front ({senses})", front, ["point", *shown_inputs, *objectives], max_rows))
     if result.capacity is not None:
         rank = result.capacity.rank_by

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 
 from llmimc.errors import LlmimcError
-from llmimc.sim.serve_models import ServeResult
+from llmimc.sim.serve_models import ServeResult, ServeTimeline
 
 _US_PER_S = 1e6
 _SCHED_PID = 1
@@ -61,6 +61,18 @@ def serve_timeline(result: ServeResult) -> dict:
         _meta(_SCHED_PID, 1, "thread_name", "iterations"),
         _meta(_REQ_PID, None, "process_name", "requests"),
     ]
+    events += _iteration_events(tl)
+    events += _preemption_events(tl)
+    events += _kv_counter_events(tl)
+    events += _kv_transfer_events(result, tl)
+    events += _rejection_events(result)
+    events += _request_lane_events(result)
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def _iteration_events(tl: ServeTimeline) -> list[dict]:
+    """One span per iteration on the scheduler's track, named by what it ran."""
+    events = []
     columns = zip(
         tl.iteration_start_s,
         tl.iteration_latency_s,
@@ -80,36 +92,64 @@ def serve_timeline(result: ServeResult) -> dict:
         }
         name = "mixed" if n_pre and n_dec else ("prefill" if n_pre else "decode")
         events.append(_span(name, "iteration", start_s, start_s + latency_s, _SCHED_PID, 1, args))
-    for t_s, request_id in tl.preemptions:
-        events.append(
-            {
-                "name": "preempt",
-                "cat": "preemption",
-                "ph": "i",
-                "s": "t",
-                "ts": _us(t_s),
-                "pid": _SCHED_PID,
-                "tid": 1,
-                "args": {"request_id": request_id},
-            }
-        )
-    if tl.kv_time_s:
-        kv_points = zip(tl.kv_time_s, tl.kv_used_fraction, strict=True)
-    else:  # a timeline from before the exact KV columns existed: the sampled series
-        kv_points = zip(result.kv_occupancy.time_s, result.kv_occupancy.used_fraction, strict=True)
+    return events
+
+
+def _preemption_events(tl: ServeTimeline) -> list[dict]:
+    return [
+        {
+            "name": "preempt",
+            "cat": "preemption",
+            "ph": "i",
+            "s": "t",
+            "ts": _us(t_s),
+            "pid": _SCHED_PID,
+            "tid": 1,
+            "args": {"request_id": request_id},
+        }
+        for t_s, request_id in tl.preemptions
+    ]
+
+
+def _kv_counter_events(tl: ServeTimeline) -> list[dict]:
+    """The KV blocks in use as a counter: one point where the exact step function changes."""
+    events = []
     last_frac = None
-    for t_s, frac in kv_points:
+    for t_s, frac in zip(tl.kv_time_s, tl.kv_used_fraction, strict=True):
         if frac == last_frac:
             continue
         last_frac = frac
         events.append(
             {"name": "kv_used_fraction", "ph": "C", "ts": _us(t_s), "pid": _SCHED_PID, "args": {"used": frac}}
         )
+    return events
 
+
+def _kv_transfer_events(result: ServeResult, tl: ServeTimeline) -> list[dict]:
+    """Disaggregation: each prompt's KV crossing the package link, on its own track."""
+    if not tl.kv_transfers:
+        return []
+    events = [_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})")]
+    for start_s, duration_s, request_id in tl.kv_transfers:
+        end_s = start_s + duration_s
+        events.append(
+            _span(
+                f"kv {request_id}", "kv_transfer", start_s, end_s, _SCHED_PID, 2, {"request_id": request_id}
+            )
+        )
+    return events
+
+
+def _rejection_events(result: ServeResult) -> list[dict]:
     rejected = [r for r in result.requests if r.status == "rejected"]
-    if rejected:
-        events.append(_meta(_REQ_PID, 0, "thread_name", "rejected"))
+    events = [_meta(_REQ_PID, 0, "thread_name", "rejected")] if rejected else []
     for r in rejected:
+        args = {
+            "request_id": r.request_id,
+            "reason": r.reason,
+            "prompt_tokens": r.num_prefill_tokens,
+            "output_tokens": r.num_decode_tokens,
+        }
         events.append(
             {
                 "name": f"rejected {r.request_id}",
@@ -119,28 +159,31 @@ def serve_timeline(result: ServeResult) -> dict:
                 "ts": _us(r.arrived_at_s),
                 "pid": _REQ_PID,
                 "tid": 0,
-                "args": {
-                    "request_id": r.request_id,
-                    "reason": r.reason,
-                    "prompt_tokens": r.num_prefill_tokens,
-                    "output_tokens": r.num_decode_tokens,
-                },
+                "args": args,
             }
         )
+    return events
 
+
+def _request_lane_events(result: ServeResult) -> list[dict]:
+    """Finished requests on the fewest lanes (a lane is reused once its request finished), each with
+    its queued / prefill / KV transfer / decode phases."""
+    events: list[dict] = []
     lanes_free_at: list[tuple[float, int]] = []  # (time the lane frees up, lane id)
     n_lanes = 0
     finished = sorted(
         (r for r in result.requests if r.status == "finished"), key=lambda r: (r.arrived_at_s, r.request_id)
     )
     for r in finished:
+        scheduled_s, first_s, finished_s = r.scheduled_at_s, r.first_token_at_s, r.finished_at_s
+        assert scheduled_s is not None and first_s is not None and finished_s is not None  # finished
         if lanes_free_at and lanes_free_at[0][0] <= r.arrived_at_s:
             _, lane = heapq.heappop(lanes_free_at)
         else:
             n_lanes += 1
             lane = n_lanes
             events.append(_meta(_REQ_PID, lane, "thread_name", f"lane {lane}"))
-        heapq.heappush(lanes_free_at, (r.finished_at_s, lane))
+        heapq.heappush(lanes_free_at, (finished_s, lane))
         args = {
             "request_id": r.request_id,
             "prompt_tokens": r.num_prefill_tokens,
@@ -150,14 +193,16 @@ def serve_timeline(result: ServeResult) -> dict:
             "preemptions": r.preemptions,
         }
         events.append(
-            _span(f"req {r.request_id}", "request", r.arrived_at_s, r.finished_at_s, _REQ_PID, lane, args)
+            _span(f"req {r.request_id}", "request", r.arrived_at_s, finished_s, _REQ_PID, lane, args)
         )
+        shipped_s = first_s - (r.kv_transfer_s or 0.0)  # disaggregation: the KV crosses the link first
         phases = (
-            ("queued", r.arrived_at_s, r.scheduled_at_s),
-            ("prefill", r.scheduled_at_s, r.first_token_at_s),
-            ("decode", r.first_token_at_s, r.finished_at_s),
+            ("queued", r.arrived_at_s, scheduled_s),
+            ("prefill", scheduled_s, shipped_s),
+            ("kv transfer", shipped_s, first_s),
+            ("decode", first_s, finished_s),
         )
         for name, start_s, end_s in phases:
             if end_s > start_s:
                 events.append(_span(name, "request", start_s, end_s, _REQ_PID, lane, {}))
-    return {"traceEvents": events, "displayTimeUnit": "ms"}
+    return events

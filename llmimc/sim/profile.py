@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan, OpCompression
-from llmimc.cost import actions as A
+from llmimc.cost.actions import NUM_ACTIONS, EnergyRow
 from llmimc.cost.baseline import BaselineStep, baseline_model
 from llmimc.cost.breakdown import (
     BaselineResult,
@@ -34,9 +34,10 @@ from llmimc.cost.breakdown import (
     StageRow,
     Summary,
     group_energy,
+    precision_rows,
 )
 from llmimc.cost.iteration import PrefillChunk
-from llmimc.cost.model import features
+from llmimc.cost.model import PhaseTotals, features
 from llmimc.errors import LlmimcError, MappingError
 from llmimc.gpu.result import GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
@@ -48,8 +49,7 @@ from llmimc.workload import decode_past_tokens, decode_point, prefill_point
 STATIC_DOMINANT_SHARE = 0.5  # above this share of the energy, the report says static power dominates
 
 
-class ProfileResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ProfileResult(Frozen):
     model_id: str
     spec_name: str
     policy_name: str
@@ -64,9 +64,9 @@ class ProfileResult(BaseModel):
     op_kinds: list[GroupRow]
     chiplets: list[ChipletRow]
     links: list[LinkRow]
-    energy_table: list[A.EnergyRow]
-    energy_table_prefill: list[A.EnergyRow]
-    energy_table_decode: list[A.EnergyRow]
+    energy_table: list[EnergyRow]
+    energy_table_prefill: list[EnergyRow]
+    energy_table_decode: list[EnergyRow]
     kv: KvResidency
     kv_peak_tokens: int
     kv_spilled_tokens_at_end: int
@@ -136,33 +136,8 @@ def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
 
 
 def _precision_rows(system: System) -> list[PrecisionRow]:
-    from llmimc.compress import op_roles
-
-    groups: dict[str, list] = {}
-    tiling = {p.op_name: p.tiling for p in system.mapping.ops if p.tiling is not None}
-    for op in system.graph.linear_ops():
-        roles = op_roles(op) - {"decoder"}
-        role = (
-            "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
-        )
-        groups.setdefault(role, []).append(op)
-    rows = []
-    for role, ops in groups.items():
-        comps = [system.plan.ops[op.name] for op in ops]
-        k_total = sum(op.in_features for op in ops)
-        rows.append(
-            PrecisionRow(
-                role=role,
-                ops=len(ops),
-                weight_bits="/".join(str(b) for b in sorted({c.weight_bits for c in comps})),
-                act_bits="/".join(str(b) for b in sorted({c.act_bits for c in comps})),
-                outlier_fraction=sum(c.outlier_rows for c in comps) / k_total if k_total else 0.0,
-                sparsity="/".join(sorted({f"{c.sparsity_n}:{c.sparsity_m}" for c in comps})),
-                arrays=sum(tiling[op.name].arrays for op in ops),
-                weight_params=sum(op.weight_params for op in ops),
-            )
-        )
-    return rows
+    arrays = {p.op_name: p.tiling.arrays for p in system.mapping.ops if p.tiling is not None}
+    return precision_rows(system.graph, system.plan, arrays)
 
 
 @dataclass(frozen=True)
@@ -196,9 +171,9 @@ def _evaluate_phases(system: System, batch: int, prompt_len: int, gen_len: int) 
     s_p = cm.spill(f_p)
     det_p = cm.detail(f_p, s_p)
     f_d = np.zeros_like(f_p)
-    s_d = np.zeros(cm.n_kv)
+    s_d = cm.no_spill()
     slot_d = np.zeros(len(system.compiled.slot_chiplet))
-    stat_d = np.zeros((system.mapping.num_chiplets, len(cm.e)))
+    stat_d = np.zeros((system.mapping.num_chiplets, NUM_ACTIONS))
     step_lat: list[float] = []
     bounds: set[str] = set()
     stage_d1 = np.zeros(len(system.mapping.stages))
@@ -242,9 +217,9 @@ class _Energy:
     static_p: float
     static_d: float
     static_per_chiplet: np.ndarray  # leakage energy of each chiplet, both phases
-    table: list[A.EnergyRow]
-    table_p: list[A.EnergyRow]
-    table_d: list[A.EnergyRow]
+    table: list[EnergyRow]
+    table_p: list[EnergyRow]
+    table_d: list[EnergyRow]
 
     @property
     def energy_p(self) -> float:
@@ -255,22 +230,30 @@ class _Energy:
         return float(self.item_d.sum() + self.static_d)
 
 
-def _energy(system: System, ph: _Phases, gen_len: int) -> _Energy:
+def _energy(system: System, ph: _Phases, tot_p: PhaseTotals, tot_d: PhaseTotals) -> _Energy:
     cm = system.cost_model
-    e = cm.e
-    cnt_p = cm.item_counts(ph.f_p, ph.s_p)
-    cnt_d = cm.item_counts(ph.f_d, ph.s_d) if gen_len > 1 else np.zeros_like(cnt_p)
-    tot_cnt_p = cnt_p.sum(axis=0) + ph.stat_p.sum(axis=0)
-    tot_cnt_d = cnt_d.sum(axis=0) + ph.stat_d.sum(axis=0)
+    tot_cnt_p = tot_p.action_counts + ph.stat_p.sum(axis=0)
+    tot_cnt_d = tot_d.action_counts + ph.stat_d.sum(axis=0)
     return _Energy(
-        item_p=cnt_p @ e,
-        item_d=cnt_d @ e,
-        static_p=float(ph.stat_p.sum(axis=0) @ e),
-        static_d=float(ph.stat_d.sum(axis=0) @ e),
-        static_per_chiplet=(ph.stat_p + ph.stat_d) @ e,
-        table=A.energy_table((tot_cnt_p + tot_cnt_d).tolist(), e.tolist()),
-        table_p=A.energy_table(tot_cnt_p.tolist(), e.tolist()),
-        table_d=A.energy_table(tot_cnt_d.tolist(), e.tolist()),
+        item_p=tot_p.item_energy_j,
+        item_d=tot_d.item_energy_j,
+        static_p=float(cm.leakage_energy_j(ph.stat_p.sum(axis=0))),
+        static_d=float(cm.leakage_energy_j(ph.stat_d.sum(axis=0))),
+        static_per_chiplet=cm.leakage_energy_j(ph.stat_p + ph.stat_d),
+        table=cm.energy_table(tot_cnt_p + tot_cnt_d),
+        table_p=cm.energy_table(tot_cnt_p),
+        table_d=cm.energy_table(tot_cnt_d),
+    )
+
+
+def _no_phase(like: PhaseTotals) -> PhaseTotals:
+    """Totals of a phase with no iteration (a single output token: no decode step)."""
+    return PhaseTotals(
+        item_counts=np.zeros_like(like.item_counts),
+        item_energy_j=np.zeros_like(like.item_energy_j),
+        action_counts=np.zeros_like(like.action_counts),
+        link_bytes=np.zeros_like(like.link_bytes),
+        offpkg_bytes=0.0,
     )
 
 
@@ -448,18 +431,17 @@ def run_profile(
     system = _build_system(graph, spec, plan, batch, prompt_len, gen_len, allow_reprogramming)
     m, cm, comp = system.mapping, system.cost_model, system.compiled
     ph = _evaluate_phases(system, batch, prompt_len, gen_len)
-    en = _energy(system, ph, gen_len)
+    tot_p = cm.phase_totals(ph.f_p, ph.s_p)
+    tot_d = cm.phase_totals(ph.f_d, ph.s_d) if gen_len > 1 else _no_phase(tot_p)
+    en = _energy(system, ph, tot_p, tot_d)
     energy = en.energy_p + en.energy_d
     total_lat = float(ph.lat_p + ph.lat_d)
     out_tokens = batch * gen_len
     layers = group_energy([it.layer for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
     kinds = group_energy([it.kind for it in comp.items], en.item_p, en.item_d, en.static_p, en.static_d)
-    lb_p = cm.link_bytes(ph.f_p, ph.s_p)
-    lb_d = cm.link_bytes(ph.f_d, ph.s_d)
-    d2d_p, d2d_d = float(lb_p.sum()), float(lb_d.sum())
-    off_p = float(cm.O5_all @ ph.f_p + cm.OS @ ph.s_p)
-    off_d = float(cm.O5_all @ ph.f_d + cm.OS @ ph.s_d)
-    phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), (off_p, off_d))
+    d2d_p, d2d_d = tot_p.d2d_bytes, tot_d.d2d_bytes
+    offpkg = (tot_p.offpkg_bytes, tot_d.offpkg_bytes)
+    phases = _phase_rows(ph, en, batch, prompt_len, gen_len, (d2d_p, d2d_d), offpkg)
     stages = [
         StageRow(
             index=st.index,
@@ -492,7 +474,7 @@ def run_profile(
         d2d_bytes_per_decode_token=d2d_d / (batch * (gen_len - 1)) if gen_len > 1 else 0.0,
         static_energy_j=float(en.static_p + en.static_d),
         static_energy_share=float(en.static_p + en.static_d) / energy if energy > 0 else 0.0,
-        offpkg_bytes=off_p + off_d,
+        offpkg_bytes=offpkg[0] + offpkg[1],
     )
     peak_tokens = batch * (prompt_len + gen_len - 1)
     spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
@@ -516,7 +498,7 @@ def run_profile(
         layers=layers,
         op_kinds=kinds,
         chiplets=_chiplet_rows(system, ph, en, total_lat),
-        links=_link_rows(system, lb_p, lb_d, out_tokens, total_lat),
+        links=_link_rows(system, tot_p.link_bytes, tot_d.link_bytes, out_tokens, total_lat),
         energy_table=en.table,
         energy_table_prefill=en.table_p,
         energy_table_decode=en.table_d,

@@ -8,181 +8,185 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
    takes one token, then requests part-way through their prefill take a chunk of
    min(remaining prompt, ``chunk_tokens``, budget left) tokens (chunked prefill), each group in
    admission order. The token budget ``max_tokens_per_iter`` bounds the tokens of one iteration.
-3. If a request needs a KV block and none is available, the most recently admitted request not yet
-   scheduled in this iteration is preempted by *recompute* (vLLM's default policy): its blocks are
-   freed and it goes back to the front of the waiting queue; when re-admitted it prefills its prompt
-   plus the tokens it had already generated, then continues decoding. If that victim is the request
-   itself, it simply waits.
+3. If a request needs a KV block and none is available, the newest running request not yet scheduled
+   in this iteration, other than the requester, is preempted by *recompute* (vLLM v1:
+   ``running.pop()``; the requester itself only when no other candidate is left): its blocks are freed
+   and it goes back to the front of the waiting queue; when re-admitted it prefills its prompt plus
+   the tokens it had already generated, then continues decoding.
 4. If nothing was preempted, waiting requests are admitted in order while the batch has fewer than
-   ``max_batch`` requests, the budget is not spent and their first chunk's blocks can be allocated
-   (head-of-line blocking, as vLLM).
+   ``max_batch`` requests and the budget is not spent, gated on the *full* prompt (vLLM v1
+   ``full_sequence_must_fit``; Vidur reserves ceil(P / block) at admission): the blocks of its whole
+   prefill target, less prefix-cache hits, must fit in the available blocks minus a watermark of
+   ``watermark_blocks`` (vLLM ``watermark``, Vidur ``watermark_blocks_fraction``). Only the first
+   chunk's blocks are allocated; later chunks allocate as they go (head-of-line blocking, as vLLM).
+   Prefix-cache hits count at the first admission; hits at re-admissions are kept apart.
 5. The iteration is costed by ``cost_model.iteration_cost`` for exactly that batch composition; the
    clock advances by its latency. A request whose prefill completes emits its first token at the end
    of that iteration (as vLLM/Vidur: the prefill samples the first output token), so a request with D
    output tokens takes D - 1 decode iterations after its prefill and peaks at P + D - 1 KV tokens.
 
+Event skipping (``llmimc.sim.decode_stretch``): when the batch is decode-only and nothing can be
+admitted, whole stretches of iterations up to the next event are advanced at once; the schedule and
+every measured number are those of the step-by-step loop.
+
 Iteration energy is attributed to the requests of that iteration in proportion to the tokens each
 processed in it (prefill chunk tokens, or 1 for a decode), so per-request energies sum to the total.
-
-The hot loop uses plain ints, lists and ``array('d')`` columns (no pydantic); results are turned into
-typed models by ``llmimc.sim.serve_metrics``.
 """
 
 from __future__ import annotations
 
-from array import array
+import math
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
+from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
+from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
+
+__all__ = ["RawRun", "ReqState", "Scheduler", "SchedulerParams", "simulate"]
 
 PROGRESS_EVERY_ITERATIONS = 2048  # how often on_progress is called (it also fires at the end)
 
 
-@dataclass(slots=True)
-class ReqState:
-    """Mutable per-request simulation state (one per input request)."""
+class Scheduler:
+    """One serving package: queues, KV blocks and the clock; ``run`` simulates to the last finish."""
 
-    index: int  # position in the caller's request list
-    arrived_at_s: float
-    prompt_tokens: int
-    decode_tokens: int
-    prefix_ids: list[int] | None  # full prefix blocks only (prefix caching on), else None
-    left: int  # output tokens still to emit
-    prefill_target: int  # tokens to prefill before the next token can be emitted (P, or P + emitted)
-    seq: int = 0  # admission order of the latest admission (preemption victims: highest first)
-    computed: int = 0  # tokens whose KV is in the cache
-    private_blocks: int = 0
-    refs: list[int] = field(default_factory=list)  # prefix-cache ids this request references
-    energy_j: float = 0.0
-    first_scheduled_at_s: float = -1.0
-    first_token_at_s: float = -1.0
-    last_token_at_s: float = -1.0
-    finished_at_s: float = -1.0
-    preemptions: int = 0
-    cache_hit_tokens: int = 0  # prompt tokens skipped thanks to the prefix cache (all admissions)
+    def __init__(
+        self,
+        cost_model: IterationCostModel,
+        states: list[ReqState] | deque[ReqState],
+        params: SchedulerParams,
+        on_finish: Callable[[ReqState], None] | None = None,
+        on_handoff: Callable[[ReqState, float], None] | None = None,
+    ) -> None:
+        self.cost_model = cost_model
+        # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
+        self.on_handoff = on_handoff
+        # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
+        self.pending: deque[ReqState] = states if isinstance(states, deque) else deque(states)
+        self.p = params
+        bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
+        self.bpp = bpp
+        self.alloc = KVBlockAllocator(params.total_blocks, bpp)
+        self.on_finish = on_finish
+        self.run_data = RawRun()
+        self.waiting: deque[ReqState] = deque()
+        self.decoding: list[ReqState] = []  # prefill done; ordered by seq
+        self.prefilling: list[ReqState] = []  # admitted, prefill not done; ordered by seq
+        self.now = 0.0
+        self.done = 0
+        self.seq = 0
+        self.preempted = False
+        self.admitted_ready = False
 
+    # -- driver -------------------------------------------------------------------------------------
+    def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
+        """Simulate until every request has finished; ``on_progress(done)`` now and then."""
+        self.advance(math.inf, on_progress)
+        return self.finish_run()
 
-@dataclass(frozen=True, slots=True)
-class SchedulerParams:
-    max_batch: int
-    max_tokens_per_iter: int
-    chunk_tokens: int
-    block_tokens: int
-    total_blocks: int
-    prefix_block_tokens: int  # 0 when prefix caching is off
-    record_timeline: bool
+    def advance(self, until_s: float, on_progress: Callable[[int], None] | None = None) -> None:
+        """Run every iteration that starts before ``until_s`` (a cluster router's next arrival)."""
+        raw = self.run_data
+        next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
+        pending = self.pending
+        while True:
+            self._join_arrivals()
+            if not self.decoding and not self.prefilling and not self.waiting:
+                if pending and pending[0].ready_at_s < until_s:
+                    self.now = pending[0].ready_at_s
+                    continue
+                return
+            if self.now >= until_s:
+                return
+            if not (self.p.event_skipping and try_stretch(self, until_s)):
+                self.step()
+            if on_progress is not None and raw.iterations >= next_report:
+                next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
+                on_progress(self.done)
 
+    def add(self, state: ReqState) -> None:
+        """Route one more request here (arrivals must come in time order)."""
+        self.pending.append(state)
 
-@dataclass(slots=True)
-class RawRun:
-    """What the loop measured; plain columns, turned into a ServeResult by serve_metrics."""
+    def finish_run(self) -> RawRun:
+        raw = self.run_data
+        raw.end_time_s = self.now
+        raw.cache_evictions = self.alloc.evictions
+        return raw
 
-    iterations: int = 0
-    end_time_s: float = 0.0
-    energy_j: float = 0.0
-    d2d_bytes: float = 0.0
-    offpkg_bytes: float = 0.0
-    busy_time_s: float = 0.0
-    prefill_tokens_computed: int = 0
-    preemptions: int = 0
-    cache_evictions: int = 0
-    tbt_s: array = field(default_factory=lambda: array("d"))  # one entry per token after the first
-    # KV blocks in use as a step function: (iteration start, blocks during it), plus (iteration end,
-    # blocks after finished requests released theirs) when some finished.
-    kv_time_s: array = field(default_factory=lambda: array("d"))
-    kv_used_blocks: array = field(default_factory=lambda: array("d"))
-    # Timeline columns (only with record_timeline), one entry per iteration.
-    it_start_s: array = field(default_factory=lambda: array("d"))
-    it_latency_s: array = field(default_factory=lambda: array("d"))
-    it_energy_j: array = field(default_factory=lambda: array("d"))
-    it_prefill_reqs: array = field(default_factory=lambda: array("l"))
-    it_prefill_tokens: array = field(default_factory=lambda: array("l"))
-    it_decode_reqs: array = field(default_factory=lambda: array("l"))
-    preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+    def _join_arrivals(self) -> None:
+        pending, now = self.pending, self.now
+        while pending and pending[0].ready_at_s <= now:
+            self.waiting.append(pending.popleft())
 
+    # -- one iteration ------------------------------------------------------------------------------
+    def step(self) -> None:
+        """Schedule, cost and apply one iteration."""
+        self.preempted = False
+        self.admitted_ready = False
+        budget = self.p.max_tokens_per_iter
+        dec_sched, decode_past = self._schedule_decodes(budget)
+        budget -= len(dec_sched)
+        pre_sched: list[ReqState] = []
+        pre_tokens: list[int] = []
+        chunks: list[PrefillChunk] = []
+        budget = self._schedule_prefills(budget, pre_sched, pre_tokens, chunks)
+        if not self.preempted:
+            self._admit(budget, pre_sched, pre_tokens, chunks)
+        if not chunks and not dec_sched:
+            if self.preempted or self.admitted_ready:
+                return  # freed KV or admitted delivered KV: the next pass at the same time runs them
+            raise RuntimeError(
+                f"scheduler made no progress at t={self.now:.6g}s with "
+                f"{len(self.decoding) + len(self.prefilling)} running and {len(self.waiting)} waiting "
+                f"requests (KV blocks available: {self.alloc.available()})"
+            )
+        raw = self.run_data
+        raw.kv_time_s.append(self.now)
+        raw.kv_used_blocks.append(self.alloc.used_blocks)
+        cost = self.cost_model.iteration_cost(chunks, decode_past)
+        latency_s = float(cost.latency_s)
+        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
+        d2d_bytes, offpkg_bytes = float(cost.d2d_bytes), float(cost.offpkg_bytes)
+        end = self.now + latency_s
+        n_prefill_tokens = sum(pre_tokens)
+        e_tok = energy_j / (n_prefill_tokens + len(dec_sched))
+        add_gaps(raw.tbt_hist, [end - r.last_token_at_s for r in dec_sched])
+        finished_any = False
+        for r in dec_sched:
+            r.computed += 1
+            r.energy_j += e_tok
+            r.last_token_at_s = end
+            r.left -= 1
+            if not r.left:
+                finished_any = True
+        if finished_any:
+            self.retire_decodes(end)
+        finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
+        if finished_any:
+            raw.kv_time_s.append(end)
+            raw.kv_used_blocks.append(self.alloc.used_blocks)
+        raw.energy_j += energy_j
+        raw.d2d_bytes += d2d_bytes
+        raw.offpkg_bytes += offpkg_bytes
+        raw.busy_time_s += latency_s
+        raw.prefill_tokens_computed += n_prefill_tokens
+        if self.p.record_timeline:
+            raw.it_start_s.append(self.now)
+            raw.it_latency_s.append(latency_s)
+            raw.it_energy_j.append(energy_j)
+            raw.it_prefill_reqs.append(len(chunks))
+            raw.it_prefill_tokens.append(n_prefill_tokens)
+            raw.it_decode_reqs.append(len(dec_sched))
+        self.now = end
+        raw.iterations += 1
 
-def simulate(
-    cost_model: IterationCostModel,
-    states: list[ReqState],
-    params: SchedulerParams,
-    on_progress: Callable[[int, int], None] | None,
-    progress_total: int,
-    progress_offset: int,
-) -> RawRun:
-    """Run the scheduler until every state in ``states`` (sorted by arrival) has finished."""
-    run = RawRun()
-    bt = params.block_tokens
-    pbt = params.prefix_block_tokens
-    bpp = pbt // bt if pbt else 0
-    alloc = KVBlockAllocator(params.total_blocks, bpp)
-    budget_max = params.max_tokens_per_iter
-    chunk_max = params.chunk_tokens
-    max_batch = params.max_batch
-    timeline = params.record_timeline
-    iteration_cost = cost_model.iteration_cost
-    tbt_append = run.tbt_s.append
-    tbt_extend = run.tbt_s.extend
-    kv_t_append = run.kv_time_s.append
-    kv_u_append = run.kv_used_blocks.append
-
-    waiting: deque[ReqState] = deque()
-    decoding: list[ReqState] = []  # prefill done; ordered by seq
-    prefilling: list[ReqState] = []  # admitted, prefill not done; ordered by seq
-    now = 0.0
-    next_arrival = 0
-    n = len(states)
-    done = 0
-    iterations = 0
-    seq = 0
-    energy_j_total = d2d_bytes = offpkg_bytes = busy_time_s = 0.0
-    prefill_tokens_total = 0
-
-    def release(r: ReqState) -> None:
-        alloc.free(r.private_blocks)
-        r.private_blocks = 0
-        for prefix_id in reversed(r.refs):  # tail blocks become the least recently used
-            alloc.release(prefix_id)
-        r.refs.clear()
-
-    def preempt(r: ReqState, at_s: float) -> None:
-        release(r)
-        r.prefill_target = r.prompt_tokens + r.decode_tokens - r.left
-        r.computed = 0
-        r.preemptions += 1
-        run.preemptions += 1
-        waiting.appendleft(r)
-        if timeline:
-            run.preempt_events.append((at_s, r.index))
-
-    def register_prefix(r: ReqState) -> None:
-        ids = r.prefix_ids
-        upto = min(len(ids), r.computed // pbt)
-        for i in range(len(r.refs), upto):
-            if not alloc.register(ids[i]):
-                alloc.free(bpp)  # an equal entry exists: drop our duplicate copy
-            r.private_blocks -= bpp
-            r.refs.append(ids[i])
-
-    def finish(r: ReqState, at_s: float) -> None:
-        r.finished_at_s = at_s
-        release(r)
-
-    while done < n:
-        while next_arrival < n and states[next_arrival].arrived_at_s <= now:
-            waiting.append(states[next_arrival])
-            next_arrival += 1
-        if not decoding and not prefilling and not waiting:
-            now = states[next_arrival].arrived_at_s
-            continue
-
-        budget = budget_max
-        preempted = False
-
-        # Pass 1: one token for every decoding request; a new KV block every bt tokens.
+    def _schedule_decodes(self, budget: int) -> tuple[list[ReqState], list[int]]:
+        """Pass 1: one token for every decoding request; a new KV block every block_tokens tokens."""
+        decoding, alloc, bt = self.decoding, self.alloc, self.p.block_tokens
         n_dec = len(decoding) if len(decoding) < budget else budget
         dec_sched = decoding[:n_dec]
         decode_past = [r.computed for r in dec_sched]
@@ -193,50 +197,53 @@ def simulate(
             if alloc.free_blocks:
                 alloc.free_blocks -= 1
             elif not alloc.allocate(1):
-                victim = None
-                while alloc.available() < 1:
-                    if prefilling and prefilling[-1].seq > decoding[-1].seq:
-                        victim = prefilling.pop()
-                    else:
-                        victim = decoding.pop()
-                    preempt(victim, now)
-                    preempted = True
-                    if victim is r:
-                        break
-                if len(decoding) < n_dec:
-                    n_dec = len(decoding)
-                if victim is r:
+                if not self._make_room(r, 1, k):
+                    n_dec = len(decoding) if len(decoding) < n_dec else n_dec
                     break
+                n_dec = len(decoding) if len(decoding) < n_dec else n_dec
                 alloc.allocate(1)
             r.private_blocks += 1
         if n_dec < len(dec_sched):
             del dec_sched[n_dec:]
             del decode_past[n_dec:]
-        budget -= n_dec
+        return dec_sched, decode_past
 
-        # Pass 2: prefill chunks of admitted requests, then admit waiting ones (FCFS).
-        pre_sched: list[ReqState] = []
-        pre_tokens: list[int] = []
-        chunks: list[PrefillChunk] = []
+    def _make_room(self, r: ReqState, need: int, dec_index: int) -> bool:
+        """Preempt newest unscheduled running requests until ``need`` blocks are available.
+
+        ``dec_index`` is r's position in ``decoding`` (pass 1) or -1 (r is prefilling, pass 2, and
+        every decode is already scheduled). Returns False when r itself had to be preempted.
+        """
+        decoding, prefilling, alloc = self.decoding, self.prefilling, self.alloc
+        while alloc.available() < need:
+            dec_cand = decoding[-1] if dec_index >= 0 and len(decoding) - 1 > dec_index else None
+            pre_cand = prefilling[-1] if prefilling and prefilling[-1] is not r else None
+            if dec_cand is not None and (pre_cand is None or dec_cand.seq > pre_cand.seq):
+                decoding.pop()
+                self._preempt(dec_cand)
+            elif pre_cand is not None:
+                prefilling.pop()
+                self._preempt(pre_cand)
+            else:  # r is the only unscheduled running request: it waits
+                (decoding if dec_index >= 0 else prefilling).pop()
+                self._preempt(r)
+                return False
+        return True
+
+    def _schedule_prefills(
+        self, budget: int, pre_sched: list[ReqState], pre_tokens: list[int], chunks: list[PrefillChunk]
+    ) -> int:
+        """Pass 2: the next chunk of every request part-way through its prefill (admission order)."""
+        prefilling, alloc = self.prefilling, self.alloc
+        bt, bpp, chunk_max = self.p.block_tokens, self.bpp, self.p.chunk_tokens
         j = 0
         while j < len(prefilling) and budget > 0:
             r = prefilling[j]
             c = r.computed
-            tokens = r.prefill_target - c
-            if tokens > chunk_max:
-                tokens = chunk_max
-            if tokens > budget:
-                tokens = budget
+            tokens = min(r.prefill_target - c, chunk_max, budget)
             need = -(-(c + tokens) // bt) - r.private_blocks - len(r.refs) * bpp
             if need > 0:
-                victim = None
-                while alloc.available() < need:
-                    victim = prefilling.pop()
-                    preempt(victim, now)
-                    preempted = True
-                    if victim is r:
-                        break
-                if victim is r:
+                if not self._make_room(r, need, -1):
                     break
                 alloc.allocate(need)
                 r.private_blocks += need
@@ -245,135 +252,192 @@ def simulate(
             pre_tokens.append(tokens)
             chunks.append(PrefillChunk(tokens, c))
             j += 1
+        return budget
 
-        if not preempted:
-            while waiting and budget > 0 and len(decoding) + len(prefilling) < max_batch:
-                r = waiting[0]
-                if r.prefix_ids is not None:
-                    for prefix_id in r.prefix_ids:
-                        if not alloc.acquire(prefix_id):
-                            break
-                        r.refs.append(prefix_id)
-                    hit = len(r.refs) * pbt
-                    r.computed = hit if hit < r.prefill_target else r.prefill_target - 1
-                c = r.computed
-                tokens = r.prefill_target - c
-                if tokens > chunk_max:
-                    tokens = chunk_max
-                if tokens > budget:
-                    tokens = budget
-                need = -(-(c + tokens) // bt) - len(r.refs) * bpp
-                if need > 0 and not alloc.allocate(need):
-                    release(r)
-                    r.computed = 0
+    def _admit(
+        self, budget: int, pre_sched: list[ReqState], pre_tokens: list[int], chunks: list[PrefillChunk]
+    ) -> None:
+        """Pass 3: admit waiting requests FCFS behind the full-prompt + watermark gate."""
+        waiting, alloc, p = self.waiting, self.alloc, self.p
+        bt, bpp, pbt = p.block_tokens, self.bpp, p.prefix_block_tokens
+        while waiting and budget > 0 and len(self.decoding) + len(self.prefilling) < p.max_batch:
+            r = waiting[0]
+            if r.prefix_ids is not None:
+                for prefix_id in r.prefix_ids:
+                    if not alloc.acquire(prefix_id):
+                        break
+                    r.refs.append(prefix_id)
+                hit = len(r.refs) * pbt
+                r.computed = hit if hit < r.prefill_target else r.prefill_target - 1
+            if r.kv_ready:
+                if not self._admit_ready(r):
                     break
-                r.private_blocks = need if need > 0 else 0
+                continue
+            c = r.computed
+            shared = len(r.refs) * bpp
+            if -(-r.prefill_target // bt) - shared > alloc.available() - p.watermark_blocks:
+                self._release(r)
+                r.computed = 0
+                break
+            tokens = min(r.prefill_target - c, p.chunk_tokens, budget)
+            need = -(-(c + tokens) // bt) - shared
+            if need > 0:
+                alloc.allocate(need)  # fits: need <= the full-prompt need checked above
+            r.private_blocks = need if need > 0 else 0
+            if r.admissions:
+                r.readmit_hit_tokens += c
+            else:
                 r.cache_hit_tokens += c
-                waiting.popleft()
-                r.seq = seq
-                seq += 1
-                prefilling.append(r)
-                if r.first_scheduled_at_s < 0:
-                    r.first_scheduled_at_s = now
-                budget -= tokens
-                pre_sched.append(r)
-                pre_tokens.append(tokens)
-                chunks.append(PrefillChunk(tokens, c))
+                r.first_scheduled_at_s = self.now
+            r.admissions += 1
+            waiting.popleft()
+            r.seq = self.seq
+            self.seq += 1
+            self.prefilling.append(r)
+            budget -= tokens
+            pre_sched.append(r)
+            pre_tokens.append(tokens)
+            chunks.append(PrefillChunk(tokens, c))
 
-        n_decode = len(dec_sched)
-        if not chunks and not n_decode:
-            if preempted:
-                continue  # freed KV; re-admission happens in the next pass at the same time
-            raise RuntimeError(
-                f"scheduler made no progress at t={now:.6g}s with {len(decoding) + len(prefilling)} "
-                f"running and {len(waiting)} waiting requests (KV blocks available: {alloc.available()})"
-            )
+    def _admit_ready(self, r: ReqState) -> bool:
+        """Admit a request whose prompt KV another package computed: it holds all its blocks at once."""
+        need = -(-r.prefill_target // self.p.block_tokens)
+        if need > self.alloc.available() - self.p.watermark_blocks:
+            return False
+        self.alloc.allocate(need)
+        r.private_blocks = need
+        r.computed = r.prefill_target
+        r.kv_ready = False  # a later preemption recomputes here
+        r.admissions += 1
+        self.waiting.popleft()
+        r.seq = self.seq
+        self.seq += 1
+        insort(self.decoding, r, key=_by_seq)
+        self.admitted_ready = True
+        return True
 
-        kv_t_append(now)
-        kv_u_append(alloc.used_blocks)
-        cost = iteration_cost(chunks, decode_past)
-        latency_s = float(cost.latency_s)
-        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
-        end = now + latency_s
-        n_prefill_tokens = sum(pre_tokens)
-        e_tok = energy_j / (n_prefill_tokens + n_decode)
-        finished_any = False
+    def admission_blocked(self) -> bool:
+        """True when the head of the queue cannot be admitted now nor before a request finishes."""
+        p = self.p
+        if len(self.decoding) + len(self.prefilling) >= p.max_batch:
+            return True
+        if p.prefix_block_tokens:
+            return False  # hits depend on the cache; not worth predicting
+        r = self.waiting[0]
+        need = -(-r.prefill_target // p.block_tokens)  # also a delivered request's whole KV
+        return need > self.alloc.available() - p.watermark_blocks
 
-        tbt_extend([end - r.last_token_at_s for r in dec_sched])
-        for r in dec_sched:
-            r.computed += 1
-            r.energy_j += e_tok
-            r.last_token_at_s = end
-            r.left -= 1
-            if not r.left:
-                finished_any = True
-        if finished_any:
-            keep = []
-            for r in decoding:
-                if r.left:
-                    keep.append(r)
-                else:
-                    finish(r, end)
-                    done += 1
-            decoding = keep
+    # -- retiring -----------------------------------------------------------------------------------
+    def retire_decodes(self, end: float) -> None:
+        """Finish the decoding requests that emitted their last token at ``end``."""
+        keep = []
+        for r in self.decoding:
+            if r.left:
+                keep.append(r)
+            else:
+                self._finish(r, end)
+        self.decoding = keep
 
+    def _advance_prefills(
+        self, end: float, e_tok: float, pre_sched: list[ReqState], pre_tokens: list[int]
+    ) -> bool:
+        """Apply this iteration's prefill chunks; completed prefills emit a token. True if any finished."""
+        hist = self.run_data.tbt_hist
         prefill_done = False
         for r, tokens in zip(pre_sched, pre_tokens, strict=True):
             r.computed += tokens
             r.energy_j += e_tok * tokens
-            if bpp and r.prefix_ids is not None and len(r.refs) < len(r.prefix_ids):
-                register_prefix(r)
+            if self.bpp and r.prefix_ids is not None and len(r.refs) < len(r.prefix_ids):
+                self._register_prefix(r)
             if r.computed == r.prefill_target:
                 prefill_done = True
                 r.left -= 1
                 if r.first_token_at_s < 0:
                     r.first_token_at_s = end
                 else:
-                    tbt_append(end - r.last_token_at_s)
+                    gap = end - r.last_token_at_s
+                    hist[gap] = hist.get(gap, 0) + 1
                 r.last_token_at_s = end
-        if prefill_done:
-            keep = []
-            for r in prefilling:
-                if r.computed < r.prefill_target:
-                    keep.append(r)
-                elif r.left:
-                    insort(decoding, r, key=_by_seq)
-                else:
-                    finish(r, end)
-                    done += 1
-                    finished_any = True
-            prefilling = keep
+        if not prefill_done:
+            return False
+        finished_any = False
+        keep = []
+        for r in self.prefilling:
+            if r.computed < r.prefill_target:
+                keep.append(r)
+            elif r.left and self.on_handoff is not None:
+                self._release(r)
+                self.done += 1
+                self.on_handoff(r, end)
+                finished_any = True
+            elif r.left:
+                insort(self.decoding, r, key=_by_seq)
+            else:
+                self._finish(r, end)
+                finished_any = True
+        self.prefilling = keep
+        return finished_any
 
-        if finished_any:
-            kv_t_append(end)
-            kv_u_append(alloc.used_blocks)
-        energy_j_total += energy_j
-        d2d_bytes += cost.d2d_bytes
-        offpkg_bytes += cost.offpkg_bytes
-        busy_time_s += latency_s
-        prefill_tokens_total += n_prefill_tokens
-        if timeline:
-            run.it_start_s.append(now)
-            run.it_latency_s.append(latency_s)
-            run.it_energy_j.append(energy_j)
-            run.it_prefill_reqs.append(len(chunks))
-            run.it_prefill_tokens.append(n_prefill_tokens)
-            run.it_decode_reqs.append(n_decode)
-        now = end
-        iterations += 1
-        if on_progress is not None and not iterations % PROGRESS_EVERY_ITERATIONS:
-            on_progress(progress_offset + done, progress_total)
+    def _finish(self, r: ReqState, at_s: float) -> None:
+        r.finished_at_s = at_s
+        self._release(r)
+        self.done += 1
+        if self.on_finish is not None:
+            self.on_finish(r)
 
-    run.iterations = iterations
-    run.end_time_s = now
-    run.energy_j = energy_j_total
-    run.d2d_bytes = d2d_bytes
-    run.offpkg_bytes = offpkg_bytes
-    run.busy_time_s = busy_time_s
-    run.prefill_tokens_computed = prefill_tokens_total
-    run.cache_evictions = alloc.evictions
-    return run
+    # -- KV bookkeeping -----------------------------------------------------------------------------
+    def _release(self, r: ReqState) -> None:
+        self.alloc.free(r.private_blocks)
+        r.private_blocks = 0
+        for prefix_id in reversed(r.refs):  # tail blocks become the least recently used
+            self.alloc.release(prefix_id)
+        r.refs.clear()
+
+    def _preempt(self, r: ReqState) -> None:
+        self._release(r)
+        r.prefill_target = r.prompt_tokens + r.decode_tokens - r.left
+        r.computed = 0
+        r.preemptions += 1
+        self.run_data.preemptions += 1
+        self.waiting.appendleft(r)
+        self.preempted = True
+        if self.p.record_timeline:
+            self.run_data.preempt_events.append((self.now, r.index))
+
+    def _register_prefix(self, r: ReqState) -> None:
+        ids = r.prefix_ids
+        assert ids is not None
+        upto = min(len(ids), r.computed // self.p.prefix_block_tokens)
+        for i in range(len(r.refs), upto):
+            if not self.alloc.register(ids[i]):
+                self.alloc.free(self.bpp)  # an equal entry exists: drop our duplicate copy
+            r.private_blocks -= self.bpp
+            r.refs.append(ids[i])
 
 
 def _by_seq(r: ReqState) -> int:
     return r.seq
+
+
+def simulate(
+    cost_model: IterationCostModel,
+    states: list[ReqState] | deque[ReqState],
+    params: SchedulerParams,
+    on_progress: Callable[[int, int], None] | None,
+    progress_total: int,
+    progress_offset: int,
+    on_finish: Callable[[ReqState], None] | None = None,
+) -> RawRun:
+    """Run the scheduler until every state in ``states`` (sorted by arrival) has finished.
+
+    A deque is consumed (joined requests leave it, so finished ones can be freed); a list is copied.
+    """
+    sched = Scheduler(cost_model, states, params, on_finish)
+    report = None
+    if on_progress is not None:
+        progress = on_progress
+
+        def report(done: int) -> None:
+            progress(progress_offset + done, progress_total)
+
+    return sched.run(report)

@@ -1,15 +1,24 @@
 """Turns the scheduler's raw columns into a ServeResult: percentiles, throughput, goodput, energy.
 
 Definitions are in ``llmimc.sim.serve_models`` (they follow vLLM's benchmark_serving and Vidur's
-metrics; goodput as in DistServe, Zhong et al., OSDI 2024). Percentiles use numpy's default linear
-interpolation.
+metrics). Percentiles use numpy's default linear interpolation: for sorted values v_0..v_{N-1} and
+q in [0, 100], h = (N - 1) q / 100 and p_q = v_floor(h) + (h - floor(h)) (v_floor(h)+1 - v_floor(h));
+the time-between-tokens histogram ({gap: count}) is read with the same rule on its expanded values.
+
+Finished requests are folded into compact columns as they finish (``FinishedColumns``), so a run
+keeps O(1) memory per request unless ``ServeConfig.keep_request_records`` asks for the records.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
-from llmimc.sim.scheduler import RawRun, ReqState
+from llmimc.sim.sched_state import RawRun, ReqState
 from llmimc.sim.serve_models import (
     KvOccupancySeries,
     Percentiles,
@@ -18,15 +27,54 @@ from llmimc.sim.serve_models import (
     ServeResult,
     ServeTimeline,
 )
+from llmimc.traces.request import Request
 
 
-def percentiles(values: np.ndarray) -> Percentiles:
-    """Mean, p50, p90, p99 of ``values`` (all None when empty)."""
+def _label(q: float) -> str:
+    return f"p{q:g}"
+
+
+def percentiles(values: np.ndarray, qs: Sequence[float] = (50.0, 90.0, 99.0)) -> Percentiles:
+    """Mean, p50, p90, p99 and the ``qs`` percentiles of ``values`` (all None when empty)."""
     if values.size == 0:
         return Percentiles(count=0, mean=None, p50=None, p90=None, p99=None)
-    p50, p90, p99 = np.percentile(values, [50.0, 90.0, 99.0])
+    wanted = [50.0, 90.0, 99.0, *qs]
+    got = np.percentile(values, wanted)
     return Percentiles(
-        count=int(values.size), mean=float(values.mean()), p50=float(p50), p90=float(p90), p99=float(p99)
+        count=int(values.size),
+        mean=float(values.mean()),
+        p50=float(got[0]),
+        p90=float(got[1]),
+        p99=float(got[2]),
+        values={_label(q): float(v) for q, v in zip(qs, got[3:], strict=True)},
+    )
+
+
+def histogram_percentiles(hist: dict[float, int], qs: Sequence[float] = (50.0, 90.0, 99.0)) -> Percentiles:
+    """Percentiles of the multiset {value: count} (exact; independent of the order it was filled)."""
+    if not hist:
+        return Percentiles(count=0, mean=None, p50=None, p90=None, p99=None)
+    vals = np.array(sorted(hist), dtype=float)
+    counts = np.array([hist[v] for v in vals.tolist()], dtype=np.int64)
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+
+    def at(q: float) -> float:
+        h = (n - 1) * q / 100.0
+        lo = math.floor(h)
+        hi = min(lo + 1, n - 1)
+        v_lo = vals[np.searchsorted(cum, lo, side="right")]
+        v_hi = vals[np.searchsorted(cum, hi, side="right")]
+        return float(v_lo + (h - lo) * (v_hi - v_lo))
+
+    mean = math.fsum(v * c for v, c in zip(vals.tolist(), counts.tolist(), strict=True)) / n
+    return Percentiles(
+        count=n,
+        mean=mean,
+        p50=at(50.0),
+        p90=at(90.0),
+        p99=at(99.0),
+        values={_label(q): at(q) for q in qs},
     )
 
 
@@ -59,55 +107,142 @@ def kv_occupancy_series(
     )
 
 
-def _record(s: ReqState, request_id: int) -> RequestRecord:
-    ttft = s.first_token_at_s - s.arrived_at_s
-    tpot = (s.finished_at_s - s.first_token_at_s) / (s.decode_tokens - 1) if s.decode_tokens > 1 else None
-    return RequestRecord(
-        request_id=request_id,
-        status="finished",
-        num_prefill_tokens=s.prompt_tokens,
-        num_decode_tokens=s.decode_tokens,
-        arrived_at_s=s.arrived_at_s,
-        scheduled_at_s=s.first_scheduled_at_s,
-        first_token_at_s=s.first_token_at_s,
-        finished_at_s=s.finished_at_s,
-        ttft_s=ttft,
-        tpot_s=tpot,
-        e2e_s=s.finished_at_s - s.arrived_at_s,
-        energy_j=s.energy_j,
-        preemptions=s.preemptions,
-        prefix_cache_hit_tokens=s.cache_hit_tokens,
-    )
+def ideal_prefix_hit_tokens(requests: Sequence[Request], prefix_block_tokens: int) -> list[int]:
+    """Per request, the prompt tokens an unbounded prefix cache would skip (arrival order).
+
+    A request hits its longest run of leading full prefix blocks whose ids some earlier request
+    (by arrival, then input position) carried; a full-prompt hit still recomputes one token.
+    """
+    if not prefix_block_tokens:
+        return [0] * len(requests)
+    order = sorted(range(len(requests)), key=lambda i: (requests[i].arrived_at, i))
+    seen: set[int] = set()
+    out = [0] * len(requests)
+    for i in order:
+        req = requests[i]
+        ids = (req.prefix_block_ids or [])[: req.num_prefill_tokens // prefix_block_tokens]
+        k = 0
+        while k < len(ids) and ids[k] in seen:
+            k += 1
+        out[i] = min(k * prefix_block_tokens, req.num_prefill_tokens - 1)
+        seen.update(ids)
+    return out
 
 
-def _meets_slo(rec: RequestRecord, config: ServeConfig) -> bool:
-    if rec.status != "finished":
+def record_fields(s: ReqState, request_id: int) -> dict[str, Any]:
+    """The RequestRecord fields of a finished request, as plain data."""
+    return {
+        "request_id": request_id,
+        "status": "finished",
+        "reason": None,
+        "num_prefill_tokens": s.prompt_tokens,
+        "num_decode_tokens": s.decode_tokens,
+        "arrived_at_s": s.arrived_at_s,
+        "scheduled_at_s": s.first_scheduled_at_s,
+        "first_token_at_s": s.first_token_at_s,
+        "finished_at_s": s.finished_at_s,
+        "ttft_s": s.first_token_at_s - s.arrived_at_s,
+        "tpot_s": (s.finished_at_s - s.first_token_at_s) / (s.decode_tokens - 1)
+        if s.decode_tokens > 1
+        else None,
+        "e2e_s": s.finished_at_s - s.arrived_at_s,
+        "energy_j": s.energy_j,
+        "preemptions": s.preemptions,
+        "prefix_cache_hit_tokens": s.cache_hit_tokens,
+        "prefix_cache_readmit_hit_tokens": s.readmit_hit_tokens,
+        "queue_delay_s": s.first_scheduled_at_s - s.arrived_at_s,
+        "kv_transfer_s": s.kv_transfer_s if s.kv_transfer_s > 0 else None,
+    }
+
+
+class FinishedColumns:
+    """Folds finished requests into metric columns; optionally keeps or streams their records."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        request_ids: Sequence[int],
+        sink: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.request_ids = request_ids
+        self.sink = sink
+        self.ttft = array("d")
+        self.tpot = array("d")
+        self.e2e = array("d")
+        self.queue = array("d")
+        self.output_tokens = 0
+        self.prompt_tokens = 0
+        self.hit_tokens = 0
+        self.readmit_hit_tokens = 0
+        self.good = 0
+        self.records: dict[int, RequestRecord] = {}  # input index -> record (keep_request_records)
+
+    def add_rejected(self, index: int, fields: dict[str, Any]) -> None:
+        if self.sink is not None:
+            self.sink(fields)
+        if self.config.keep_request_records:
+            self.records[index] = RequestRecord(**fields)
+
+    def add(self, s: ReqState) -> None:
+        fields = record_fields(s, self.request_ids[s.index])
+        self.ttft.append(fields["ttft_s"])
+        if fields["tpot_s"] is not None:
+            self.tpot.append(fields["tpot_s"])
+        self.e2e.append(fields["e2e_s"])
+        self.queue.append(fields["queue_delay_s"])
+        self.output_tokens += s.decode_tokens
+        self.prompt_tokens += s.prompt_tokens
+        self.hit_tokens += s.cache_hit_tokens
+        self.readmit_hit_tokens += s.readmit_hit_tokens
+        if _meets_slo(fields, self.config):
+            self.good += 1
+        if self.sink is not None:
+            self.sink(fields)
+        if self.config.keep_request_records:
+            self.records[s.index] = RequestRecord.model_construct(**fields)
+
+
+def _meets_slo(f: dict[str, Any], config: ServeConfig) -> bool:
+    if config.slo_ttft_s is not None and f["ttft_s"] > config.slo_ttft_s:
         return False
-    if config.slo_ttft_s is not None and rec.ttft_s > config.slo_ttft_s:
+    if config.slo_e2e_s is not None and f["e2e_s"] > config.slo_e2e_s:
         return False
-    return not (config.slo_tpot_s is not None and rec.tpot_s is not None and rec.tpot_s > config.slo_tpot_s)
+    return not (config.slo_tpot_s is not None and f["tpot_s"] is not None and f["tpot_s"] > config.slo_tpot_s)
 
 
-def _timeline(raw: RawRun, request_ids: list[int], total_blocks: int) -> ServeTimeline:
+def _timeline(
+    raw: RawRun, request_ids: Sequence[int], total_blocks: int, config: ServeConfig
+) -> ServeTimeline:
     scale = 1.0 / total_blocks if total_blocks else 0.0
+    start = np.frombuffer(raw.it_start_s, dtype=float) if len(raw.it_start_s) else np.zeros(0)
+    kv_t = np.frombuffer(raw.kv_time_s, dtype=float) if len(raw.kv_time_s) else np.zeros(0)
+    keep = slice(None)
+    kv_keep = slice(None)
+    events = raw.preempt_events
+    if config.timeline_window_s is not None:
+        lo, hi = config.timeline_window_s
+        keep = slice(int(np.searchsorted(start, lo, "left")), int(np.searchsorted(start, hi, "left")))
+        kv_keep = slice(int(np.searchsorted(kv_t, lo, "left")), int(np.searchsorted(kv_t, hi, "left")))
+        events = [(t, i) for t, i in events if lo <= t < hi]
     return ServeTimeline(
-        iteration_start_s=raw.it_start_s.tolist(),
-        iteration_latency_s=raw.it_latency_s.tolist(),
-        iteration_energy_j=raw.it_energy_j.tolist(),
-        prefill_requests=raw.it_prefill_reqs.tolist(),
-        prefill_tokens=raw.it_prefill_tokens.tolist(),
-        decode_requests=raw.it_decode_reqs.tolist(),
-        preemptions=[(t, request_ids[i]) for t, i in raw.preempt_events],
-        kv_time_s=raw.kv_time_s.tolist(),
-        kv_used_fraction=[b * scale for b in raw.kv_used_blocks],
+        iteration_start_s=raw.it_start_s[keep].tolist(),
+        iteration_latency_s=raw.it_latency_s[keep].tolist(),
+        iteration_energy_j=raw.it_energy_j[keep].tolist(),
+        prefill_requests=raw.it_prefill_reqs[keep].tolist(),
+        prefill_tokens=raw.it_prefill_tokens[keep].tolist(),
+        decode_requests=raw.it_decode_reqs[keep].tolist(),
+        preemptions=[(t, request_ids[i]) for t, i in events],
+        kv_time_s=raw.kv_time_s[kv_keep].tolist(),
+        kv_used_fraction=[b * scale for b in raw.kv_used_blocks[kv_keep]],
     )
 
 
 def build_result(
     config: ServeConfig,
-    request_ids: list[int],
-    served: list[ReqState],
-    rejected: dict[int, RequestRecord],
+    request_ids: Sequence[int],
+    cols: FinishedColumns,
+    rejected_by_reason: dict[str, int],
     raw: RawRun,
     kv_capacity_tokens: int,
     kv_on_package_tokens: int,
@@ -115,67 +250,84 @@ def build_result(
     skipped_rows: dict[str, int],
     prefix_block_tokens: int = 0,
     static_power_w: float = 0.0,
+    ideal_hit_tokens: int = 0,
 ) -> ServeResult:
-    """Assemble the result; records are listed in input order (``request_ids[i]`` is input i's id)."""
-    by_index = {s.index: s for s in served}
-    records = [
-        rejected[i] if i in rejected else _record(by_index[i], request_ids[i])
-        for i in range(len(request_ids))
-    ]
-    finished = [r for r in records if r.status == "finished"]
-    reasons: dict[str, int] = {}
-    for r in records:
-        if r.reason is not None:
-            reasons[r.reason] = reasons.get(r.reason, 0) + 1
-
+    """Assemble the result; kept records are listed in input order."""
+    num_requests = len(request_ids)
+    num_rejected = sum(rejected_by_reason.values())
+    num_finished = num_requests - num_rejected
     sim_time_s = raw.end_time_s
-    output_tokens = sum(r.num_decode_tokens for r in finished)
     per_s = 1.0 / sim_time_s if sim_time_s > 0 else 0.0
-    has_slo = config.slo_ttft_s is not None or config.slo_tpot_s is not None
-    good = sum(1 for r in finished if _meets_slo(r, config)) if has_slo else 0
-    tpots = np.array([r.tpot_s for r in finished if r.tpot_s is not None], dtype=float)
+    has_slo = any(x is not None for x in (config.slo_ttft_s, config.slo_tpot_s, config.slo_e2e_s))
+    good = cols.good if has_slo else 0
+    qs = config.percentiles
 
+    def arr(a: array) -> np.ndarray:
+        return np.frombuffer(a, dtype=float) if len(a) else np.zeros(0)
+
+    records = [cols.records[i] for i in sorted(cols.records)]
     return ServeResult(
         config=config,
         kv_capacity_tokens=kv_capacity_tokens,
         kv_on_package_tokens=kv_on_package_tokens,
         kv_total_blocks=total_blocks,
-        num_requests=len(records),
-        num_finished=len(finished),
-        num_rejected=len(records) - len(finished),
-        rejected_by_reason=dict(sorted(reasons.items())),
+        num_requests=num_requests,
+        num_finished=num_finished,
+        num_rejected=num_rejected,
+        rejected_by_reason=dict(sorted(rejected_by_reason.items())),
         skipped_rows=dict(sorted(skipped_rows.items())),
         iterations=raw.iterations,
         simulated_time_s=sim_time_s,
         busy_time_s=raw.busy_time_s,
-        ttft_s=percentiles(np.array([r.ttft_s for r in finished], dtype=float)),
-        tbt_s=percentiles(np.frombuffer(raw.tbt_s, dtype=float) if len(raw.tbt_s) else np.zeros(0)),
-        tpot_s=percentiles(tpots),
-        e2e_s=percentiles(np.array([r.e2e_s for r in finished], dtype=float)),
-        output_tokens=output_tokens,
-        prompt_tokens=sum(r.num_prefill_tokens for r in finished),
+        ttft_s=percentiles(arr(cols.ttft), qs),
+        tbt_s=histogram_percentiles(raw.tbt_hist, qs),
+        tpot_s=percentiles(arr(cols.tpot), qs),
+        e2e_s=percentiles(arr(cols.e2e), qs),
+        queue_delay_s=percentiles(arr(cols.queue), qs),
+        output_tokens=cols.output_tokens,
+        prompt_tokens=cols.prompt_tokens,
         prefill_tokens_computed=raw.prefill_tokens_computed,
-        prefix_cache_hit_tokens=sum(r.prefix_cache_hit_tokens for r in finished),
+        prefix_cache_hit_tokens=cols.hit_tokens,
+        prefix_cache_readmit_hit_tokens=cols.readmit_hit_tokens,
+        prefix_cache_ideal_hit_tokens=ideal_hit_tokens,
+        prefix_cache_hit_rate=cols.hit_tokens / cols.prompt_tokens if cols.prompt_tokens else 0.0,
         prefix_cache_evictions=raw.cache_evictions,
         prefix_block_tokens=prefix_block_tokens,
-        throughput_output_tokens_per_s=output_tokens * per_s,
-        throughput_requests_per_s=len(finished) * per_s,
+        throughput_output_tokens_per_s=cols.output_tokens * per_s,
+        throughput_requests_per_s=num_finished * per_s,
+        throughput_total_tokens_per_s=(cols.output_tokens + cols.prompt_tokens) * per_s,
         goodput_requests_per_s=good * per_s if has_slo else None,
-        slo_attainment=(good / len(records) if records else 0.0) if has_slo else None,
+        slo_attainment=(good / num_requests if num_requests else 0.0) if has_slo else None,
         energy_j=raw.energy_j,
         idle_energy_j=static_power_w * max(0.0, sim_time_s - raw.busy_time_s),
-        energy_per_request_j=raw.energy_j / len(finished) if finished else None,
-        energy_per_output_token_j=raw.energy_j / output_tokens if output_tokens else None,
+        energy_per_request_j=raw.energy_j / num_finished if num_finished else None,
+        energy_per_output_token_j=raw.energy_j / cols.output_tokens if cols.output_tokens else None,
         d2d_bytes=raw.d2d_bytes,
         offpkg_bytes=raw.offpkg_bytes,
         preemptions=raw.preemptions,
+        stretch_iterations=raw.stretch_iterations,
         kv_occupancy=kv_occupancy_series(
-            np.frombuffer(raw.kv_time_s, dtype=float),
-            np.frombuffer(raw.kv_used_blocks, dtype=float),
-            total_blocks,
-            sim_time_s,
-            config.kv_series_points,
+            arr(raw.kv_time_s), arr(raw.kv_used_blocks), total_blocks, sim_time_s, config.kv_series_points
         ),
         requests=records,
-        timeline=_timeline(raw, request_ids, total_blocks) if config.record_timeline else None,
+        timeline=_timeline(raw, request_ids, total_blocks, config) if config.record_timeline else None,
     )
+
+
+def transfer_fields(
+    transfers: Any, link: Any, request_ids: Sequence[int], built: ServeResult, cols: FinishedColumns
+) -> dict[str, Any]:
+    """ServeResult fields of a disaggregated run (``llmimc.sim.disagg.Transfers`` over ``link``)."""
+    durations = np.array(transfers.delays_s, dtype=float)
+    update: dict[str, Any] = {
+        "package_link": link.name,
+        "kv_transfer_bytes": transfers.bytes_total,
+        "kv_transfer_energy_j": transfers.energy_j,
+        "kv_transfer_s": percentiles(durations, cols.config.percentiles),
+    }
+    if built.timeline is not None:
+        window = cols.config.timeline_window_s
+        lo, hi = window if window is not None else (-math.inf, math.inf)
+        events = [(t, d, request_ids[i]) for t, d, i in transfers.events if lo <= t < hi]
+        update["timeline"] = built.timeline.model_copy(update={"kv_transfers": events})
+    return update

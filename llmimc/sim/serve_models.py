@@ -9,9 +9,15 @@ Metric definitions (DESIGN.md §5; names follow vLLM/Vidur):
 - TTFT = first output token time - arrival; time between tokens (TBT) = gap between consecutive output
   tokens of one request (stalls from preemption included); TPOT of a request = (finish - first token) /
   (decode tokens - 1); end-to-end latency = finish - arrival.
-- Throughput = finished output tokens (or requests) / simulated time; goodput = finished requests that
-  meet every given SLO (TTFT <= slo_ttft_s and TPOT <= slo_tpot_s) / simulated time (DistServe, Zhong
-  et al., OSDI 2024). Simulated time runs from the first arrival (t = 0) to the last finish.
+- Throughput = finished output tokens (or requests, or prompt + output tokens: total-token throughput)
+  / simulated time; goodput = finished requests that meet every given SLO (TTFT <= slo_ttft_s,
+  TPOT <= slo_tpot_s, E2E <= slo_e2e_s) / simulated time (vLLM benchmark_serving ``request_goodput``;
+  DistServe's goodput is the highest rate sustaining an attainment target, which needs a rate sweep).
+  Simulated time runs from the first arrival (t = 0) to the last finish. Queueing delay = first
+  admission - arrival.
+- Prefix cache: hits count at a request's first admission only (re-admission hits after a preemption,
+  mostly its own released blocks, are reported apart); the ideal is an unbounded cache replaying the
+  requests in arrival order (``llmimc.sim.serve_metrics.ideal_prefix_hit_tokens``).
 - Energy: each iteration's energy is split over its requests in proportion to the tokens each
   processed in it, so the per-request energies sum to the total; energy per output token = total /
   output tokens. Idle gaps between iterations (simulated_time_s - busy_time_s) draw the package's
@@ -23,14 +29,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from llmimc._base import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ServeConfig(_Frozen):
+class ServeConfig(Frozen):
     max_batch: int = Field(default=256, ge=1)  # requests in flight (vLLM max_num_seqs)
     max_tokens_per_iter: int = Field(default=2048, ge=1)  # token budget (vLLM max_num_batched_tokens)
     # most prompt tokens of one request per iteration; not given: the token budget (vLLM's default)
@@ -42,13 +46,49 @@ class ServeConfig(_Frozen):
     max_context_tokens: int | None = Field(default=None, ge=1)  # model context (max_position_embeddings)
     record_timeline: bool = False
     kv_series_points: int = Field(default=120, ge=2)  # samples of the KV occupancy series
+    # Admission leaves this share of KV blocks free (vLLM CacheConfig/Vidur watermark; floor(f x blocks)).
+    watermark_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)
+    event_skipping: bool = True  # advance decode-only stretches in closed form (same results)
+    slo_e2e_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    percentiles: tuple[float, ...] = (50.0, 90.0, 99.0)  # reported in Percentiles.values
+    keep_request_records: bool = True  # False: records only go to run_serve's on_record sink
+    time_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)  # arrivals at t x time_scale
+    # Timeline iterations kept (start, end) in simulated seconds; None keeps all.
+    timeline_window_s: tuple[float, float] | None = None
+    # Cluster: identical packages behind a global router (llmimc.sim.cluster).
+    replicas: int = Field(default=1, ge=1)
+    router: Literal["round-robin", "least-loaded", "prefix-affinity"] = "round-robin"
+    # Prefill/decode disaggregation: (prefill packages, decode packages) (llmimc.sim.disagg).
+    disaggregate: tuple[int, int] | None = None
+
+    @property
+    def num_packages(self) -> int:
+        return sum(self.disaggregate) if self.disaggregate is not None else self.replicas
+
+    @model_validator(mode="after")
+    def _check_lists(self) -> ServeConfig:
+        if not self.percentiles or any(not 0.0 <= q <= 100.0 for q in self.percentiles):
+            raise ValueError(f"percentiles must be within 0..100, got {list(self.percentiles)}")
+        if self.disaggregate is not None:
+            if min(self.disaggregate) < 1:
+                raise ValueError(
+                    f"disaggregate needs >= 1 prefill and >= 1 decode package, got {self.disaggregate}"
+                )
+            if self.replicas != 1:
+                raise ValueError("give either replicas or disaggregate (P:D packages), not both")
+        w = self.timeline_window_s
+        if w is not None and not 0.0 <= w[0] < w[1]:
+            raise ValueError(f"timeline_window_s must be 0 <= start < end, got {w}")
+        return self
 
     @model_validator(mode="before")
     @classmethod
     def _chunk_defaults_to_budget(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("chunk_size") is None:
             data = {k: v for k, v in data.items() if k != "chunk_size"}
-            data["chunk_size"] = data.get("max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default)
+            data["chunk_size"] = data.get(
+                "max_tokens_per_iter", cls.model_fields["max_tokens_per_iter"].default
+            )
         return data
 
 
@@ -60,7 +100,7 @@ REJECT_TOTAL_EXCEEDS_CONTEXT = "prompt_plus_decode_exceeds_context"
 REJECT_EXCEEDS_KV_CAPACITY = "kv_exceeds_capacity"
 
 
-class RequestRecord(_Frozen):
+class RequestRecord(Frozen):
     request_id: int
     status: RequestStatus
     reason: str | None = None  # set when rejected: one of the REJECT_* keys
@@ -75,18 +115,22 @@ class RequestRecord(_Frozen):
     e2e_s: float | None = None
     energy_j: float = 0.0
     preemptions: int = 0
-    prefix_cache_hit_tokens: int = 0
+    prefix_cache_hit_tokens: int = 0  # at the first admission
+    prefix_cache_readmit_hit_tokens: int = 0  # at re-admissions after preemption
+    queue_delay_s: float | None = None  # first admission - arrival
+    kv_transfer_s: float | None = None  # disaggregation: prefill end to KV delivered (link queue + transfer)
 
 
-class Percentiles(_Frozen):
+class Percentiles(Frozen):
     count: int
     mean: float | None
     p50: float | None
     p90: float | None
     p99: float | None
+    values: dict[str, float] = Field(default_factory=dict)  # "p99.9" -> value, ServeConfig.percentiles
 
 
-class KvOccupancySeries(_Frozen):
+class KvOccupancySeries(Frozen):
     """Share of KV blocks in use (running requests) sampled at evenly spaced simulated times."""
 
     time_s: list[float]
@@ -95,7 +139,7 @@ class KvOccupancySeries(_Frozen):
     mean_used_fraction: float  # time-weighted over the simulated time
 
 
-class ServeTimeline(_Frozen):
+class ServeTimeline(Frozen):
     """Per-iteration columns and preemption events (only with ServeConfig.record_timeline)."""
 
     iteration_start_s: list[float]
@@ -105,6 +149,9 @@ class ServeTimeline(_Frozen):
     prefill_tokens: list[int]
     decode_requests: list[int]
     preemptions: list[tuple[float, int]]  # (time_s, request_id)
+    kv_transfers: list[tuple[float, float, int]] = Field(
+        default_factory=list
+    )  # (start_s, duration_s, request_id)
     # KV blocks in use as an exact step function: the share from kv_time_s[k] until the next point
     # (a point at each iteration start, and after each iteration in which requests finished).
     kv_time_s: list[float] = Field(default_factory=list)
@@ -121,7 +168,27 @@ class ServeTimeline(_Frozen):
         return self
 
 
-class ServeResult(_Frozen):
+class ReplicaSummary(Frozen):
+    """One package of a cluster (``ServeConfig.replicas`` > 1)."""
+
+    replica: int
+    num_requests: int  # routed here (requests that can never be served are rejected before routing)
+    num_finished: int
+    iterations: int
+    busy_time_s: float
+    end_time_s: float  # its last finish
+    output_tokens: int
+    prompt_tokens: int
+    throughput_output_tokens_per_s: float  # over the cluster's simulated time
+    ttft_s: Percentiles
+    e2e_s: Percentiles
+    preemptions: int
+    prefix_cache_hit_tokens: int
+    energy_j: float
+    kv_peak_used_fraction: float
+
+
+class ServeResult(Frozen):
     config: ServeConfig
     kv_capacity_tokens: int
     kv_on_package_tokens: int
@@ -141,11 +208,16 @@ class ServeResult(_Frozen):
     output_tokens: int
     prompt_tokens: int  # of finished requests
     prefill_tokens_computed: int  # incl. recomputation after preemption, excl. prefix-cache hits
-    prefix_cache_hit_tokens: int
+    prefix_cache_hit_tokens: int  # first admissions of finished requests
+    prefix_cache_readmit_hit_tokens: int = 0  # re-admissions after preemption (reported apart)
+    prefix_cache_ideal_hit_tokens: int = 0  # an unbounded cache replaying the trace in arrival order
+    prefix_cache_hit_rate: float = 0.0  # first-admission hits / prompt tokens of finished requests
     prefix_cache_evictions: int
     prefix_block_tokens: int = 0  # tokens per prefix-cache block used; 0: caching off or no prefix ids
     throughput_output_tokens_per_s: float
     throughput_requests_per_s: float
+    throughput_total_tokens_per_s: float = 0.0  # (prompt + output tokens of finished) / simulated time
+    queue_delay_s: Percentiles | None = None  # first admission - arrival
     goodput_requests_per_s: float | None  # None when no SLO is given
     slo_attainment: float | None  # share of all requests finished within the SLOs
     energy_j: float  # iterations (static power during iterations included), split over requests
@@ -155,9 +227,21 @@ class ServeResult(_Frozen):
     d2d_bytes: float
     offpkg_bytes: float
     preemptions: int
+    stretch_iterations: int = 0  # iterations advanced by event skipping (a speed figure, not a result)
     kv_occupancy: KvOccupancySeries
     requests: list[RequestRecord]
-    timeline: ServeTimeline | None = None
+    timeline: ServeTimeline | None = None  # replica 0's iterations in a cluster
+    num_replicas: int = 1
+    router: str | None = None  # set for a cluster
+    replicas: list[ReplicaSummary] = Field(default_factory=list)
+    # Load balance: max / mean over replicas of routed requests and of busy time (1.0 = perfectly even).
+    load_imbalance_requests: float | None = None
+    load_imbalance_busy: float | None = None
+    # Disaggregation (ServeConfig.disaggregate): KV shipped from prefill to decode packages.
+    package_link: str | None = None
+    kv_transfer_bytes: float = 0.0
+    kv_transfer_energy_j: float = 0.0  # included in energy_j
+    kv_transfer_s: Percentiles | None = None  # per request: link queueing + transfer
 
     @property
     def total_energy_j(self) -> float:

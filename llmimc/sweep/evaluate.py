@@ -17,8 +17,7 @@ import time
 import traceback
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import LlmimcError, MappingError, one_line
 from llmimc.sweep.points import PointConfig
 
@@ -26,8 +25,7 @@ Metric = float | int | str | bool | None
 Status = Literal["ok", "does-not-fit", "error"]
 
 
-class PointOutcome(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PointOutcome(Frozen):
     key: str
     status: Status
     reason: str = ""

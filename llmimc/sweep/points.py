@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmimc import __version__
+from llmimc._base import Frozen
 from llmimc.errors import LlmimcError, one_line
 from llmimc.hw.loader import SpecT
 from llmimc.hw.spec import DigitalBaselineSpec, HwSpec, ImcSystemSpec
@@ -42,11 +43,7 @@ MM2_PER_M2 = 1e6
 DERIVED_NAMES: tuple[str, ...] = ("chiplet_area_mm2", "package_area_mm2")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ProfileParams(_Frozen):
+class ProfileParams(Frozen):
     model: str = Field(min_length=1)
     hw: str = "rram-chiplet"
     chiplets: int | None = Field(default=None, ge=1)
@@ -57,7 +54,7 @@ class ProfileParams(_Frozen):
     gen_len: int = Field(default=128, ge=1)
 
 
-class ServeParams(_Frozen):
+class ServeParams(Frozen):
     model_config = ConfigDict(frozen=True, extra="allow")  # extras pass through to llmimc.api.serve
     model: str = Field(min_length=1)
     hw: str = "rram-chiplet"
@@ -76,7 +73,7 @@ class ServeParams(_Frozen):
     time_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
 
-class PointConfig(_Frozen):
+class PointConfig(Frozen):
     """Everything one evaluation needs (picklable: plain data and a frozen spec)."""
 
     index: int

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from llmimc._base import Frozen
 from llmimc.cost.breakdown import Summary
 from llmimc.sim.serve_models import Percentiles, ServeResult
 from llmimc.sweep.evaluate import PointOutcome
@@ -50,8 +51,7 @@ CAPACITY_METRICS = (
 )
 
 
-class SweepResult(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class SweepResult(Frozen):
     name: str
     mode: Literal["profile", "serve"]
     rows: list[dict[str, Any]]  # one per point, in point order
@@ -123,10 +123,9 @@ def _columns(points: list[PointConfig]) -> tuple[list[str], list[str]]:
     return varying + [n for n in names if n not in varying], varying
 
 
-class SweepPlan(BaseModel):
+class SweepPlan(Frozen):
     """A validated sweep: its points (deduplicated by key) and objectives, before anything runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     sweep: SweepFile
     label: str
     points: list[PointConfig]

@@ -88,10 +88,8 @@ def scale_arrivals(load: TraceLoad, factor: float) -> TraceLoad:
 
 
 def _arriving_at(request: Request, arrived_at: float) -> Request:
-    """A copy of ``request`` arriving at another time (Request is a pydantic model or dataclass)."""
-    if dataclasses.is_dataclass(request):
-        return dataclasses.replace(request, arrived_at=arrived_at)
-    return request.model_copy(update={"arrived_at": arrived_at})
+    """A copy of ``request`` arriving at another time."""
+    return dataclasses.replace(request, arrived_at=arrived_at)
 
 
 def native_rate_per_s(requests: list[Request]) -> float:

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from llmimc._base import Frozen
 from llmimc.errors import LlmimcError, one_line
 
 
@@ -76,10 +77,9 @@ SERVE_PARAMS: dict[str, str] = {
 # chunk_size, block_tokens, enable_prefix_caching, ...) and keyword parameters of llmimc.api.serve.
 
 
-class RangeAxis(BaseModel):
+class RangeAxis(Frozen):
     """Values between ``low`` and ``high`` (inclusive)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     low: float = Field(allow_inf_nan=False)
     high: float = Field(allow_inf_nan=False)
     num: int | None = Field(default=None, ge=1, le=100_000)  # grid: this many evenly spaced values
@@ -103,8 +103,7 @@ class RangeAxis(BaseModel):
 Axis = Annotated[list[Value], Field(min_length=1)] | RangeAxis
 
 
-class Sampling(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Sampling(Frozen):
     method: Literal["grid", "random", "lhs"] = "grid"
     samples: int | None = Field(default=None, ge=1, le=1_000_000)  # random/lhs: number of points
     seed: int = Field(default=0, ge=0)
@@ -116,10 +115,9 @@ class Sampling(BaseModel):
         return self
 
 
-class CapacitySearch(BaseModel):
+class CapacitySearch(Frozen):
     """SLO capacity search: the highest arrival rate at which >= ``attainment`` of requests meet the SLOs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     slo_ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     slo_tpot_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     attainment: float = Field(default=0.9, gt=0, le=1)
@@ -138,10 +136,9 @@ class CapacitySearch(BaseModel):
         return self
 
 
-class SweepFile(BaseModel):
+class SweepFile(Frozen):
     """A design-space sweep (see the module docstring; ``llmimc sweep schema`` prints the JSON Schema)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = "sweep"
     description: str = ""
     mode: Literal["profile", "serve"] = "profile"

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
-
+from llmimc._base import Frozen
 from llmimc.errors import TraceError
 from llmimc.traces.request import Request
 
@@ -49,7 +48,7 @@ REQUIRED_COLUMNS: dict[TraceFormat, tuple[str, ...]] = {
 LENGTH_COLUMNS: tuple[str, str] = ("num_prefill_tokens", "num_decode_tokens")
 
 
-class TraceLoad(BaseModel):
+class TraceLoad(Frozen):
     """Requests read from one trace (or generated), with what was skipped and why.
 
     ``requests`` are sorted by arrival, ``request_id`` = 0..n-1 in file order, ``arrived_at`` in
@@ -58,7 +57,6 @@ class TraceLoad(BaseModel):
     ``fmt`` is the resolved file format (``None`` for a synthetic trace).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     requests: list[Request]
     skipped: dict[str, int]
     source: str

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from llmimc.errors import TraceError
-from llmimc.traces._rows import BadRow, parse_count, validate_requests
+from llmimc.traces._rows import BadRow, parse_count
 from llmimc.traces.csv_adapters import read_header
 from llmimc.traces.formats import LENGTH_COLUMNS, TraceLoad
 from llmimc.traces.loader import load_trace, open_trace_text
+from llmimc.traces.request import Request
 
 ARRIVAL_PROCESSES: tuple[str, ...] = ("poisson", "gamma")
 
@@ -131,9 +132,11 @@ def synthetic_trace(
         length_note = f"lengths from {lengths_path}"
     shape_note = f", cv={cv:g}" if arrival == "gamma" else ""
     source = f"synthetic {arrival} arrivals at {rate_qps:g} req/s{shape_note}, {length_note}"
-    rows = [
-        {"request_id": i, "arrived_at": t, "num_prefill_tokens": p, "num_decode_tokens": d}
+    if prefill.min() < 1 or decode.min() < 1 or not np.all(np.isfinite(arrived_s)) or arrived_s.min() < 0:
+        raise TraceError(f"{where}: every request needs >= 1 prompt and output token and a finite arrival")
+    trusted = Request.trusted
+    requests = [
+        trusted(i, t, p, d)
         for i, (t, p, d) in enumerate(zip(arrived_s.tolist(), prefill.tolist(), decode.tolist(), strict=True))
     ]
-    requests = validate_requests(rows, where)
     return TraceLoad(requests=requests, skipped={}, source=source, fmt=None)

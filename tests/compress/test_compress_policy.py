@@ -6,7 +6,7 @@ import json
 import pathlib
 
 import pytest
-from compress_helpers import linear, tiny_gpt2_graph, tiny_llama_graph
+from support.graphs import hand_gpt2_graph, hand_llama_graph, linear
 
 from llmimc.compress import DEFAULT_POLICY, load_policy, op_roles, parse_sparsity, preset_names
 from llmimc.compress.policy import resolve_op_settings
@@ -35,12 +35,12 @@ def test_preset_values_follow_their_citations() -> None:
 
 
 def test_roles_from_module_paths() -> None:
-    g = tiny_llama_graph()
+    g = hand_llama_graph()
     by_name = {op.name: op for op in g.linear_ops()}
     assert op_roles(by_name["lm_head"]) == {"lm_head"}
     assert op_roles(by_name["model.layers.0.self_attn.q_proj"]) == {"attn", "decoder"}
     assert op_roles(by_name["model.layers.1.mlp.down_proj"]) == {"mlp", "decoder"}
-    g2 = {op.name: op for op in tiny_gpt2_graph().linear_ops()}
+    g2 = {op.name: op for op in hand_gpt2_graph().linear_ops()}
     assert "attn" in op_roles(g2["transformer.h.0.attn.c_proj"])
     assert "mlp" in op_roles(g2["transformer.h.0.mlp.c_proj"])
     experts = linear("model.layers.0.mlp.experts.gate_up_proj", 0, 32, 96, experts=4, load=0.5)
@@ -60,7 +60,7 @@ def test_overrides_by_role_glob_and_layer(tmp_path: pathlib.Path) -> None:
         "  - {match: mlp, layers: [0], sparsity: false}\n"
     )
     policy = load_policy(f)
-    ops = {op.name: op for op in tiny_llama_graph().linear_ops()}
+    ops = {op.name: op for op in hand_llama_graph().linear_ops()}
     s = {name: resolve_op_settings(policy, op) for name, op in ops.items()}
     assert s["model.layers.0.self_attn.q_proj"].weight_bits == 6
     assert s["model.layers.0.self_attn.o_proj"].weight_bits == 6
@@ -90,9 +90,20 @@ def test_parse_sparsity() -> None:
     assert spec is not None and (spec.n, spec.m, spec.density) == (2, 4, 0.5)
     assert parse_sparsity(" 1:4 ").density == 0.25
     assert parse_sparsity(None) is None and parse_sparsity("none") is None and parse_sparsity("") is None
+    assert spec.pattern == "channel" and spec.text == "2:4"  # the standard per-output-channel pattern
+    shared = parse_sparsity("2:4:array")
+    assert shared is not None and (shared.n, shared.m, shared.pattern, shared.text) == (
+        2,
+        4,
+        "array",
+        "2:4:array",
+    )
+    assert parse_sparsity("2:4:channel") == spec
 
 
-@pytest.mark.parametrize("text", ["4:2", "0:4", "2", "a:b", "2.5:4", "2:4:8", "-1:4", "2:0"])
+@pytest.mark.parametrize(
+    "text", ["4:2", "0:4", "2", "a:b", "2.5:4", "2:4:8", "-1:4", "2:0", "2:4:rows", "2:4:array:1"]
+)
 def test_parse_sparsity_rejects(text: str) -> None:
     with pytest.raises(PolicyError) as err:
         parse_sparsity(text)

@@ -82,3 +82,34 @@ def test_more_bits_more_sqnr() -> None:
         db.append(sqnr_db(e.signal, e.err_uniform))
     assert db == sorted(db)
     assert 6.0 * 1.5 < db[-1] - db[1] < 6.02 * 4 + 3  # ~6 dB per bit
+
+
+@settings(max_examples=60, deadline=None)
+@given(w=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 9)), elements=finite),
+       nm=st.sampled_from([(1, 4), (2, 4), (1, 2), (3, 4)]), group=st.integers(1, 4))  # fmt: skip
+def test_array_shared_mask_is_one_pattern_per_group_and_the_best_one(
+    w: np.ndarray, nm: tuple[int, int], group: int
+) -> None:
+    """The array-shared pattern: rows (output channels) r0..r0+G-1 keep the same n of every m columns,
+    the n with the largest energy over the group; it never prunes less error than per-channel N:M."""
+    n, m = nm
+    shared = nm_prune_rows(w, n, m, rows_per_mask=group)
+    for r0 in range(0, w.shape[0], group):
+        block = w[r0 : r0 + group].astype(np.float64)
+        kept = shared[r0 : r0 + group]
+        for g0 in range(0, w.shape[1], m):
+            cols = range(g0, min(g0 + m, w.shape[1]))
+            pos = [c for c in cols if np.any(kept[:, c] != 0)]
+            assert len(pos) <= n
+            assert np.all(
+                (kept[:, g0 : g0 + m] == 0) | (kept[:, g0 : g0 + m] == w[r0 : r0 + group, g0 : g0 + m])
+            )
+            energy = float((kept[:, g0 : g0 + m].astype(np.float64) ** 2).sum())
+            best = max(
+                float(sum((block[:, c] ** 2).sum() for c in choice))
+                for choice in itertools.combinations(cols, min(n, len(cols)))
+            )
+            assert math.isclose(energy, best, rel_tol=1e-6, abs_tol=1e-6)
+    err_shared = float(((w.astype(np.float64) - shared) ** 2).sum())
+    err_channel = float(((w.astype(np.float64) - nm_prune_rows(w, n, m)) ** 2).sum())
+    assert err_channel <= err_shared * (1 + 1e-9) + 1e-9

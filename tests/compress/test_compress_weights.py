@@ -8,8 +8,8 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-from compress_helpers import linear, tiny_gpt2_graph, tiny_llama_graph, write_llama_weights
 from safetensors.torch import save_file
+from support.graphs import hand_gpt2_graph, hand_llama_graph, linear, write_llama_weights
 
 from llmimc.compress import build_plan, load_policy, parse_sparsity
 from llmimc.compress.outliers import channel_stats, locate_weights
@@ -27,7 +27,7 @@ def _outliers(graph: OpGraph) -> dict[str, list[int]]:
 
 
 def test_injected_outlier_channels_are_found_and_raise_sqnr(tmp_path: pathlib.Path) -> None:
-    g = tiny_llama_graph(hidden=64, inter=128)
+    g = hand_llama_graph(hidden=64, inter=128)
     write_llama_weights(tmp_path / "m", g, _outliers(g), np.random.default_rng(0))
     base = load_policy("w4a8-outlier").model_dump()
     policy = load_policy("w4a8-outlier").model_validate({**base, "outlier_fraction": 3 / 64, "overrides": []})
@@ -68,7 +68,7 @@ def test_real_hf_llama_checkpoint_names_and_layout(tmp_path: pathlib.Path) -> No
         )
         model.model.layers[0].self_attn.q_proj.weight[:, 9] *= 50.0
     model.to(torch.bfloat16).save_pretrained(tmp_path / "llama")
-    g = tiny_llama_graph(layers=2, hidden=64, inter=128, vocab=96)
+    g = hand_llama_graph(layers=2, hidden=64, inter=128, vocab=96)
     plan = build_plan(g, load_policy("w8a8"), weights_dir=tmp_path / "llama")  # 0.1%: 0 rows of 64
     assert all(c.outlier_rows == 0 for c in plan.ops.values()) and plan.outlier_source.startswith("default:")
     assert len(plan.sqnr) == len(plan.ops)  # SQNR still comes from the real (bf16) weights
@@ -89,7 +89,7 @@ def test_gpt2_conv1d_transposed_weights_and_tied_head(tmp_path: pathlib.Path) ->
         model.transformer.h[0].attn.c_proj.weight[3, :] *= 50.0  # square 32x32: orientation from Conv1D
         model.transformer.wte.weight[:, 30] *= 50.0  # tied lm_head: (vocab, hidden) -> column = input
     model.save_pretrained(tmp_path / "gpt2")
-    g = tiny_gpt2_graph(layers=1, hidden=32, vocab=80)
+    g = hand_gpt2_graph(layers=1, hidden=32, vocab=80)
     base = load_policy("w4a8-outlier").model_dump()
     policy = load_policy("w4a8-outlier").model_validate({**base, "outlier_fraction": 1 / 32})
     plan = build_plan(g, policy, weights_dir=tmp_path / "gpt2")
@@ -114,7 +114,7 @@ def test_mixtral_per_expert_checkpoint_for_fused_expert_ops(tmp_path: pathlib.Pa
         model.model.layers[0].mlp.experts.gate_up_proj[2, :, 7] *= 50.0  # (E, 2I, H): input channel 7
         model.model.layers[0].mlp.experts.down_proj[1, :, 45] *= 50.0  # (E, H, I): input channel 45
     model.save_pretrained(tmp_path / "mx")  # written as block_sparse_moe.experts.<e>.w1/w2/w3
-    g = tiny_llama_graph(layers=1, hidden=32, inter=48, vocab=80)
+    g = hand_llama_graph(layers=1, hidden=32, inter=48, vocab=80)
     extra = [
         linear("model.layers.0.mlp.experts.gate_up_proj", 0, 32, 96, experts=4, load=0.5),
         linear("model.layers.0.mlp.experts.down_proj", 0, 48, 32, experts=4, load=0.5),
@@ -130,7 +130,7 @@ def test_mixtral_per_expert_checkpoint_for_fused_expert_ops(tmp_path: pathlib.Pa
 
 
 def test_streamed_stats_do_not_depend_on_chunk_size(tmp_path: pathlib.Path) -> None:
-    g = tiny_llama_graph(hidden=48, inter=80)
+    g = hand_llama_graph(hidden=48, inter=80)
     write_llama_weights(tmp_path, g, _outliers(g), np.random.default_rng(1))
     located, problems = locate_weights(g, index_folder(tmp_path))
     assert problems == []
@@ -155,7 +155,7 @@ def test_bf16_and_f32_reads_match_torch(tmp_path: pathlib.Path) -> None:
 
 
 def test_calibration_json_and_safetensors_choose_channels(tmp_path: pathlib.Path) -> None:
-    g = tiny_llama_graph(hidden=64, inter=128)
+    g = hand_llama_graph(hidden=64, inter=128)
     write_llama_weights(tmp_path / "m", g, _outliers(g), np.random.default_rng(2))
     base = load_policy("w4a8-outlier").model_dump()
     policy = load_policy("w4a8-outlier").model_validate({**base, "outlier_fraction": 3 / 64, "overrides": []})
@@ -191,12 +191,12 @@ def test_bad_calibration_files(tmp_path: pathlib.Path, content: str, needle: str
     f = tmp_path / "c.json"
     f.write_text(content)
     with pytest.raises(PolicyError) as err:
-        build_plan(tiny_llama_graph(), load_policy("w8a8"), calibration_path=f)
+        build_plan(hand_llama_graph(), load_policy("w8a8"), calibration_path=f)
     assert needle in str(err.value) and str(f) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_bad_weight_folders(tmp_path: pathlib.Path) -> None:
-    g = tiny_llama_graph()
+    g = hand_llama_graph()
     with pytest.raises(PolicyError, match="no \\*.safetensors"):
         build_plan(g, load_policy("w8a8"), weights_dir=tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"\x05\x00")
@@ -210,7 +210,7 @@ def test_bad_weight_folders(tmp_path: pathlib.Path) -> None:
 
 def test_wrong_shape_is_reported_per_op(tmp_path: pathlib.Path) -> None:
     save_file({"lm_head.weight": torch.zeros(3, 3)}, str(tmp_path / "model.safetensors"))
-    located, problems = locate_weights(tiny_llama_graph(), index_folder(tmp_path))
+    located, problems = locate_weights(hand_llama_graph(), index_folder(tmp_path))
     assert located == {}
     assert "lm_head: tensor lm_head.weight F32[3, 3] is not a float weight with K=64" in problems
 

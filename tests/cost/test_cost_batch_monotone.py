@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from imc_testkit import HAND_SPEC, make_spec, plan_for, random_graph
+from support.imc import HAND_SPEC, make_spec, plan_for, random_graph
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.errors import MappingError

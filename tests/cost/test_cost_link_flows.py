@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
-from imc_testkit import plan_for, random_graph, random_spec
+from support.imc import plan_for, random_graph, random_spec
 
 from llmimc.errors import MappingError
 from llmimc.sim.profile import run_profile

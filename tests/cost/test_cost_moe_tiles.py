@@ -14,10 +14,10 @@ With 10 MB/s per tile (so that the buffers bind, not the 0.8 us MVM):
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, linear, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, linear, make_spec, plan_for
 
-from llmimc.cost import actions as A
-from llmimc.cost.compile import R
+from llmimc.cost.actions import Action
+from llmimc.cost.compile import Resource
 from llmimc.cost.model import features
 from llmimc.sim.system import build_system
 
@@ -42,10 +42,12 @@ def test_one_token_runs_on_one_experts_tile():
     s = _moe_system()
     f = features([], [5])
     t, it = _item_time(s, f)
-    assert float(it.times[R["local_sram"]] @ f) == pytest.approx(2 * 384 / 64e7)
+    assert float(it.times[Resource.LOCAL_SRAM] @ f) == pytest.approx(2 * 384 / 64e7)
     assert t == pytest.approx(384 / 16e7, rel=1e-12)
     # the floor is time only: the action counts are still 2 expert vectors' worth
-    assert float((it.counts[A.LSRAM_R] + it.counts[A.LSRAM_W]) @ f) == pytest.approx(2 * 3072)
+    assert float((it.counts[Action.LSRAM_READ] + it.counts[Action.LSRAM_WRITE]) @ f) == pytest.approx(
+        2 * 3072
+    )
 
 
 def test_prefill_spreads_over_experts():

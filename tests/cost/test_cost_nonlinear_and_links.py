@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for
 
-from llmimc.cost import actions as A
-from llmimc.cost.compile import R
+from llmimc.cost.actions import Action
+from llmimc.cost.compile import Resource
 from llmimc.cost.model import features
 from llmimc.model.opgraph import Op, OpKind, Poly
 from llmimc.sim.system import build_system
@@ -44,10 +44,10 @@ def test_gelu_is_one_fused_fp16_dpu_kernel():
     f = features([], [0])
     it = next(x for x in s.compiled.items if x.kind == "activation")
     counts = it.counts @ f
-    assert counts[A.GSRAM_R] == pytest.approx(40 * 128 / 4 * 2 / 4 * 8)  # bits: 1,280 B
-    assert counts[A.GSRAM_W] == pytest.approx(32 * 128 / 4 * 2 / 4 * 8)  # bits: 1,024 B
-    assert counts[A.DPU_OP] == pytest.approx(8 * 128)
-    assert float(it.times[R["dpu"]] @ f) == pytest.approx(8 * 128 / 64e9)  # 64 lanes at 1 GHz
+    assert counts[Action.GSRAM_READ] == pytest.approx(40 * 128 / 4 * 2 / 4 * 8)  # bits: 1,280 B
+    assert counts[Action.GSRAM_WRITE] == pytest.approx(32 * 128 / 4 * 2 / 4 * 8)  # bits: 1,024 B
+    assert counts[Action.DPU_OP] == pytest.approx(8 * 128)
+    assert float(it.times[Resource.DPU] @ f) == pytest.approx(8 * 128 / 64e9)  # 64 lanes at 1 GHz
 
 
 def test_link_load_bounds_the_iteration():
@@ -63,9 +63,9 @@ def test_link_load_bounds_the_iteration():
     # store-and-forward hop times on the senders' paths already cover a chain's links; load link 0->1
     # with 1000x the traffic (as transfers of many routes sharing it would) and it must bound the iteration
     i = cm.link_index[(0, 1)]
-    cm.LB5[i] *= 1000.0
+    cm.link_bytes_per_feature[i] *= 1000.0
     lat, _, bound = cm.latency(f, sp)
-    link_s = float(cm.LB5[i] @ f) / 128e9
+    link_s = float(cm.link_bytes_per_feature[i] @ f) / 128e9
     assert link_s > lat0
     assert bound == "link"
     assert lat == pytest.approx(link_s, rel=1e-9)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from imc_testkit import make_spec, plan_for, random_graph
+from support.imc import make_spec, plan_for, random_graph
 
 from llmimc.errors import MappingError
 from llmimc.sim.profile import run_profile

@@ -1,6 +1,6 @@
 """A worked 1-layer example on a 2-chiplet ring, every number computed by hand below.
 
-Spec (imc_testkit.HAND_SPEC): 128x128 arrays of 1-bit cells, read 100 ns, 8 columns per ADC at 10 ns
+Spec (support.imc.HAND_SPEC): 128x128 arrays of 1-bit cells, read 100 ns, 8 columns per ADC at 10 ns
 -> cycle = max(100, 8 x 10) = 100 ns; 1-bit DAC and 8-bit activations -> 8 cycles -> t_mvm = 800 ns.
 16 arrays per chiplet. Graph: embedding (256 B row/token) -> layer 0: fc 256x128 and one attention
 score op (64 MACs per T x L) -> lm_head 128x256 (one vector per sequence per step). w8a8, KV 16-bit.
@@ -12,7 +12,7 @@ fills one chiplet: stage 0 = embedding + layer 0 on chiplet 0 (memory attached),
 from __future__ import annotations
 
 import pytest
-from imc_testkit import HAND_SPEC, hand_graph, make_spec, plan_for
+from support.imc import HAND_SPEC, hand_graph, make_spec, plan_for
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.profile import run_profile

@@ -1,9 +1,9 @@
-"""Per-kernel GPU model on hand-computed cases (round-number spec in gpu_testkit)."""
+"""Per-kernel GPU model on hand-computed cases (round-number spec in support.gpu)."""
 
 from __future__ import annotations
 
 import pytest
-from gpu_testkit import H, hand_spec, layer_graph, plan16, single_linear_graph
+from support.gpu import H, hand_spec, layer_graph, plan16, single_linear_graph
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.gpu import build_gpu_system

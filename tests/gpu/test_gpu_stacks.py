@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gpu_testkit import hand_spec, layer_graph, plan16
+from support.gpu import hand_spec, layer_graph, plan16
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.gpu import HF_EAGER, SERVING, build_gpu_system
@@ -34,7 +34,7 @@ def test_serving_is_never_slower_than_eager():
     for model in ("gpt2", "llama-2-7b"):
         g = load_opgraph(model)
         plan = plan16(g)
-        from gpu_testkit import gpu_spec
+        from support.gpu import gpu_spec
 
         eager = build_gpu_system(g, gpu_spec({"software_stack": "hf-eager"}), plan).cost_model
         serve = build_gpu_system(g, gpu_spec(), plan).cost_model

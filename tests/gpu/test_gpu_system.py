@@ -6,9 +6,9 @@ import json
 import math
 
 import pytest
-from gpu_testkit import gpu_spec, plan16
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.gpu import gpu_spec, plan16
 from typer.testing import CliRunner
 
 from llmimc.cost.iteration import PrefillChunk
@@ -133,6 +133,8 @@ def test_baseline_row_is_the_gpu_profile():
     spec = gpu_spec()
     r = run_gpu_profile(GPT2, spec, plan, batch=2, prompt_len=64, gen_len=4)
     b = gpu_baseline(GPT2, plan, spec, 2, 64, 4, 1.0, 1.0)
-    assert b.ttft_s == pytest.approx(r.summary.ttft_s) and b.mean_tpot_s == pytest.approx(r.summary.mean_tpot_s)
+    assert b.ttft_s == pytest.approx(r.summary.ttft_s) and b.mean_tpot_s == pytest.approx(
+        r.summary.mean_tpot_s
+    )
     assert b.energy_per_output_token_j == pytest.approx(r.summary.energy_per_output_token_j)
     assert b.fits_in_memory

@@ -7,18 +7,13 @@ conversions, DAC row drives, shift-and-adds, and hence the same energy per MAC.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from support.imc import linear
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import linear  # noqa: E402
-
-from llmimc.compress.plan import OpCompression  # noqa: E402
-from llmimc.hw import load_spec  # noqa: E402
-from llmimc.hw.derive import adc_energy_per_conversion_j, mvm_figures  # noqa: E402
-from llmimc.mapping.tiling import per_vector_actions, tile_op  # noqa: E402
+from llmimc.compress.plan import OpCompression
+from llmimc.hw import load_spec
+from llmimc.hw.derive import adc_energy_per_conversion_j, mvm_figures
+from llmimc.mapping.tiling import per_vector_actions, tile_op
 
 
 @pytest.mark.parametrize(("w_bits", "a_bits"), [(8, 8), (4, 8), (4, 4), (2, 6)])

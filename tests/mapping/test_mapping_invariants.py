@@ -4,30 +4,38 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.imc import HAND_SPEC, hand_graph, linear, make_spec, plan_for, random_graph, random_spec
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import HAND_SPEC, hand_graph, linear, make_spec, plan_for, random_graph, random_spec  # noqa: E402
-
-from llmimc.compress.plan import OpCompression  # noqa: E402
-from llmimc.errors import MappingError  # noqa: E402
-from llmimc.mapping import map_model, tile_op  # noqa: E402
-from llmimc.mapping.partition import _greedy, chiplets_needed, partition  # noqa: E402
-from llmimc.mapping.placement import stage_order  # noqa: E402
+from llmimc.compress.plan import OpCompression
+from llmimc.errors import MappingError
+from llmimc.mapping import map_model, tile_op
+from llmimc.mapping.partition import BlockLoad, chiplets_needed, pack_stream, pack_whole, partition
+from llmimc.mapping.placement import stage_order
 
 
 def test_tiling_outliers_sparsity_differential():
-    """K=300, N=100, 3 outlier rows, 2:4, 8-bit weights on 2-bit differential cells, 128x128 arrays:
+    """K=300, N=100, 3 outlier rows, 2:4:array, 8-bit weights on 2-bit differential cells, 128x128 arrays:
     K_analog = 297, rows = ceil(297/2) = 149 -> 2 row blocks; slices = ceil(8/2) x 2 = 8 -> 800 columns
-    -> 7 column blocks; 2 experts -> 28 arrays; metadata = 149 x 7 x 2 x 3/2 bits."""
+    -> 7 column blocks; 2 experts -> 28 arrays; metadata = 149 x 7 x 2 x 3/2 bits.
+    Per-channel 2:4 keeps all 297 rows (zero cells): 3 row blocks, 42 arrays, no crossbar metadata."""
     spec = make_spec({**HAND_SPEC, "chiplet.array.bits_per_cell": 2, "chiplet.array.differential": True})
     op = linear("x", 0, 300, 100, experts=2, load=0.5)
-    comp = OpCompression(op_name="x", weight_bits=8, act_bits=6, outlier_rows=3, sparsity_n=2, sparsity_m=4)
+    comp = OpCompression(
+        op_name="x",
+        weight_bits=8,
+        act_bits=6,
+        outlier_rows=3,
+        sparsity_n=2,
+        sparsity_m=4,
+        sparsity_pattern="array",
+    )
+    per_channel = tile_op(op, comp.model_copy(update={"sparsity_pattern": "channel"}), spec.chiplet.array)
+    assert (per_channel.rows_stored, per_channel.row_blocks, per_channel.arrays) == (297, 3, 42)
+    assert per_channel.metadata_bits == 0 and per_channel.cells_used == 297 * 100 * 8 * 2
     t = tile_op(op, comp, spec.chiplet.array)
     assert (t.analog_rows, t.rows_stored, t.slices, t.row_blocks, t.col_blocks, t.arrays) == (
         297,
@@ -118,16 +126,25 @@ def test_adding_chiplets_never_loses_capacity(c):
     st.integers(1, 7),
 )
 def test_partition_is_min_max_balanced(loads, work, chiplets):
-    """Against brute force over every contiguous cut (all units fit one chiplet of capacity 40)."""
+    """Against brute force over every contiguous cut (one block per unit, each fits a chiplet of 40)."""
     work = work[: len(loads)]
     cap = 40
-    if chiplets_needed(loads, cap) > chiplets:
+    blocks = [BlockLoad(u, x, w) for u, (x, w) in enumerate(zip(loads, work, strict=True))]
+    if chiplets_needed(blocks, cap) > chiplets:
         return
-    stages = partition(loads, work, cap, chiplets)
-    assert [u for s in stages for u in s.units] == list(range(len(loads)))
-    assert sum(s.num_chiplets for s in stages) <= chiplets
-    assert all(s.arrays <= cap for s in stages)
-    got = max(sum(work[u] for u in s.units) for s in stages)
+    packing, chips = partition(blocks, cap, chiplets)
+    assert len(chips) <= chiplets
+    assert all(sum(p.arrays for p in c) <= cap for c in chips)
+    for b, x in enumerate(loads):  # every block placed exactly once, in order
+        assert sum(p.arrays for c in chips for p in c if p.block == b) == x
+        assert sum(p.fraction for c in chips for p in c if p.block == b) == pytest.approx(1.0)
+    order = [p.block for c in chips for p in c]
+    assert order == sorted(order)
+    if len(pack_whole(blocks, cap, math.inf)) > chiplets:
+        assert packing == "stream"  # only splitting blocks makes it fit
+        return
+    assert packing == "whole" and all(p.fraction == 1.0 for c in chips for p in c)
+    got = max(sum(work[p.block] for p in c) for c in chips)
     best = math.inf
     n = len(loads)
     for k in range(min(n, chiplets)):
@@ -139,9 +156,35 @@ def test_partition_is_min_max_balanced(loads, work, chiplets):
     assert got <= best * (1 + 1e-9) + 1e-12
 
 
-def test_greedy_splits_oversized_units():
-    stages = _greedy([10, 95, 10], [1.0, 1.0, 1.0], 40, math.inf)
-    assert [(s.units, s.num_chiplets) for s in stages] == [((0,), 1), ((1,), 3), ((2,), 1)]
+def test_whole_packing_splits_only_oversized_blocks():
+    blocks = [BlockLoad(0, 10, 1.0), BlockLoad(1, 95, 1.0), BlockLoad(2, 10, 1.0)]
+    chips = pack_whole(blocks, 40, math.inf)
+    assert [[(p.block, p.arrays) for p in c] for c in chips] == [
+        [(0, 10)],
+        [(1, 32)],
+        [(1, 32)],
+        [(1, 31)],
+        [(2, 10)],
+    ]
+
+
+def test_stream_packing_reaches_the_capacity_bound():
+    """Units of 30 arrays (two blocks of 15) on chiplets of 40: whole units need one chiplet each (5),
+    the stream shares chiplets between neighbouring units: ceil(150 / 40) = 4."""
+    blocks = [BlockLoad(u, 15, 1.0) for u in range(5) for _ in range(2)]
+    assert len(pack_whole(blocks, 40, math.inf)) == 5
+    assert chiplets_needed(blocks, 40) == 4
+    chips = pack_stream(blocks, 40, math.inf)
+    assert [sum(p.arrays for p in c) for c in chips] == [40, 40, 40, 30]
+    assert [(p.block, p.arrays, p.fraction) for p in chips[1]] == [
+        (2, 5, 1 / 3),
+        (3, 15, 1.0),
+        (4, 15, 1.0),
+        (5, 5, 1 / 3),
+    ]
+    packing, balanced = partition(blocks, 40, 4)  # same count, work balanced: 3.5 block-works at most
+    assert packing == "stream" and len(balanced) == 4
+    assert max(sum(p.fraction for p in c) for c in balanced) <= 3.5 + 1e-9
 
 
 def test_snake_placement_on_mesh_and_ring_order():

@@ -14,13 +14,16 @@ import sys
 import pytest
 import torch
 import transformers
-from hf_reference import real_forward
+from support.hf_reference import real_forward
 from transformers import AutoModelForCausalLM
 
 from llmimc.errors import ModelResolutionError
 from llmimc.model import OpKind, opgraph_from_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 BASE = {
     "hidden_size": 64,

@@ -10,7 +10,7 @@ real forward depends on the random router.
 from __future__ import annotations
 
 import pytest
-from hf_reference import real_forward
+from support.hf_reference import real_forward
 from transformers import (
     GemmaConfig,
     GPT2Config,
@@ -22,7 +22,10 @@ from transformers import (
 
 from llmimc.model import OpKind, opgraph_from_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 TINY = {
     "gpt2": lambda: GPT2Config(

@@ -6,7 +6,10 @@ import pytest
 
 from llmimc.model import OpKind, list_bundled_models
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 BUNDLED = list_bundled_models()
 

@@ -22,7 +22,10 @@ from llmimc.model.bundled import find_bundled, load_bundled_config
 from llmimc.model.cache import config_hash
 from llmimc.model.shipped import read_shipped_graph, shipped_graph_bytes, shipped_graph_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 BUNDLED = list_bundled_models()
 REGEN = (

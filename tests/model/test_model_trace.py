@@ -11,7 +11,10 @@ from llmimc.model import OpGraph, OpKind, Poly, opgraph_from_config
 from llmimc.model import graph as graph_mod
 from llmimc.model.fit import FitError, check_points, fit_poly
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # traces with torch/transformers (slow: real forwards or every bundled model)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.torch,
+]  # traces with torch/transformers (slow: real forwards or every bundled model)
 
 
 def _llama(layers: int = 4) -> LlamaConfig:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from support.imc import traced_tiny_llama_graph
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cost"))
-from imc_testkit import tiny_llama_graph  # noqa: E402
-
-from llmimc.compress import build_plan, load_policy  # noqa: E402
-from llmimc.hw import load_spec  # noqa: E402
-from llmimc.sim.profile import run_profile  # noqa: E402
-from llmimc.sim.system import build_system  # noqa: E402
-from llmimc.traces.request import Request  # noqa: E402
+from llmimc.compress import build_plan, load_policy
+from llmimc.hw import load_spec
+from llmimc.sim.profile import run_profile
+from llmimc.sim.system import build_system
+from llmimc.traces.request import Request
 
 
 @pytest.mark.parametrize(("prompt", "gen", "experts"), [(32, 8, 1), (7, 5, 4)])
@@ -22,7 +17,7 @@ def test_single_request_serve_equals_profile(prompt, gen, experts):
     from llmimc.sim.serve import run_serve
     from llmimc.sim.serve_models import ServeConfig
 
-    g = tiny_llama_graph(layers=2, hidden=64, experts=experts)
+    g = traced_tiny_llama_graph(layers=2, hidden=64, experts=experts)
     spec = load_spec("rram-chiplet").with_chiplets(2)
     plan = build_plan(g, load_policy("w8a8"))
     prof = run_profile(g, spec, plan, prompt_len=prompt, gen_len=gen)

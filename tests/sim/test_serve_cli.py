@@ -128,9 +128,137 @@ def test_negative_seed_is_one_line():
     assert "--seed is -1" in one_line_error(runner.invoke(app, [*SYNTHETIC, "--seed", "-1"]))
 
 
-@pytest.mark.parametrize("flag", ["--json", "--timeline"])
+@pytest.mark.parametrize("flag", ["--json", "--timeline", "--requests-out"])
 def test_unwritable_output_fails_before_the_run(tmp_path, flag):
     """A bad output path is reported up front (one line, no report printed), not after a long run."""
     missing = tmp_path / "no_such_folder" / "out.json"
     assert "does not exist" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(missing)]))
     assert "is a directory" in one_line_error(runner.invoke(app, [*SYNTHETIC, flag, str(tmp_path)]))
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--time-scale", "-1"], "--time-scale is -1"),
+        (["--timeline-window", "5:2"], "--timeline-window 5:2"),
+        (["--timeline-window", "abc"], "--timeline-window abc"),
+        (["--percentiles", "50,101"], "--percentiles 50,101"),
+        (["--slo-e2e-s", "0"], "--slo-e2e-s is 0"),
+        (["--replicas", "0"], "--replicas is 0"),
+        (["--router", "random"], "--router random"),
+        (["--disaggregate", "3"], "--disaggregate 3"),
+        (["--memory-stacks", "0"], "--memory-stacks is 0"),
+        (["--memory-stacks", "99", "--chiplets", "8"], "need at least 99 chiplets"),
+        (["--disaggregate", "0:2"], "--disaggregate 0:2"),
+        (["--disaggregate", "1:1", "--replicas", "2"], "not both"),
+        (["--disaggregate", "1:1", "--package-link", "carrier-pigeon"], "carrier-pigeon"),
+        (["--disaggregate", "1:1"], "package link"),
+    ],
+)
+def test_new_serve_flags_reject_bad_values(flags, needle):
+    assert needle in one_line_error(runner.invoke(app, [*SYNTHETIC, *flags]))
+
+
+def test_requests_out_streams_records_and_json_holds_the_summary(tmp_path):
+    out, records, tl = tmp_path / "r.json", tmp_path / "req.jsonl", tmp_path / "tl.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "30", "--prompt-len", "64"]
+    args += ["--gen-len", "6", "--json", str(out), "--requests-out", str(records), "--time-scale", "0.5"]
+    args += ["--percentiles", "50,99.9", "--timeline", str(tl), "--timeline-window", "0:0.05"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["requests"] == []
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert sorted(r["request_id"] for r in rows) == list(range(30))
+    assert all(r["status"] == "finished" for r in rows)
+    assert sum(r["num_decode_tokens"] for r in rows) == data["output_tokens"]
+    assert set(data["ttft_s"]["values"]) == {"p50", "p99.9"}
+    assert "p99.9" in result.output
+    # arrivals compressed by 0.5: the last arrival is half the synthetic one
+    assert max(r["arrived_at_s"] for r in rows) < 30 / 50
+    starts = [e["ts"] for e in json.loads(tl.read_text())["traceEvents"] if e.get("cat") == "iteration"]
+    assert starts and max(starts) < 0.05 * 1e6
+    assert "serve:" not in result.stderr  # a short run prints no progress lines (reproducible output)
+
+
+def test_requests_out_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    records = tmp_path / "req.parquet"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "9", "--prompt-len", "32"]
+    result = runner.invoke(app, [*args, "--gen-len", "3", "--requests-out", str(records)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(records)
+    assert sorted(table.column("request_id").to_pylist()) == list(range(9))
+    assert table.column("num_decode_tokens").to_pylist() == [3] * 9
+
+
+def test_replicas_report_and_json(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "20", "--prompt-len", "64"]
+    result = runner.invoke(
+        app, [*args, "--gen-len", "4", "--replicas", "2", "--router", "least-loaded", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Replicas (2 packages, router least-loaded" in result.output
+    data = json.loads(out.read_text())
+    assert data["num_replicas"] == 2 and len(data["replicas"]) == 2
+    assert sum(r["num_finished"] for r in data["replicas"]) == data["num_finished"] == 20
+
+
+def test_disaggregate_run_reports_transfers(tmp_path):
+    out, tl = tmp_path / "r.json", tmp_path / "tl.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "10", "--prompt-len", "64"]
+    args += ["--gen-len", "4", "--disaggregate", "1:2", "--package-link", "pcie5", "--json", str(out)]
+    result = runner.invoke(app, [*args, "--timeline", str(tl)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["package_link"] == "PCIe 5.0 x16" and data["num_replicas"] == 3
+    assert data["kv_transfer_bytes"] > 0 and data["kv_transfer_s"]["count"] == 10
+    assert "KV transfers over PCIe 5.0 x16" in result.output
+    events = json.loads(tl.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("cat") == "kv_transfer") == 10
+
+
+def test_package_link_with_zero_bandwidth_is_one_line(tmp_path):
+    from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+
+    spec = load_spec(DEFAULT_IMC_SPEC).model_dump(mode="json")
+    spec["package_link"] = {
+        "name": "broken",
+        "bw_bytes_per_s": 0,
+        "latency_s": 1e-6,
+        "energy_per_bit_j": 1e-12,
+        "sources": {"bw_bytes_per_s": "x", "latency_s": "x", "energy_per_bit_j": "x"},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    text = one_line_error(runner.invoke(app, [*SYNTHETIC, "--hw", str(path), "--disaggregate", "1:1"]))
+    assert "bw_bytes_per_s" in text
+
+
+def test_memory_stacks_grow_kv_capacity(tmp_path):
+    base = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "3", "--prompt-len", "16"]
+    base += ["--gen-len", "2"]
+    caps = []
+    for stacks in ("1", "4"):
+        out = tmp_path / f"r{stacks}.json"
+        result = runner.invoke(app, [*base, "--memory-stacks", stacks, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        caps.append(json.loads(out.read_text())["kv_capacity_tokens"])
+    assert caps[1] > caps[0]
+
+
+def test_progress_lines_every_few_seconds_with_eta(capsys):
+    from llmimc_cli.serve_cmd import _ProgressLines
+
+    clock = iter([0.0, 1.0, 6.0, 7.0, 20.0])
+    lines = _ProgressLines(every_s=5.0, clock=lambda: next(clock))
+    lines(10, 100)  # t = 1: too soon
+    lines(25, 100)  # t = 6: a line, ETA = 6 x 75 / 25 = 18 s
+    lines(30, 100)  # t = 7: too soon
+    lines(100, 100)  # t = 20: the closing line
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "serve: 25/100 requests (25.0 %), elapsed 6 s, ETA 18 s",
+        "serve: 100/100 requests (100.0 %), elapsed 20 s, ETA 0 s",
+    ]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from rich.console import Console
-from serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.errors import LlmimcError
 from llmimc.report.serve_report import render_serve_report, sparkline

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.serve import ServeConfig, ServeConfigError, run_serve
@@ -132,8 +132,11 @@ def test_kv_capacity_boundary_is_peak_tokens_in_whole_blocks():
     """P + D - 1 tokens rounded up to blocks must fit: 2032 + 17 - 1 = 2048 fits 2048 tokens, +1 does not."""
     fits = Request(request_id=0, arrived_at=0.0, num_prefill_tokens=2032, num_decode_tokens=17)
     too_big = Request(request_id=1, arrived_at=0.0, num_prefill_tokens=2032, num_decode_tokens=18)
-    result = run_serve(FakeCostModel(kv_capacity=2048), [fits, too_big], ServeConfig())
+    result = run_serve(FakeCostModel(kv_capacity=2048), [fits, too_big], ServeConfig(watermark_fraction=0.0))
     assert [r.status for r in result.requests] == ["finished", "rejected"]
+    # the default 1 % watermark keeps floor(0.01 x 128) = 1 block back: 2048 tokens no longer fit
+    watermarked = run_serve(FakeCostModel(kv_capacity=2048), [fits], ServeConfig())
+    assert watermarked.requests[0].reason == "kv_exceeds_capacity"
 
 
 def shared_prefix_trace(n: int, seed: int) -> list[Request]:
@@ -346,6 +349,7 @@ def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per
         total_blocks=int(rng.integers(peak_blocks, 4 * peak_blocks + 2)),
         prefix_block_tokens=pbt if caching else 0,
         record_timeline=False,
+        event_skipping=False,  # the check below runs inside every costed iteration
     )
 
     class Checking(FakeCostModel):

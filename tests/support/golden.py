@@ -11,19 +11,41 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+ROOT = Path(__file__).resolve().parents[2]
 WIDTH = "120"
 
 CASES: dict[str, list[str]] = {
     "profile_gpt2_x8": ["profile", "gpt2", "--chiplets", "8"],
     "profile_llama7b_w4a8_outlier_2to4_h100": [
-        "profile", "llama-2-7b", "--chiplets", "64", "--precision", "w4a8-outlier", "--sparsity", "2:4",
-        "--baseline", "h100", "--gen-len", "32",
+        "profile",
+        "llama-2-7b",
+        "--chiplets",
+        "64",
+        "--precision",
+        "w4a8-outlier",
+        "--sparsity",
+        "2:4",
+        "--baseline",
+        "h100",
+        "--gen-len",
+        "32",
     ],
     "serve_gpt2_synthetic": [
-        "serve", "gpt2", "--chiplets", "8", "--rate", "4", "--num-requests", "60", "--prompt-len", "256",
-        "--gen-len", "64", "--seed", "1",
+        "serve",
+        "gpt2",
+        "--chiplets",
+        "8",
+        "--rate",
+        "4",
+        "--num-requests",
+        "60",
+        "--prompt-len",
+        "256",
+        "--gen-len",
+        "64",
+        "--seed",
+        "1",
     ],
 }
 

@@ -48,7 +48,7 @@ def info(model_type: str, layers: int, hidden: int, inter: int, vocab: int, tied
     )
 
 
-def tiny_llama_graph(layers: int = 2, hidden: int = 64, inter: int = 128, vocab: int = 96) -> OpGraph:
+def hand_llama_graph(layers: int = 2, hidden: int = 64, inter: int = 128, vocab: int = 96) -> OpGraph:
     ops = [Op(name="model.embed_tokens", module_path="model.embed_tokens", layer=None, kind=OpKind.EMBEDDING)]
     for i in range(layers):
         p = f"model.layers.{i}"
@@ -72,7 +72,7 @@ def tiny_llama_graph(layers: int = 2, hidden: int = 64, inter: int = 128, vocab:
     )
 
 
-def tiny_gpt2_graph(layers: int = 1, hidden: int = 32, vocab: int = 80) -> OpGraph:
+def hand_gpt2_graph(layers: int = 1, hidden: int = 32, vocab: int = 80) -> OpGraph:
     ops = [Op(name="transformer.wte", module_path="transformer.wte", layer=None, kind=OpKind.EMBEDDING)]
     for i in range(layers):
         p = f"transformer.h.{i}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmimc.compress.plan import CompressionPlan, OpCompression
+from llmimc.compress.plan import CompressionPlan, OpCompression, SparsityPattern
 from llmimc.hw import load_spec
 from llmimc.hw.spec import ImcSystemSpec
 from llmimc.model.opgraph import ModelInfo, Op, OpGraph, OpKind, Poly
@@ -189,6 +189,7 @@ def plan_for(
     n: int = 1,
     m: int = 1,
     outlier_fraction: float = 0.0,
+    pattern: SparsityPattern = "channel",
 ) -> CompressionPlan:
     ops = {}
     for op in graph.linear_ops():
@@ -202,13 +203,14 @@ def plan_for(
             outlier_bits=16,
             sparsity_n=n,
             sparsity_m=m,
+            sparsity_pattern=pattern,
         )
     return CompressionPlan(
         policy_name=f"w{weight_bits}a{act_bits}", kv_bits=kv_bits, ops=ops, outlier_source="default:test"
     )
 
 
-def tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
+def traced_tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
     """A traced tiny Llama (or Mixtral-like MoE when experts > 1) OpGraph."""
     from transformers import LlamaConfig, MixtralConfig
 

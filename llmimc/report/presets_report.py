@@ -1,0 +1,31 @@
+"""Report of the precision presets (``llmimc presets``): bits, outliers, sparsity and description."""
+
+from __future__ import annotations
+
+from llmimc.compress.policy import PrecisionPolicy
+from llmimc.report.sections import Block, Col, Line, Table
+from llmimc.report.units import ratio_pct
+
+
+def presets_blocks(policies: list[PrecisionPolicy], default: str) -> list[Block]:
+    heads = ("preset", "w bits", "a bits", "KV bits", "outliers", "N:M", "description")
+    t = Table(
+        "precision presets (--precision NAME)",
+        [Col(h, "right" if "bits" in h or h == "outliers" else "left") for h in heads],
+    )
+    for p in policies:
+        t.add(
+            p.name + (" (default)" if p.name == default else ""),
+            str(p.weight_bits),
+            str(p.act_bits),
+            str(p.kv_bits),
+            f"{ratio_pct(p.outlier_fraction, 2)} @ {p.outlier_bits} b" if p.outlier_fraction else "-",
+            p.sparsity.text if p.sparsity is not None else "-",
+            p.description,
+        )
+    hint = "--precision FILE.yaml takes your own policy (same fields; see llmimc/compress/presets/*.yaml)"
+    return [
+        t,
+        Line("--sparsity N:M (e.g. 2:4) adds structured sparsity to any preset", label="sparsity"),
+        Line(hint, label="own policy"),
+    ]

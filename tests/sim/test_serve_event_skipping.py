@@ -1,0 +1,141 @@
+"""Event skipping gives the step-by-step loop's results exactly; the vectorised compiled cost agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import transformers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.serve_fakes import FakeCostModel, make_requests
+
+from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
+from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+from llmimc.model import opgraph_from_config
+from llmimc.sim.decode_stretch import allocation_steps, blocks_gained, stretch_costs
+from llmimc.sim.serve import ServeConfig, run_serve
+from llmimc.sim.system import build_system
+from llmimc.traces.request import Request
+
+
+def both(model, requests, **config):
+    on = run_serve(model, requests, ServeConfig(event_skipping=True, record_timeline=True, **config))
+    off = run_serve(model, requests, ServeConfig(event_skipping=False, record_timeline=True, **config))
+    return on, off
+
+
+def same(on, off) -> None:
+    a = on.model_dump(exclude={"stretch_iterations", "config"})
+    b = off.model_dump(exclude={"stretch_iterations", "config"})
+    assert a == b  # exact: every float equal, not approximately
+    assert off.stretch_iterations == 0
+
+
+def test_long_decodes_skip_most_iterations_with_identical_results():
+    requests = make_requests(60, seed=11, max_prompt=300, max_decode=400, rate_qps=5.0)
+    on, off = both(FakeCostModel(), requests, slo_ttft_s=0.05, slo_tpot_s=0.002)
+    same(on, off)
+    assert on.stretch_iterations > on.iterations / 2
+
+
+def test_kv_pressure_and_blocked_queue_stretch_identically():
+    """Tiny KV: stretches stop before an allocation would preempt; the blocked queue waits."""
+    requests = make_requests(50, seed=12, max_prompt=400, max_decode=300, rate_qps=300.0)
+    on, off = both(FakeCostModel(kv_capacity=2_000), requests, block_tokens=4, max_batch=16)
+    same(on, off)
+    assert on.preemptions > 0 and on.stretch_iterations > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 30),
+    kv_capacity=st.integers(64, 5000),
+    max_batch=st.integers(1, 12),
+    budget=st.integers(1, 500),
+    block=st.sampled_from([1, 4, 16]),
+    rate=st.sampled_from([1.0, 50.0, 1000.0]),
+)
+def test_random_workloads_match_step_by_step(seed, n, kv_capacity, max_batch, budget, block, rate):
+    requests = make_requests(n, seed=seed, max_prompt=400, max_decode=120, rate_qps=rate)
+    model = FakeCostModel(kv_capacity=kv_capacity, kv_on_package=kv_capacity // 3)
+    on, off = both(
+        model,
+        requests,
+        max_batch=max_batch,
+        max_tokens_per_iter=budget,
+        chunk_size=budget,
+        block_tokens=block,
+    )
+    same(on, off)
+
+
+def test_allocation_steps_by_hand():
+    # block 4; pasts 4 (needs a block now), 6 (in 2 steps), 7 (in 1 step)
+    computed = np.array([4, 6, 7])
+    assert allocation_steps(computed, 4, 9).tolist() == [1, 1, 1, 0, 1, 1, 1, 0, 1]
+    assert blocks_gained(computed, 4, 5).tolist() == [2, 1, 1]
+    assert blocks_gained(computed, 4, 1).tolist() == [1, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny_cost_model():
+    config = transformers.LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=256,
+        max_position_embeddings=4096,
+    )
+    graph = opgraph_from_config(config, "tiny-llama", "test")
+    spec = load_spec(DEFAULT_IMC_SPEC).with_chiplets(2)
+    plan = build_plan(graph, load_policy(DEFAULT_POLICY))
+    return build_system(graph, spec, plan, batch=8).cost_model
+
+
+@pytest.mark.parametrize("pasts", [[5], [100, 7, 3000], list(range(1, 200, 13))])
+def test_stretch_costs_match_iteration_cost(tiny_cost_model, pasts):
+    computed = np.array(pasts)
+    lat, energy, d2d, offpkg, ends = stretch_costs(tiny_cost_model, computed, 40, 0.0, float("inf"))
+    assert len(lat) == 40 and ends[-1] == pytest.approx(lat.sum())
+    for k in range(40):
+        ref = tiny_cost_model.iteration_cost([], [p + k for p in pasts])
+        expected = (ref.latency_s, ref.energy_j, ref.d2d_bytes, ref.offpkg_bytes)
+        assert (lat[k], energy[k], d2d[k], offpkg[k]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_compiled_model_serving_agrees_with_step_by_step(tiny_cost_model):
+    requests = [
+        Request(
+            request_id=i, arrived_at=0.01 * i, num_prefill_tokens=50 + 37 * i, num_decode_tokens=80 + 11 * i
+        )
+        for i in range(12)
+    ]
+    on, off = both(tiny_cost_model, requests)
+    assert on.stretch_iterations > 0
+    # the stretch costs come from CompiledCostModel.iteration_costs (batched; equal to rounding)
+    assert on.iterations == off.iterations and on.preemptions == off.preemptions
+    assert on.simulated_time_s == pytest.approx(off.simulated_time_s, rel=1e-12)
+    assert on.energy_j == pytest.approx(off.energy_j, rel=1e-12)
+    for a, b in zip(on.requests, off.requests, strict=True):
+        assert a.finished_at_s == pytest.approx(b.finished_at_s, rel=1e-12)
+        assert a.energy_j == pytest.approx(b.energy_j, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "pasts"),
+    [([(64, 0)], []), ([(30, 100), (7, 0)], [5, 900]), ([], [1, 2, 3000]), ([(500, 2500)], list(range(40)))],
+)
+def test_batched_iteration_costs_match_iteration_cost(tiny_cost_model, chunks, pasts):
+    from llmimc.cost.iteration import PrefillChunk
+    from llmimc.cost.model import features
+
+    cases = [([PrefillChunk(t, p + k) for t, p in chunks], [p + k for p in pasts]) for k in range(5)]
+    f = np.stack([features(pre, dec) for pre, dec in cases], axis=1)
+    lat, energy, d2d, offpkg = tiny_cost_model.iteration_costs(f)
+    for k, (pre, dec) in enumerate(cases):
+        ref = tiny_cost_model.iteration_cost(pre, dec)
+        expected = (ref.latency_s, ref.energy_j, ref.d2d_bytes, ref.offpkg_bytes)
+        assert (lat[k], energy[k], d2d[k], offpkg[k]) == pytest.approx(expected, rel=1e-12, abs=1e-12)

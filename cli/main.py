@@ -7,7 +7,7 @@ import warnings
 import typer
 
 from llmimc import __version__
-from llmimc_cli import hw_cmd, model_cmd, presets_cmd, profile_cmd, serve_cmd, sweep_cmd
+from llmimc_cli import accuracy_cmd, hw_cmd, model_cmd, presets_cmd, profile_cmd, serve_cmd, sweep_cmd
 from llmimc_cli._common import OneLineErrorsGroup
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("presets")(presets_cmd.presets_cmd)
 app.command("profile")(profile_cmd.profile_cmd)
 serve_cmd.register(app)
 sweep_cmd.register(app)
+accuracy_cmd.register(app)
 
 
 @app.callback(invoke_without_command=True)

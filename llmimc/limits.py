@@ -41,6 +41,9 @@ SPEC_RANGES: dict[str, tuple[float, str, str]] = {
         "energies are per action (bit, cell, conversion, MAC) in joules; 1 mJ per action is beyond any device",
     ),
     "_s": (1.0, "s", "times are per action (cycle, conversion, hop) in seconds"),
+    # device noise (llmimc.accuracy): times since programming, not per action
+    "relaxation_times_s": (1e9, "s", "times since programming in seconds; 1e9 s is ~30 years of retention"),
+    "drift_t0_s": (1e9, "s", "times since programming in seconds; 1e9 s is ~30 years of retention"),
     "_hz": (1e11, "Hz", "clocks are in hertz; 100 GHz is beyond any CMOS clock"),
     "_bytes": (2.0**50, "B", "capacities are in bytes; 1 PiB per package is beyond any memory stack"),
     "_bytes_per_s": (1e16, "B/s", "bandwidths are in bytes per second; 10 PB/s is beyond any link or memory"),

@@ -99,11 +99,16 @@ class OpOverride(Frozen):
     outlier_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     outlier_bits: int | None = Field(default=None, ge=1, le=MAX_BITS)
     sparsity: bool | None = None  # force N:M on (True) or off (False) for the matched ops
+    # "digital": the whole op runs on the digital units at its weight/activation bits (every input
+    # channel on the outlier path, outlier_bits = weight_bits); written by `llmimc accuracy-search`
+    placement: Literal["analog", "digital"] | None = None
     source: str = ""
 
     @model_validator(mode="after")
     def _sets_something(self) -> OpOverride:
-        fields = (self.weight_bits, self.act_bits, self.outlier_fraction, self.outlier_bits, self.sparsity)
+        fields = (
+            self.weight_bits, self.act_bits, self.outlier_fraction, self.outlier_bits, self.sparsity, self.placement
+        )  # fmt: skip
         if all(v is None for v in fields):
             raise ValueError(f"override '{self.match}' sets nothing (give weight_bits, act_bits, ...)")
         return self
@@ -198,6 +203,7 @@ def resolve_op_settings(policy: PrecisionPolicy, op: Op) -> OpSettings:
     w, a = policy.weight_bits, policy.act_bits
     frac, obits = policy.outlier_fraction, policy.outlier_bits
     sparse = targets_match(policy.sparsity_targets, op)
+    placement = "analog"
     for ov in policy.overrides:
         if not ov.applies_to(op):
             continue
@@ -206,6 +212,9 @@ def resolve_op_settings(policy: PrecisionPolicy, op: Op) -> OpSettings:
         frac = ov.outlier_fraction if ov.outlier_fraction is not None else frac
         obits = ov.outlier_bits if ov.outlier_bits is not None else obits
         sparse = ov.sparsity if ov.sparsity is not None else sparse
+        placement = ov.placement if ov.placement is not None else placement
+    if placement == "digital":  # all K input channels on the digital (outlier) path at the op's bits
+        frac, obits = 1.0, w
     return OpSettings(weight_bits=w, act_bits=a, outlier_fraction=frac, outlier_bits=obits, sparse=sparse)
 
 

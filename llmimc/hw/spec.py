@@ -84,6 +84,78 @@ class Dac(Sourced):
     energy_per_row_drive_j: NonNegFloat  # one row driven for one cycle
 
 
+class DeviceNoise(Sourced):
+    """Analog non-idealities of one cell technology, read by ``llmimc.accuracy`` (DESIGN.md §8).
+
+    Conductances are normalised to g^ = g / g_max in [0, 1]. Every sigma is in siemens at ``g_max_s``.
+    - programming noise  g_prog = g + N(0, sigma_p(g^)),  sigma_p(g^) = sum_i prog_sigma_poly_s[i] g^i
+      (Nandakumar et al., ICECS 2019 for PCM; Wan et al., Nature 2022 for RRAM, as fitted in IBM AIHWKIT);
+      clamped at 0 conductance.
+    - relaxation (RRAM): at inference time t the deviation from target is re-drawn with the polynomial
+      fitted at t (``relaxation_times_s`` / ``relaxation_sigma_poly_s``, linear in ln t between fits).
+    - drift (PCM)  g(t) = g_prog ((t + t0) / t0)^-nu,  nu ~ N(mu_nu, sigma_nu) per device with
+      mu_nu = clip(a ln g^ + b, lo, hi) from ``drift_nu_mean_log`` = [a, b, lo, hi] and sigma_nu likewise
+      from ``drift_nu_std_log`` (Nandakumar et al. 2019; AIHWKIT PCMLikeNoiseModel).
+    - accumulated 1/f noise, drawn once at t' = t + t0 (AIHWKIT convention): g(t) + N(0, g(t) Q_s
+      sqrt(ln((t' + t_r) / (2 t_r)))),  Q_s = min(read_1f_coeff / g^^read_1f_exponent, read_1f_max)
+      (Joshi et al., Nat. Commun. 2020); needs drift_t0_s.
+    - short-term read noise, fresh on every read: N(0, read_sigma_fraction g_max) per device.
+    - ``zero_cell_noise``: devices programmed to g = 0 get programming/read noise too (AIHWKIT default).
+    - ``adc_range``: "calibrated" = each ADC's input range is the absmax partial sum of its (row block, slice)
+      on a calibration window; "worst_case" = rows x max cell level x max input code (no clipping ever).
+    - ``global_drift_compensation``: one digital scale per layer, the ratio of the layer's summed read-out
+      conductance right after programming to that at time t (Le Gallo et al., Nat. Electron. 2023).
+    Signed weights use differential pairs when ``CrossbarArray.differential`` (two columns) or
+    ``weight_encoding: differential`` (both polarities in one unit cell), else an offset (bias) encoding.
+    """
+
+    g_max_s: PosFloat
+    prog_sigma_poly_s: list[float] = Field(min_length=1)
+    relaxation_times_s: list[float] = Field(default_factory=list)
+    relaxation_sigma_poly_s: list[list[float]] = Field(default_factory=list)
+    drift_nu_mean_log: list[float] = Field(default_factory=list)  # [a, b, lo, hi]; empty = no drift
+    drift_nu_std_log: list[float] = Field(default_factory=list)  # [a, b, lo, hi]
+    drift_t0_s: PosFloat | None = None  # required with drift
+    read_sigma_fraction: NonNegFloat | None = None  # None = no constant read noise
+    read_1f_coeff: NonNegFloat | None = None  # None = no 1/f read noise
+    read_1f_exponent: NonNegFloat | None = None
+    read_1f_max: NonNegFloat | None = None
+    read_1f_t_read_s: PosFloat | None = None
+    zero_cell_noise: bool = True
+    adc_range: Literal["calibrated", "worst_case"] = "calibrated"
+    global_drift_compensation: bool = True
+    # how a signed weight sits on the devices of one column when CrossbarArray.differential is false:
+    # "differential" = both polarities inside one (unit) cell, currents subtracted in the column;
+    # "offset" = one device per slice holding w + 2^(w-1), offset removed digitally. None = "offset".
+    weight_encoding: Literal["differential", "offset"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviceNoise:
+        polys = [self.prog_sigma_poly_s, *self.relaxation_sigma_poly_s]
+        for v in (*self.prog_sigma_poly_s, *(c for p in polys for c in p)):
+            if not math.isfinite(v):
+                raise ValueError("noise polynomial coefficients must be finite numbers")
+        for i, poly in enumerate(polys):
+            low = min(sum(c * (j / 100) ** n for n, c in enumerate(poly)) for j in range(101))
+            if low < 0:
+                where = "prog_sigma_poly_s" if i == 0 else f"relaxation_sigma_poly_s[{i - 1}]"
+                raise ValueError(f"{where} gives a negative sigma ({low:.3g} S) for some g/g_max in [0, 1]")
+        if len(self.relaxation_times_s) != len(self.relaxation_sigma_poly_s):
+            raise ValueError("relaxation_times_s and relaxation_sigma_poly_s need the same length")
+        if any(t <= 0 for t in self.relaxation_times_s) or self.relaxation_times_s != sorted(self.relaxation_times_s):
+            raise ValueError("relaxation_times_s must be positive and increasing")
+        for name in ("drift_nu_mean_log", "drift_nu_std_log"):
+            v = getattr(self, name)
+            if v and (len(v) != 4 or v[2] > v[3] or v[2] < 0):
+                raise ValueError(f"{name} must be [a, b, lo, hi] with 0 <= lo <= hi")
+        if (self.drift_nu_mean_log or self.read_1f_coeff is not None) and self.drift_t0_s is None:
+            raise ValueError("drift and 1/f noise need drift_t0_s")
+        f_set = [self.read_1f_coeff, self.read_1f_exponent, self.read_1f_max, self.read_1f_t_read_s]
+        if any(v is not None for v in f_set) and any(v is None for v in f_set):
+            raise ValueError("1/f read noise needs all of read_1f_coeff, read_1f_exponent, read_1f_max, read_1f_t_read_s")
+        return self
+
+
 class CrossbarArray(Sourced):
     cell_technology: CellTechnology
     rows: PosInt
@@ -105,6 +177,7 @@ class CrossbarArray(Sourced):
     program_verify_iterations: PosInt | None = None  # None = 1 (single-pass write)
     endurance_cycles: PosFloat | None = None  # None = effectively unlimited (e.g. SRAM)
     area_m2: NonNegFloat | None = None
+    noise: DeviceNoise | None = None  # analog non-idealities for ``llmimc accuracy``; None = ideal devices
 
 
 class Sram(Sourced):

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from llmimc._base import Frozen
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SeedMetrics(_Model):
+class SeedMetrics(Frozen):
     seed: int
     ppl: float
     kl: float  # mean KL(fp || cfg) per scored token, nats
     top1: float  # share of scored tokens whose argmax matches the float model's
 
 
-class Spread(_Model):
+class Spread(Frozen):
     mean: float
     std: float  # sample standard deviation over seeds (0 for one seed)
 
 
-class OpRow(_Model):
+class OpRow(Frozen):
     """One linear op: where it runs, how it is tiled, and its output error in this run."""
 
     op_name: str
@@ -38,7 +34,7 @@ class OpRow(_Model):
     gdc_alpha: float
 
 
-class Timing(_Model):
+class Timing(Frozen):
     load_s: float
     fp_s: float
     program_s: float  # all seeds
@@ -48,7 +44,7 @@ class Timing(_Model):
     wall_s: float
 
 
-class PpaSummary(_Model):
+class PpaSummary(Frozen):
     """The cost model's figures for the same plan on the same spec (``llmimc.sim.profile``)."""
 
     prompt_len: int
@@ -61,7 +57,7 @@ class PpaSummary(_Model):
     chiplets_used: int
 
 
-class AccuracyResult(_Model):
+class AccuracyResult(Frozen):
     model_id: str
     weights: str  # provenance of the weights (e.g. a GGUF dequantised)
     hw_name: str

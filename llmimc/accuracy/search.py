@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict
 
+from llmimc._base import Frozen
 from llmimc.accuracy import emulator as em
 from llmimc.accuracy.analog import EmulatedLinear
 from llmimc.accuracy.metrics import MetricSums
@@ -32,17 +32,13 @@ from llmimc.compress.policy import OpOverride, PrecisionPolicy
 from llmimc.errors import LlmimcError
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class OpSensitivity(_Model):
+class OpSensitivity(Frozen):
     op_name: str
     macs_per_token: float
     delta_kl: float  # KL increase when this op alone is analog (vs all digital)
 
 
-class FrontPoint(_Model):
+class FrontPoint(Frozen):
     digital_ops: int
     analog_mac_ratio: float
     predicted_kl: float
@@ -51,7 +47,7 @@ class FrontPoint(_Model):
     within_budget: bool | None = None
 
 
-class SearchResult(_Model):
+class SearchResult(Frozen):
     metric: str  # "kl" | "ppl"
     budget: float
     fp_ppl: float

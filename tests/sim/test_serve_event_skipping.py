@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.imc import traced_tiny_llama_graph
 from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.model import opgraph_from_config
 from llmimc.sim.decode_stretch import allocation_steps, blocks_gained, stretch_costs
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
@@ -80,16 +79,7 @@ def test_allocation_steps_by_hand():
 
 @pytest.fixture(scope="module")
 def tiny_cost_model():
-    config = transformers.LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=256,
-        max_position_embeddings=4096,
-    )
-    graph = opgraph_from_config(config, "tiny-llama", "test")
+    graph = traced_tiny_llama_graph(vocab=256, context=4096)
     spec = load_spec(DEFAULT_IMC_SPEC).with_chiplets(2)
     plan = build_plan(graph, load_policy(DEFAULT_POLICY))
     return build_system(graph, spec, plan, batch=8).cost_model

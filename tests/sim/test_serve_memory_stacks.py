@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import transformers
+from support.imc import traced_tiny_llama_graph
 
 from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.model import opgraph_from_config
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
 from llmimc.traces.request import Request
@@ -15,16 +14,7 @@ from llmimc.traces.request import Request
 
 @pytest.fixture(scope="module")
 def tiny():
-    config = transformers.LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=256,
-        max_position_embeddings=4096,
-    )
-    graph = opgraph_from_config(config, "tiny-llama", "test")
+    graph = traced_tiny_llama_graph(vocab=256, context=4096)
     return graph, build_plan(graph, load_policy(DEFAULT_POLICY))
 
 

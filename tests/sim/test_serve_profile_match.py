@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import transformers
+from support.imc import traced_tiny_llama_graph
 
 from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.model import opgraph_from_config
 from llmimc.sim.profile import run_profile
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
@@ -18,16 +17,7 @@ pytestmark = pytest.mark.torch  # traces with torch/transformers
 
 @pytest.fixture(scope="module")
 def tiny():
-    config = transformers.LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=256,
-        max_position_embeddings=512,
-    )
-    graph = opgraph_from_config(config, "tiny-llama", "test")
+    graph = traced_tiny_llama_graph(vocab=256, context=512)
     spec = load_spec(DEFAULT_IMC_SPEC).with_chiplets(2)
     plan = build_plan(graph, load_policy(DEFAULT_POLICY))
     return graph, spec, plan

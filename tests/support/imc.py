@@ -210,7 +210,9 @@ def plan_for(
     )
 
 
-def traced_tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1):
+def traced_tiny_llama_graph(
+    layers: int = 2, hidden: int = 64, experts: int = 1, vocab: int = 128, context: int = 512
+):
     """A traced tiny Llama (or Mixtral-like MoE when experts > 1) OpGraph."""
     from transformers import LlamaConfig, MixtralConfig
 
@@ -222,8 +224,8 @@ def traced_tiny_llama_graph(layers: int = 2, hidden: int = 64, experts: int = 1)
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        vocab_size=128,
-        max_position_embeddings=512,
+        vocab_size=vocab,
+        max_position_embeddings=context,
     )
     if experts > 1:
         cfg = MixtralConfig(**common, num_local_experts=experts, num_experts_per_tok=2)

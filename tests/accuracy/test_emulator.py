@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from support.accuracy import OUTLIER_CHANNELS, with_array
 
 from llmimc.accuracy import emulator as em
 from llmimc.accuracy.evaluate import AccuracyOptions, accuracy_plan, evaluate
 from llmimc.compress import load_policy
-from tests.accuracy.conftest import OUTLIER_CHANNELS, with_array
 
 FAST = {"tokens": 96, "seq_len": 48, "calib_tokens": 48, "ppa": False}
 

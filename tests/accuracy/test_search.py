@@ -6,13 +6,13 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.accuracy import with_array
 
 from llmimc.accuracy.metrics import MetricSums
 from llmimc.accuracy.runner import run_search
 from llmimc.accuracy.search import OpSensitivity, placement_policy, policy_yaml, search_placement
 from llmimc.compress import load_policy
 from llmimc.compress.policy import _policy_from_text, resolve_op_settings
-from tests.accuracy.conftest import with_array
 
 FAST = {"tokens": 96, "seq_len": 48, "calib_tokens": 48}
 

@@ -8,4 +8,5 @@
 - ``support.serve_fakes``: a fake iteration cost model and request builders for the scheduler.
 - ``support.hf_reference``: a real CPU forward under FlopCounterMode (the FLOP reference).
 - ``support.golden``: the golden CLI cases (``tools/regen_golden.py`` rewrites them).
+- ``support.accuracy``: a tiny random Llama with planted outliers for the accuracy emulator.
 """

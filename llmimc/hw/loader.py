@@ -24,7 +24,12 @@ _ADAPTER: TypeAdapter[SpecT] = TypeAdapter(HwSpec)
 _KINDS = ("imc", "digital")
 
 
-class _UniqueKeySafeLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (about 5x faster on a sourced spec); the safe
+# constructor either way
+_SafeLoaderBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeySafeLoader(_SafeLoaderBase):  # type: ignore[valid-type,misc]
     """SafeLoader that refuses duplicate mapping keys."""
 
 

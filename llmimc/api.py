@@ -341,8 +341,10 @@ def serve(
     sparsity: SparsityRef = None,
     config: ServeConfig | None = None,
     use_cache: bool = True,
+    package_link: str | PackageLink | None = None,
 ) -> ServeResult:
-    """Serve ``workload`` (a TraceWorkload, SyntheticWorkload, TraceLoad or Requests) on the package."""
+    """Serve ``workload`` (a TraceWorkload, SyntheticWorkload, TraceLoad or Requests) on the package
+    (arguments as :func:`prepare_serve`, which this runs)."""
     run = prepare_serve(
         model,
         workload,
@@ -352,5 +354,6 @@ def serve(
         sparsity=sparsity,
         config=config,
         use_cache=use_cache,
+        package_link=package_link,
     )
     return run.run()

@@ -50,6 +50,7 @@ import numpy as np
 from llmimc.cost import power as P
 from llmimc.cost.actions import NUM_ACTIONS, Action, EnergyRow, energy_table
 from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
+from llmimc.cost.fast_form import FastForm
 from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
 
@@ -115,6 +116,7 @@ class CompiledCostModel:
         self.mem_bw_bytes_per_s = compiled.mem_bw_bytes_per_s
         self.reprogram_time_s = compiled.reprogram_time_s
         self.sequential = compiled.reprogram_time_s > 0 or self.num_slots > compiled.num_chiplets
+        self._fast_form: FastForm | None = None  # built on the first serving call (``fast``)
 
     def _build_counts(self, compiled: Compiled) -> None:
         """Action counts, energy, off-package and die-to-die byte coefficients (the fast path)."""
@@ -325,7 +327,79 @@ class CompiledCostModel:
         static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[_HAS_WORK]))
         return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
+    def fast(self) -> FastForm | None:
+        """The fast form of ``iteration_cost`` (``llmimc.cost.fast_form``) when the model is pipelined with
+        one slot per stage (else None: the reference path serves)."""
+        if self._fast_form is None and self.stage_is_slot and not self.sequential and self.n_unique:
+            self._fast_form = FastForm(self)
+        return self._fast_form
+
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
+        """Cost of one iteration; through the fast form where there is one (equal to rounding)."""
+        fast = self.fast()
+        if fast is None:
+            return self.iteration_cost_reference(prefill, decode_past_tokens)
+        n_dec = len(decode_past_tokens)
+        if not prefill:
+            if not n_dec:
+                return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
+            lat, energy, d2d, off = fast.decode(n_dec, sum(decode_past_tokens) + n_dec)
+        else:
+            t = l_sum = tl = 0
+            for ch in prefill:
+                length = ch.past_tokens + ch.tokens
+                t += ch.tokens
+                l_sum += length
+                tl += ch.tokens * length
+            dec_l = sum(decode_past_tokens) + n_dec
+            t += n_dec
+            if t <= 0:
+                return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
+            n = len(prefill) + n_dec
+            lat, energy, d2d, off = fast.mixed(float(n), float(t), float(l_sum + dec_l), float(tl + dec_l))
+        return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+
+    def decode_stretch(
+        self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float
+    ) -> tuple[list[float], list[float], list[float], list[float], list[float]] | None:
+        """(latency_s, energy_j, d2d_bytes, offpkg_bytes, end_s) of up to ``steps`` decode-only iterations
+        of n requests whose Sum L is ``context_tokens`` + n k at iteration k, from ``now_s``, stopping
+        before the first iteration that would start at or after ``t_limit_s``; each iteration is costed
+        exactly as ``iteration_cost`` costs it (the same segment, the same operations). None without a
+        fast form."""
+        fast = self.fast()
+        if fast is None:
+            return None
+        lat_l: list[float] = []
+        e_l: list[float] = []
+        d_l: list[float] = []
+        o_l: list[float] = []
+        end_l: list[float] = []
+        end = now_s
+        seg_end = -1
+        c = (0.0,) * 8
+        length = context_tokens
+        for k in range(steps):
+            if k and end >= t_limit_s:
+                break
+            if length > seg_end:
+                seg_end, c = fast.segment(n, length)
+            x = float(length)
+            lat = c[0] + c[1] * x
+            lat_l.append(lat)
+            e_l.append(c[2] + c[3] * x)
+            d_l.append(c[4] + c[5] * x)
+            o_l.append(c[6] + c[7] * x)
+            end = end + lat
+            end_l.append(end)
+            length += n
+        return lat_l, e_l, d_l, o_l, end_l
+
+    def iteration_cost_reference(
+        self, prefill: list[PrefillChunk], decode_past_tokens: list[int]
+    ) -> IterationCost:
+        """``iteration_cost`` from the feature vector and the full coefficient arrays (the reference the
+        fast form is tested against)."""
         f = features(prefill, decode_past_tokens)
         if f[_TOKENS] <= 0:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)

@@ -63,8 +63,14 @@ def stretch_costs(
     iteration with the exact per-request past-token lists. End times are summed left to right, as the
     step-by-step loop adds them.
     """
-    batch = getattr(cost_model, "iteration_costs", None)
     n = len(computed)
+    fast = getattr(cost_model, "decode_stretch", None)
+    if fast is not None:
+        costs = fast(n, int(computed.sum()) + n, steps, now_s, t_limit_s)
+        if costs is not None:
+            lat, energy, d2d, offpkg, ends = (np.array(c) for c in costs)
+            return lat, energy, d2d, offpkg, ends
+    batch = getattr(cost_model, "iteration_costs", None)
     out = np.empty((5, steps))
     end = now_s
     k = 0

@@ -1,0 +1,89 @@
+"""The fast form of the iteration cost (llmimc.cost.fast_form) equals the reference path to rounding, and
+the serving loop's two ways of costing a decode-only iteration (one step, or a stretch) agree bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support.imc import traced_tiny_llama_graph
+
+from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
+from llmimc.cost.fast_form import CHUNK_TOKENS
+from llmimc.cost.iteration import PrefillChunk
+from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
+from llmimc.model import load_opgraph
+from llmimc.sim.system import build_system
+
+CASES = {
+    "tiny-2": ("tiny", 2, DEFAULT_POLICY),
+    "gpt2-8": ("gpt2", 8, DEFAULT_POLICY),
+    "llama2-64": ("meta-llama/Llama-2-7b-hf", 64, "w4a8-outlier"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def model(request):
+    name, chiplets, policy = CASES[request.param]
+    graph = traced_tiny_llama_graph(vocab=256, context=4096) if name == "tiny" else load_opgraph(name)
+    spec = load_spec(DEFAULT_IMC_SPEC).with_chiplets(chiplets)
+    cm = build_system(graph, spec, build_plan(graph, load_policy(policy)), batch=64).cost_model
+    assert cm.fast() is not None
+    return cm
+
+
+def _close(a, b) -> None:
+    got = (a.latency_s, a.energy_j, a.d2d_bytes, a.offpkg_bytes)
+    ref = (b.latency_s, b.energy_j, b.d2d_bytes, b.offpkg_bytes)
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-300)
+
+
+def test_random_iterations_match_the_reference(model):
+    rng = np.random.default_rng(7)
+    on = int(model.kv_tokens_on_package.max()) if model.num_kv_chiplets else 1000
+    for i in range(400):
+        n_dec = int(rng.integers(0 if i % 2 else 1, 60))
+        n_pre = int(rng.integers(1, 4)) if i % 2 else 0
+        # contexts around and beyond the on-package KV capacity (spill or not)
+        dec = rng.integers(0, max(2, 3 * on // max(n_dec, 1)), n_dec).tolist()
+        pre = [PrefillChunk(int(rng.integers(1, 1024)), int(rng.integers(0, 2 * on))) for _ in range(n_pre)]
+        _close(model.iteration_cost(pre, dec), model.iteration_cost_reference(pre, dec))
+
+
+def test_decode_segments_cover_every_context_and_match(model):
+    fast = model.fast()
+    for n in (1, 3, 17):
+        for length in range(n, 2 * CHUNK_TOKENS + 50, 97):
+            last, _ = fast.segment(n, length)
+            assert last >= length
+            dec = [length // n - 1] * n
+            dec[0] += length - sum(dec) - n
+            _close(model.iteration_cost([], dec), model.iteration_cost_reference([], dec))
+        for (m, chunk), (starts, ends, _) in fast._tables.items():
+            if m == n:  # a partition of the chunk: contiguous, non-overlapping segments
+                assert starts[0] == chunk * CHUNK_TOKENS and ends[-1] == (chunk + 1) * CHUNK_TOKENS - 1
+                assert all(e + 1 == s for e, s in zip(ends[:-1], starts[1:], strict=True))
+
+
+def test_stretch_is_bit_identical_to_one_iteration_at_a_time(model):
+    pasts = [5, 900, 3000, 31, 64]
+    lat, energy, d2d, off, ends = model.decode_stretch(len(pasts), sum(pasts) + len(pasts), 300, 1.5, np.inf)
+    end = 1.5
+    for k in range(300):
+        c = model.iteration_cost([], [p + k for p in pasts])
+        end = end + c.latency_s
+        assert (lat[k], energy[k], d2d[k], off[k], ends[k]) == (
+            c.latency_s,
+            c.energy_j,
+            c.d2d_bytes,
+            c.offpkg_bytes,
+            end,
+        )
+
+
+def test_stretch_stops_before_the_time_limit(model):
+    lat, *_, ends = model.decode_stretch(4, 400, 100, 0.0, 0.0)
+    assert len(lat) == 1  # the first iteration always runs
+    full = model.decode_stretch(4, 400, 100, 0.0, np.inf)[4]
+    limit = full[9]
+    ends = model.decode_stretch(4, 400, 100, 0.0, limit)[4]
+    assert len(ends) == 10 and ends == full[:10]  # iteration 11 would start at the limit

@@ -102,7 +102,10 @@ def stretch_costs(
 
 
 def try_stretch(self: Scheduler, until_s: float) -> bool:
-    """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none."""
+    """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none.
+
+    Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded
+    package, where numpy's per-call overhead would dominate."""
     dec = self.decoding
     n = len(dec)
     if self.prefilling or not dec or n > self.p.max_tokens_per_iter:
@@ -110,69 +113,97 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     blocked = bool(self.waiting)
     if blocked and not self.admission_blocked():
         return False
-    steps = min(min(r.left for r in dec), MAX_STRETCH_ITERATIONS)
+    steps = min([r.left for r in dec])
+    if steps > MAX_STRETCH_ITERATIONS:
+        steps = MAX_STRETCH_ITERATIONS
     if steps < MIN_STRETCH_ITERATIONS:
         return False
-    computed = np.fromiter((r.computed for r in dec), dtype=np.int64, count=n)
-    cum_alloc = np.cumsum(allocation_steps(computed, self.p.block_tokens, steps))
-    steps = min(steps, int(np.searchsorted(cum_alloc, self.alloc.available(), side="right")))
-    if steps < MIN_STRETCH_ITERATIONS:
+    computed = [r.computed for r in dec]
+    bt = self.p.block_tokens
+    hist = [0] * bt  # requests allocating at iterations k = r, r + bt, ... (module docstring)
+    for c in computed:
+        hist[-c % bt] += 1
+    available = self.alloc.available()
+    cum_alloc: list[int] = []
+    total = 0
+    for k in range(steps):
+        total += hist[k % bt]
+        if total > available:
+            break
+        cum_alloc.append(total)
+    if len(cum_alloc) < MIN_STRETCH_ITERATIONS:
         return False
     # iteration k >= 1 starts at the end of iteration k - 1; it may run only if no arrival has joined
     # by then (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
     if not blocked and self.pending:
         t_limit = min(t_limit, self.pending[0].ready_at_s)
-    lat, energy, d2d, offpkg, ends = stretch_costs(self.cost_model, computed, steps, self.now, t_limit)
+    costs = _costs(self.cost_model, computed, len(cum_alloc), self.now, t_limit)
     # even one or two iterations are applied: their costs are known and the outcome is a step's
-    _apply_stretch(self, dec, computed, cum_alloc, len(lat), lat, energy, d2d, offpkg, ends)
+    _apply_stretch(self, dec, computed, cum_alloc, *costs)
     return True
+
+
+def _costs(
+    cost_model: IterationCostModel, computed: list[int], steps: int, now_s: float, t_limit_s: float
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    n = len(computed)
+    fast = getattr(cost_model, "decode_stretch", None)
+    if fast is not None:
+        costs = fast(n, sum(computed) + n, steps, now_s, t_limit_s)
+        if costs is not None:
+            return costs
+    lat, energy, d2d, offpkg, ends = stretch_costs(cost_model, np.array(computed), steps, now_s, t_limit_s)
+    return lat.tolist(), energy.tolist(), d2d.tolist(), offpkg.tolist(), ends.tolist()
 
 
 def _apply_stretch(
     self: Scheduler,
     dec: list[ReqState],
-    computed: np.ndarray,
-    cum_alloc: np.ndarray,
-    steps: int,
-    lat: np.ndarray,
-    energy: np.ndarray,
-    d2d: np.ndarray,
-    offpkg: np.ndarray,
-    ends: np.ndarray,
+    computed: list[int],
+    cum_alloc: list[int],
+    lat: list[float],
+    energy: list[float],
+    d2d: list[float],
+    offpkg: list[float],
+    ends: list[float],
 ) -> None:
     raw, alloc, n = self.run_data, self.alloc, len(dec)
-    lat, energy, ends = lat[:steps], energy[:steps], ends[:steps]
-    starts = np.concatenate(([self.now], ends[:-1]))
+    steps = len(lat)
+    starts = [self.now, *ends[:-1]]
     used0 = alloc.used_blocks
-    alloc.allocate(int(cum_alloc[steps - 1]))  # same evictions as one block at a time
-    raw.kv_time_s.extend(starts.tolist())
-    raw.kv_used_blocks.extend((used0 + cum_alloc[:steps]).astype(float).tolist())
-    end = float(ends[-1])
+    alloc.allocate(cum_alloc[steps - 1])  # same evictions as one block at a time
+    raw.kv_time_s.extend(starts)
+    raw.kv_used_blocks.extend([float(used0 + c) for c in cum_alloc[:steps]])
+    end = ends[-1]
     hist = raw.tbt_hist
-    add_gaps(hist, [float(ends[0]) - r.last_token_at_s for r in dec])
-    for g in np.diff(ends).tolist():
+    add_gaps(hist, [ends[0] - r.last_token_at_s for r in dec])
+    prev = ends[0]
+    for t in ends[1:]:
+        g = t - prev
         hist[g] = hist.get(g, 0) + n
-    e_tok = energy / n
-    acc = np.empty((n, steps + 1))
-    acc[:, 0] = [r.energy_j for r in dec]
-    acc[:, 1:] = e_tok[None, :]
-    per_req = np.cumsum(acc, axis=1)[:, -1].tolist()
-    gained = blocks_gained(computed, self.p.block_tokens, steps).tolist()
-    for r, e, g in zip(dec, per_req, gained, strict=True):
-        r.computed += steps
-        r.left -= steps
+        prev = t
+    e_tok = [e / n for e in energy]
+    bt = self.p.block_tokens
+    for r, c in zip(dec, computed, strict=True):
+        e = r.energy_j
+        for x in e_tok:  # the step loop's additions, in its order
+            e = e + x
         r.energy_j = e
+        r.computed = c + steps
+        r.left -= steps
         r.last_token_at_s = end
-        r.private_blocks += g
+        first = -c % bt  # blocks gained: iterations k < steps with (c + k) % bt == 0
+        if first < steps:
+            r.private_blocks += 1 + (steps - 1 - first) // bt
     raw.energy_j = _running_sum(raw.energy_j, energy)
-    raw.d2d_bytes = _running_sum(raw.d2d_bytes, d2d[:steps])
-    raw.offpkg_bytes = _running_sum(raw.offpkg_bytes, offpkg[:steps])
+    raw.d2d_bytes = _running_sum(raw.d2d_bytes, d2d)
+    raw.offpkg_bytes = _running_sum(raw.offpkg_bytes, offpkg)
     raw.busy_time_s = _running_sum(raw.busy_time_s, lat)
     if self.p.record_timeline:
-        raw.it_start_s.extend(starts.tolist())
-        raw.it_latency_s.extend(lat.tolist())
-        raw.it_energy_j.extend(energy.tolist())
+        raw.it_start_s.extend(starts)
+        raw.it_latency_s.extend(lat)
+        raw.it_energy_j.extend(energy)
         raw.it_prefill_reqs.extend([0] * steps)
         raw.it_prefill_tokens.extend([0] * steps)
         raw.it_decode_reqs.extend([n] * steps)
@@ -180,14 +211,14 @@ def _apply_stretch(
     raw.stretches += 1
     raw.stretch_iterations += steps
     self.now = end
-    if min(r.left for r in dec) == 0:
+    if min([r.left for r in dec]) == 0:
         self.retire_decodes(end)
         raw.kv_time_s.append(end)
         raw.kv_used_blocks.append(alloc.used_blocks)
 
 
-def _running_sum(total: float, values: np.ndarray) -> float:
+def _running_sum(total: float, values: list[float]) -> float:
     """total + v0 + v1 + ... added left to right (as the step-by-step loop does)."""
-    for v in values.tolist():  # Python floats are IEEE doubles: the same additions as np.cumsum
+    for v in values:
         total = total + v
-    return float(total)
+    return total

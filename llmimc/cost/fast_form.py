@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from llmimc.cost.model import CompiledCostModel
 
 CHUNK_TOKENS = 8192  # L axis tabulated in chunks of this many tokens (each swept on first use)
+_rowmax = np.maximum.reduce  # ndarray.max without its Python wrapper
 _PAD_A = -1e300  # padding rows of the per-item layout: never the maximum
 Coefs = tuple[float, float, float, float, float, float, float, float]  # (a, b) of lat, energy, d2d, offpkg
 
@@ -147,23 +148,52 @@ class FastForm:
         np.add.at(gated, cm.power.piece_stage, cm.gated_power_w)
         self.gated_w = gated
         self._tables: dict[tuple[int, int], tuple[list[int], list[int], list[Coefs]]] = {}
+        self._build_mixed(kept)
+
+    def _build_mixed(self, kept: list[np.ndarray]) -> None:
+        """One stacked matrix for ``mixed``: items of one undominated row are linear and fold into the
+        first-vector row and the slot rows; items of several rows keep them (padded, 2-D)."""
+        d = self.dim
+        single = ~self.u_multi
+        rest1 = self.u_rest[:, 0, :]  # each single item's only row
+        hw1 = np.where(single, self.u_hw[:, 0], 0.0)
+        first_row = (self.w * single) @ rest1
+        first_row[NUM_FEATURES:] += self.sp_sum
+        slot_rows = (self.inc * single) @ rest1
+        slot_rows[:, NUM_FEATURES:] += self.sp
+        multi = np.flatnonzero(self.u_multi)
+        m = self.u_hw.shape[1]
+        multi_rows = self.u_rest[multi].reshape(len(multi) * m, d)
+        blocks = [first_row[None, :], slot_rows, multi_rows, self.period, self.link, self.lin]
+        sizes = np.cumsum([0] + [len(b) for b in blocks])
+        self.big = np.vstack(blocks)
+        self.at_slots = slice(int(sizes[1]), int(sizes[2]))
+        self.at_multi = slice(int(sizes[2]), int(sizes[3]))
+        self.at_period = slice(int(sizes[3]), int(sizes[4]))
+        self.at_link = slice(int(sizes[4]), int(sizes[5]))
+        self.at_lin = slice(int(sizes[5]), int(sizes[6]))
+        self.first_hw = float(self.w @ hw1)
+        self.slot_hw = (self.inc * single) @ hw1
+        self.multi_hw = self.u_hw[multi]  # multi items x rows (padding: never the maximum)
+        self.multi_shape = (len(multi), m)
+        self.multi_w = self.w[multi]
+        self.multi_inc = self.inc[:, multi]
 
     # -- mixed iterations ---------------------------------------------------------------------------
     def mixed(self, n: float, t: float, length: float, tl: float) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of an iteration with work."""
         spill = [length - o if length > o else 0.0 for o in self.ons.tolist()]
-        x = np.array([1.0, n, t, length, tl, *spill])
-        gu = self.u_rest_flat @ x[1:NUM_FEATURES]
-        starts = self.u_starts
-        t_f = np.maximum.reduceat(self.u_hw_flat + gu, starts)
-        t_1 = np.maximum.reduceat(self.u_hw_flat + gu / t, starts)
-        s = x[NUM_FEATURES:]
-        mem, e_lin, d2d, off = (self.lin @ x).tolist()
-        first = float(self.w @ t_1) + float(self.sp_sum @ s) / t
-        period = float(np.max(self.period @ x)) / t
-        link = float(np.max(self.link @ x))
+        va = self.big @ np.array([1.0, n, t, length, tl, *spill])
+        v = va.tolist()
+        g = va[self.at_multi].reshape(self.multi_shape)
+        t_f = _rowmax(self.multi_hw + g, axis=1)  # t_u(f) of the items of several rows
+        t_1 = _rowmax(self.multi_hw + g / t, axis=1)  # t_u(f1)
+        first = self.first_hw + v[0] / t + float(self.multi_w @ t_1)
+        period = max(v[self.at_period]) / t
+        link = max(v[self.at_link])
+        mem, e_lin, d2d, off = v[self.at_lin]
         lat = max(first + (t - 1.0) * period, mem, link) + self.fixed_s
-        busy = self.inc @ t_f + self.sp @ s
+        busy = self.slot_hw + va[self.at_slots] + self.multi_inc @ t_f
         energy = e_lin + self.on_w * lat + float(self.gated_w @ np.minimum(busy, lat)) + self.wake_j
         return lat, energy, d2d, off
 
@@ -171,7 +201,7 @@ class FastForm:
     def decode(self, n: int, length: int) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of n decodes with Sum L = ``length``."""
         _, c = self.segment(n, length)
-        x = float(length)
+        x = length  # float * int converts the int exactly (as ``CompiledCostModel.decode_stretch``)
         return c[0] + c[1] * x, c[2] + c[3] * x, c[4] + c[5] * x, c[6] + c[7] * x
 
     def segment(self, n: int, length: int) -> tuple[int, Coefs]:

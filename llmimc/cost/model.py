@@ -371,28 +371,33 @@ class CompiledCostModel:
         if fast is None:
             return None
         lat_l: list[float] = []
-        e_l: list[float] = []
-        d_l: list[float] = []
-        o_l: list[float] = []
         end_l: list[float] = []
+        runs: list[tuple[int, tuple[float, ...]]] = []  # (first iteration, coefficients) per segment
         end = now_s
         seg_end = -1
-        c = (0.0,) * 8
+        a = b = 0.0
         length = context_tokens
         for k in range(steps):
             if k and end >= t_limit_s:
                 break
             if length > seg_end:
                 seg_end, c = fast.segment(n, length)
-            x = float(length)
-            lat = c[0] + c[1] * x
+                a, b = c[0], c[1]
+                runs.append((k, c))
+            lat = a + b * length  # float * int: the int converts exactly, as float(length) in ``decode``
             lat_l.append(lat)
-            e_l.append(c[2] + c[3] * x)
-            d_l.append(c[4] + c[5] * x)
-            o_l.append(c[6] + c[7] * x)
             end = end + lat
             end_l.append(end)
             length += n
+        e_l: list[float] = []
+        d_l: list[float] = []
+        o_l: list[float] = []
+        bounds = [k for k, _ in runs[1:]] + [len(lat_l)]
+        for (k0, c), k1 in zip(runs, bounds, strict=True):
+            xs = range(context_tokens + n * k0, context_tokens + n * k1, n)
+            e_l += [c[2] + c[3] * x for x in xs]
+            d_l += [c[4] + c[5] * x for x in xs]
+            o_l += [c[6] + c[7] * x for x in xs]
         return lat_l, e_l, d_l, o_l, end_l
 
     def iteration_cost_reference(

@@ -50,7 +50,7 @@ import numpy as np
 from llmimc.cost import power as P
 from llmimc.cost.actions import NUM_ACTIONS, Action, EnergyRow, energy_table
 from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
-from llmimc.cost.fast_form import FastForm
+from llmimc.cost.fast_form import Coefs, FastForm
 from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
 
@@ -372,7 +372,7 @@ class CompiledCostModel:
             return None
         lat_l: list[float] = []
         end_l: list[float] = []
-        runs: list[tuple[int, tuple[float, ...]]] = []  # (first iteration, coefficients) per segment
+        runs: list[tuple[int, Coefs]] = []  # (first iteration, coefficients) per segment
         end = now_s
         seg_end = -1
         a = b = 0.0

@@ -179,9 +179,9 @@ def _apply_stretch(
     hist = raw.tbt_hist
     add_gaps(hist, [ends[0] - r.last_token_at_s for r in dec])
     prev = ends[0]
+    add = hist.add
     for t in ends[1:]:
-        g = t - prev
-        hist[g] = hist.get(g, 0) + n
+        add(t - prev, n)
         prev = t
     e_tok = [e / n for e in energy]
     bt = self.p.block_tokens

@@ -355,8 +355,7 @@ class Scheduler:
                 if r.first_token_at_s < 0:
                     r.first_token_at_s = end
                 else:
-                    gap = end - r.last_token_at_s
-                    hist[gap] = hist.get(gap, 0) + 1
+                    hist.add(end - r.last_token_at_s, 1)
                 r.last_token_at_s = end
         if not prefill_done:
             return False

@@ -23,13 +23,12 @@ over packages. Load balance = max / mean over packages of routed requests and of
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams
+from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, StateQueue
 from llmimc.sim.scheduler import Scheduler
 from llmimc.sim.serve_metrics import FinishedColumns, percentiles
 from llmimc.sim.serve_models import ReplicaSummary, ServeConfig
@@ -83,7 +82,7 @@ class Router:
 
 def simulate_cluster(
     cost_model: IterationCostModel,
-    states: deque[ReqState],
+    states: StateQueue,
     params: SchedulerParams,
     config: ServeConfig,
     on_finish: Callable[[ReqState], None],

@@ -27,7 +27,7 @@ import numpy as np
 
 from llmimc.cost.features import NUM_FEATURES, Feature
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import ReqState, add_gaps
+from llmimc.sim.sched_state import ReqState, add_gaps, kv_point
 
 if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
@@ -173,8 +173,13 @@ def _apply_stretch(
     starts = [self.now, *ends[:-1]]
     used0 = alloc.used_blocks
     alloc.allocate(cum_alloc[steps - 1])  # same evictions as one block at a time
-    raw.kv_time_s.extend(starts)
-    raw.kv_used_blocks.extend([float(used0 + c) for c in cum_alloc[:steps]])
+    last = raw.kv_last_blocks
+    for t, c in zip(starts, cum_alloc, strict=False):  # kv_point of every iteration start
+        if used0 + c != last:
+            last = used0 + c
+            raw.kv_time_s.append(t)
+            raw.kv_used_blocks.append(last)
+    raw.kv_last_blocks = last
     end = ends[-1]
     hist = raw.tbt_hist
     add_gaps(hist, [ends[0] - r.last_token_at_s for r in dec])
@@ -213,8 +218,7 @@ def _apply_stretch(
     self.now = end
     if min([r.left for r in dec]) == 0:
         self.retire_decodes(end)
-        raw.kv_time_s.append(end)
-        raw.kv_used_blocks.append(alloc.used_blocks)
+        kv_point(raw, end, alloc.used_blocks)
 
 
 def _running_sum(total: float, values: list[float]) -> float:

@@ -13,6 +13,8 @@ skipping records a stretch at once).
 from __future__ import annotations
 
 from array import array
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -47,6 +49,41 @@ class ReqState:
     def __post_init__(self) -> None:
         if self.ready_at_s < 0:
             self.ready_at_s = self.arrived_at_s
+
+
+class LazyStates:
+    """Requests not yet joined, in arrival order, as a queue whose ReqState is built when first looked at
+    (``[0]``, ``popleft``): a million-request run keeps states only for requests in flight."""
+
+    __slots__ = ("_order", "_make", "_next", "_head")
+
+    def __init__(self, order: list[int], make: Callable[[int], ReqState]) -> None:
+        self._order = order  # request positions, sorted by arrival
+        self._make = make
+        self._next = 0
+        self._head: ReqState | None = None
+
+    def __len__(self) -> int:
+        return len(self._order) - self._next
+
+    def __bool__(self) -> bool:
+        return self._next < len(self._order)
+
+    def __getitem__(self, i: int) -> ReqState:
+        if i != 0 or self._next >= len(self._order):
+            raise IndexError("LazyStates gives its head only")
+        if self._head is None:
+            self._head = self._make(self._order[self._next])
+        return self._head
+
+    def popleft(self) -> ReqState:
+        head = self[0]
+        self._head = None
+        self._next += 1
+        return head
+
+
+StateQueue = deque[ReqState] | LazyStates  # what a scheduler, router or disaggregator consumes
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +142,11 @@ class RawRun:
     stretch_iterations: int = 0  # iterations inside those stretches
     tbt_hist: GapCounts = field(default_factory=lambda: GapCounts())  # gaps between tokens (s)
     # KV blocks in use as a step function: (iteration start, blocks during it), plus (iteration end,
-    # blocks after finished requests released theirs) when some finished.
+    # blocks after finished requests released theirs) when some finished; a point that repeats the
+    # last recorded count is not stored (the same step function; ``kv_point``).
     kv_time_s: array = field(default_factory=lambda: array("d"))
     kv_used_blocks: array = field(default_factory=lambda: array("d"))
+    kv_last_blocks: float = -1.0
     # Timeline columns (only with record_timeline), one entry per iteration.
     it_start_s: array = field(default_factory=lambda: array("d"))
     it_latency_s: array = field(default_factory=lambda: array("d"))
@@ -116,6 +155,14 @@ class RawRun:
     it_prefill_tokens: array = field(default_factory=lambda: array("l"))
     it_decode_reqs: array = field(default_factory=lambda: array("l"))
     preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+
+
+def kv_point(raw: RawRun, time_s: float, used_blocks: float) -> None:
+    """Record KV blocks in use from ``time_s`` on, unless the count did not change."""
+    if used_blocks != raw.kv_last_blocks:
+        raw.kv_time_s.append(time_s)
+        raw.kv_used_blocks.append(used_blocks)
+        raw.kv_last_blocks = used_blocks
 
 
 def add_gaps(hist: GapCounts, gaps: list[float]) -> None:

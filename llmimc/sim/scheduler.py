@@ -43,7 +43,15 @@ from collections.abc import Callable
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
 from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
-from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
+from llmimc.sim.sched_state import (
+    LazyStates,
+    RawRun,
+    ReqState,
+    SchedulerParams,
+    StateQueue,
+    add_gaps,
+    kv_point,
+)
 
 __all__ = ["RawRun", "ReqState", "Scheduler", "SchedulerParams", "simulate"]
 
@@ -56,7 +64,7 @@ class Scheduler:
     def __init__(
         self,
         cost_model: IterationCostModel,
-        states: list[ReqState] | deque[ReqState],
+        states: list[ReqState] | StateQueue,
         params: SchedulerParams,
         on_finish: Callable[[ReqState], None] | None = None,
         on_handoff: Callable[[ReqState, float], None] | None = None,
@@ -65,7 +73,7 @@ class Scheduler:
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
-        self.pending: deque[ReqState] = states if isinstance(states, deque) else deque(states)
+        self.pending: StateQueue = states if isinstance(states, deque | LazyStates) else deque(states)
         self.p = params
         bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
         self.bpp = bpp
@@ -109,6 +117,8 @@ class Scheduler:
 
     def add(self, state: ReqState) -> None:
         """Route one more request here (arrivals must come in time order)."""
+        if not isinstance(self.pending, deque):  # a router's package starts from an empty deque
+            raise TypeError("add() needs a scheduler built on a deque of states")
         self.pending.append(state)
 
     def finish_run(self) -> RawRun:
@@ -145,8 +155,7 @@ class Scheduler:
                 f"requests (KV blocks available: {self.alloc.available()})"
             )
         raw = self.run_data
-        raw.kv_time_s.append(self.now)
-        raw.kv_used_blocks.append(self.alloc.used_blocks)
+        kv_point(raw, self.now, self.alloc.used_blocks)
         cost = self.cost_model.iteration_cost(chunks, decode_past)
         latency_s = float(cost.latency_s)
         energy_j = float(cost.energy_j)  # cost models may return numpy scalars
@@ -167,8 +176,7 @@ class Scheduler:
             self.retire_decodes(end)
         finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
         if finished_any:
-            raw.kv_time_s.append(end)
-            raw.kv_used_blocks.append(self.alloc.used_blocks)
+            kv_point(raw, end, self.alloc.used_blocks)
         raw.energy_j += energy_j
         raw.d2d_bytes += d2d_bytes
         raw.offpkg_bytes += offpkg_bytes
@@ -420,7 +428,7 @@ def _by_seq(r: ReqState) -> int:
 
 def simulate(
     cost_model: IterationCostModel,
-    states: list[ReqState] | deque[ReqState],
+    states: list[ReqState] | StateQueue,
     params: SchedulerParams,
     on_progress: Callable[[int, int], None] | None,
     progress_total: int,

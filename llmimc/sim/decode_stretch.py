@@ -183,11 +183,8 @@ def _apply_stretch(
     end = ends[-1]
     hist = raw.tbt_hist
     add_gaps(hist, [ends[0] - r.last_token_at_s for r in dec])
-    prev = ends[0]
-    add = hist.add
-    for t in ends[1:]:
-        add(t - prev, n)
-        prev = t
+    if steps > 1:
+        hist.extend([t - p for p, t in zip(ends, ends[1:])], n)
     e_tok = [e / n for e in energy]
     bt = self.p.block_tokens
     for r, c in zip(dec, computed, strict=True):
@@ -201,10 +198,14 @@ def _apply_stretch(
         first = -c % bt  # blocks gained: iterations k < steps with (c + k) % bt == 0
         if first < steps:
             r.private_blocks += 1 + (steps - 1 - first) // bt
-    raw.energy_j = _running_sum(raw.energy_j, energy)
-    raw.d2d_bytes = _running_sum(raw.d2d_bytes, d2d)
-    raw.offpkg_bytes = _running_sum(raw.offpkg_bytes, offpkg)
-    raw.busy_time_s = _running_sum(raw.busy_time_s, lat)
+    # totals added left to right, one iteration at a time (as the step-by-step loop does)
+    e_sum, d_sum, o_sum, b_sum = raw.energy_j, raw.d2d_bytes, raw.offpkg_bytes, raw.busy_time_s
+    for e, d, o, b in zip(energy, d2d, offpkg, lat, strict=True):
+        e_sum = e_sum + e
+        d_sum = d_sum + d
+        o_sum = o_sum + o
+        b_sum = b_sum + b
+    raw.energy_j, raw.d2d_bytes, raw.offpkg_bytes, raw.busy_time_s = e_sum, d_sum, o_sum, b_sum
     if self.p.record_timeline:
         raw.it_start_s.extend(starts)
         raw.it_latency_s.extend(lat)
@@ -219,10 +220,3 @@ def _apply_stretch(
     if min([r.left for r in dec]) == 0:
         self.retire_decodes(end)
         kv_point(raw, end, alloc.used_blocks)
-
-
-def _running_sum(total: float, values: list[float]) -> float:
-    """total + v0 + v1 + ... added left to right (as the step-by-step loop does)."""
-    for v in values:
-        total = total + v
-    return total

@@ -113,6 +113,13 @@ class GapCounts:
             gaps = self.by_count[count] = array("d")
         gaps.append(gap_s)
 
+    def extend(self, gaps_s: list[float], count: int) -> None:
+        """``add`` of each gap with the same count."""
+        gaps = self.by_count.get(count)
+        if gaps is None:
+            gaps = self.by_count[count] = array("d")
+        gaps.extend(gaps_s)
+
     def merge(self, other: GapCounts) -> None:
         for count, gaps in other.by_count.items():
             mine = self.by_count.get(count)

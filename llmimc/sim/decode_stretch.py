@@ -124,23 +124,23 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     for c in computed:
         hist[-c % bt] += 1
     available = self.alloc.available()
-    cum_alloc: list[int] = []
-    total = 0
-    for k in range(steps):
-        total += hist[k % bt]
-        if total > available:
-            break
-        cum_alloc.append(total)
-    if len(cum_alloc) < MIN_STRETCH_ITERATIONS:
-        return False
+    if n * -(-steps // bt) > available:  # the blocks may run out: stop before the first that would not fit
+        total = 0
+        for k in range(steps):
+            total += hist[k % bt]
+            if total > available:
+                steps = k
+                break
+        if steps < MIN_STRETCH_ITERATIONS:
+            return False
     # iteration k >= 1 starts at the end of iteration k - 1; it may run only if no arrival has joined
     # by then (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
     if not blocked and self.pending:
         t_limit = min(t_limit, self.pending[0].ready_at_s)
-    costs = _costs(self.cost_model, computed, len(cum_alloc), self.now, t_limit)
+    costs = _costs(self.cost_model, computed, steps, self.now, t_limit)
     # even one or two iterations are applied: their costs are known and the outcome is a step's
-    _apply_stretch(self, dec, computed, cum_alloc, *costs)
+    _apply_stretch(self, dec, computed, hist, *costs)
     return True
 
 
@@ -161,7 +161,7 @@ def _apply_stretch(
     self: Scheduler,
     dec: list[ReqState],
     computed: list[int],
-    cum_alloc: list[int],
+    hist: list[int],
     lat: list[float],
     energy: list[float],
     d2d: list[float],
@@ -170,23 +170,23 @@ def _apply_stretch(
 ) -> None:
     raw, alloc, n = self.run_data, self.alloc, len(dec)
     steps = len(lat)
-    starts = [self.now, *ends[:-1]]
-    used0 = alloc.used_blocks
-    alloc.allocate(cum_alloc[steps - 1])  # same evictions as one block at a time
-    last = raw.kv_last_blocks
-    for t, c in zip(starts, cum_alloc, strict=False):  # kv_point of every iteration start
-        if used0 + c != last:
-            last = used0 + c
-            raw.kv_time_s.append(t)
-            raw.kv_used_blocks.append(last)
-    raw.kv_last_blocks = last
-    end = ends[-1]
-    hist = raw.tbt_hist
-    add_gaps(hist, [ends[0] - r.last_token_at_s for r in dec])
-    if steps > 1:
-        hist.extend([t - p for p, t in zip(ends, ends[1:])], n)
-    e_tok = [e / n for e in energy]
     bt = self.p.block_tokens
+    # blocks taken: hist[r] requests allocate at each iteration k = r, r + bt, ... < steps
+    used = alloc.used_blocks + hist[0]
+    alloc.allocate(sum(h * ((steps - r + bt - 1) // bt) for r, h in enumerate(hist) if h and r < steps))
+    kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
+    later = sorted(k for r in range(bt) if hist[r] for k in range(r or bt, steps, bt))
+    for k in later:
+        used += hist[k % bt]
+        raw.kv_time_s.append(ends[k - 1])
+        raw.kv_used_blocks.append(used)
+    raw.kv_last_blocks = used
+    end = ends[-1]
+    gaps = raw.tbt_hist
+    add_gaps(gaps, [ends[0] - r.last_token_at_s for r in dec])
+    if steps > 1:
+        gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
+    e_tok = [e / n for e in energy]
     for r, c in zip(dec, computed, strict=True):
         e = r.energy_j
         for x in e_tok:  # the step loop's additions, in its order
@@ -207,7 +207,8 @@ def _apply_stretch(
         b_sum = b_sum + b
     raw.energy_j, raw.d2d_bytes, raw.offpkg_bytes, raw.busy_time_s = e_sum, d_sum, o_sum, b_sum
     if self.p.record_timeline:
-        raw.it_start_s.extend(starts)
+        raw.it_start_s.append(self.now)
+        raw.it_start_s.extend(ends[:-1])
         raw.it_latency_s.extend(lat)
         raw.it_energy_j.extend(energy)
         raw.it_prefill_reqs.extend([0] * steps)

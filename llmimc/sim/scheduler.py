@@ -129,7 +129,9 @@ class Scheduler:
 
     def _join_arrivals(self) -> None:
         pending, now = self.pending, self.now
-        while pending and pending[0].ready_at_s <= now:
+        while pending:
+            if pending[0].ready_at_s > now:
+                return
             self.waiting.append(pending.popleft())
 
     # -- one iteration ------------------------------------------------------------------------------

@@ -43,14 +43,16 @@ spill tokens of each KV chiplet (x @ s).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
 from llmimc.cost import power as P
 from llmimc.cost.actions import NUM_ACTIONS, Action, EnergyRow, energy_table
 from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
-from llmimc.cost.fast_form import Coefs, FastForm
+from llmimc.cost.fast_form import FastForm
 from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
 
@@ -60,6 +62,7 @@ __all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
 _HAS_WORK, _TOKENS, _CONTEXT = int(Feature.HAS_WORK), int(Feature.TOKENS), int(Feature.CONTEXT)
 _OFFPKG = int(Action.OFFPKG)
 _max = np.maximum.reduce  # ndarray.max without its Python wrapper (hot path)
+STRETCH_RUN = 32  # decode iterations costed per list pass in ``decode_stretch`` (bounds work past an arrival)
 
 
 @dataclass(frozen=True)
@@ -372,32 +375,33 @@ class CompiledCostModel:
             return None
         lat_l: list[float] = []
         end_l: list[float] = []
-        runs: list[tuple[int, Coefs]] = []  # (first iteration, coefficients) per segment
-        end = now_s
-        seg_end = -1
-        a = b = 0.0
-        length = context_tokens
-        for k in range(steps):
-            if k and end >= t_limit_s:
-                break
-            if length > seg_end:
-                seg_end, c = fast.segment(n, length)
-                a, b = c[0], c[1]
-                runs.append((k, c))
-            lat = a + b * length  # float * int: the int converts exactly, as float(length) in ``decode``
-            lat_l.append(lat)
-            end = end + lat
-            end_l.append(end)
-            length += n
         e_l: list[float] = []
         d_l: list[float] = []
         o_l: list[float] = []
-        bounds = [k for k, _ in runs[1:]] + [len(lat_l)]
-        for (k0, c), k1 in zip(runs, bounds, strict=True):
-            xs = range(context_tokens + n * k0, context_tokens + n * k1, n)
+        end = now_s
+        k = 0
+        while k < steps:
+            length = context_tokens + n * k
+            seg_end, c = fast.segment(n, length)
+            # iterations k..k1-1 lie in this segment; cost them in runs of STRETCH_RUN
+            k1 = min(steps, k + (seg_end - length) // n + 1, k + STRETCH_RUN)
+            xs = range(length, context_tokens + n * k1, n)
+            a, b = c[0], c[1]
+            lats = [a + b * x for x in xs]  # float * int: the int converts exactly, as in ``decode``
+            ends = list(accumulate(lats, initial=end))[1:]  # left to right, as the step loop adds
+            # iteration j (> 0 overall) runs only if the one before it ended before the limit
+            cut = bisect_left(ends, t_limit_s) + 1
+            if cut < len(lats):
+                xs, lats, ends = xs[:cut], lats[:cut], ends[:cut]
+            lat_l += lats
+            end_l += ends
             e_l += [c[2] + c[3] * x for x in xs]
             d_l += [c[4] + c[5] * x for x in xs]
             o_l += [c[6] + c[7] * x for x in xs]
+            end = ends[-1]
+            k += len(lats)
+            if end >= t_limit_s:
+                break
         return lat_l, e_l, d_l, o_l, end_l
 
     def iteration_cost_reference(

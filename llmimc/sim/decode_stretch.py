@@ -21,6 +21,8 @@ evaluated for all K at once, would also vectorise the cost; it belongs in ``llmi
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import add
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -188,10 +190,7 @@ def _apply_stretch(
         gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
     e_tok = [e / n for e in energy]
     for r, c in zip(dec, computed, strict=True):
-        e = r.energy_j
-        for x in e_tok:  # the step loop's additions, in its order
-            e = e + x
-        r.energy_j = e
+        r.energy_j = reduce(add, e_tok, r.energy_j)  # the step loop's additions, in its order
         r.computed = c + steps
         r.left -= steps
         r.last_token_at_s = end
@@ -199,13 +198,10 @@ def _apply_stretch(
         if first < steps:
             r.private_blocks += 1 + (steps - 1 - first) // bt
     # totals added left to right, one iteration at a time (as the step-by-step loop does)
-    e_sum, d_sum, o_sum, b_sum = raw.energy_j, raw.d2d_bytes, raw.offpkg_bytes, raw.busy_time_s
-    for e, d, o, b in zip(energy, d2d, offpkg, lat, strict=True):
-        e_sum = e_sum + e
-        d_sum = d_sum + d
-        o_sum = o_sum + o
-        b_sum = b_sum + b
-    raw.energy_j, raw.d2d_bytes, raw.offpkg_bytes, raw.busy_time_s = e_sum, d_sum, o_sum, b_sum
+    raw.energy_j = reduce(add, energy, raw.energy_j)
+    raw.d2d_bytes = reduce(add, d2d, raw.d2d_bytes)
+    raw.offpkg_bytes = reduce(add, offpkg, raw.offpkg_bytes)
+    raw.busy_time_s = reduce(add, lat, raw.busy_time_s)
     if self.p.record_timeline:
         raw.it_start_s.append(self.now)
         raw.it_start_s.extend(ends[:-1])

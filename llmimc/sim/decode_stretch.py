@@ -13,10 +13,14 @@ available blocks, first k >= 1 starting at or after the next admissible arrival)
 Iteration end times are the running sum now + lat_0 + lat_1 + ... (the same additions, in the same
 order, as the step-by-step loop), so the schedule is identical.
 
-Costs of the K iterations: ``stretch_costs`` asks the cost model for each iteration (exact
-per-request past-token lists), so the results equal the step-by-step loop's bit for bit; the saving is
-the scheduler's per-request bookkeeping. (A batched cost-model entry point, features linear in k
-evaluated for all K at once, would also vectorise the cost; it belongs in ``llmimc.cost.model``.)
+Costs of the K iterations: a cost model with ``decode_stretch`` (``CompiledCostModel``) costs them
+from its fast form (``llmimc.cost.fast_form``: for n decodes every output is affine in Sum L on a
+segment, so an iteration is a + b L), reading the same segment that ``iteration_cost`` reads for the
+same batch, so a stretch and the step-by-step loop agree bit for bit; any other model is asked once
+per iteration with the exact per-request past-token lists (``stretch_costs``). Per-request energies
+and the run totals are summed left to right, one iteration at a time, as the step loop adds them.
+Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded package,
+where numpy's per-call overhead would dominate.
 """
 
 from __future__ import annotations

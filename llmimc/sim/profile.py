@@ -363,7 +363,8 @@ def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spil
     if spilled:
         notes.append(
             f"KV cache spills: {m.kv.on_package_tokens} tokens fit in chiplet SRAM, {spilled} tokens per "
-            "layer are read from off-package memory at the last step"
+            "layer are read from away from their attention chiplet (other chiplets' SRAM, then the "
+            "nearest memory stack) at the last step"
         )
     windows = [w for w in graph.info.attention_window_per_layer if w is not None]
     if windows and prompt_len + gen_len > min(windows):

@@ -68,8 +68,13 @@ def check_output_path(path: Path | str, flag: str = "") -> Path:
 
 def write_text_atomic(path: Path | str, text: str, flag: str = "") -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; raise `OutputError` if it cannot be written."""
+    return write_bytes_atomic(path, text.encode("utf-8"), flag)
+
+
+def write_bytes_atomic(path: Path | str, data: bytes, flag: str = "") -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then move it into place (pipes and devices
+    are written directly); raise `OutputError` if it cannot be written."""
     p = Path(path).expanduser()
-    data = text.encode("utf-8")
     if _special(p):
         try:
             with open(p, "wb") as f:
@@ -77,6 +82,25 @@ def write_text_atomic(path: Path | str, text: str, flag: str = "") -> Path:
         except OSError as e:
             raise _fail(flag, p, e.strerror or str(e)) from None
         return p
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as e:
+        raise _fail(flag, p, e.strerror or str(e)) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return p
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")

@@ -101,22 +101,3 @@ def write_bytes_atomic(path: Path | str, data: bytes, flag: str = "") -> Path:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return p
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-        tmp = None
-    except OSError as e:
-        raise _fail(flag, p, e.strerror or str(e)) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    return p

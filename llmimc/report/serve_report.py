@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from llmimc.report.units import si
 from llmimc.sim.serve_models import Percentiles, ServeResult
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -31,20 +32,7 @@ def _ms(v: float | None) -> str:
 
 
 def _si(v: float | None, unit: str) -> str:
-    if v is None:
-        return "–"
-    for scale, prefix in (
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1.0, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-    ):
-        if abs(v) >= scale:
-            return f"{v / scale:,.3g} {prefix}{unit}"
-    return f"{v:.3g} {unit}"
+    return "–" if v is None else si(v, unit)
 
 
 def _latency_table(result: ServeResult) -> Table:

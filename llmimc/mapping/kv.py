@@ -5,14 +5,13 @@ head_dim x kv_bits / 8 for standard attention). A layer's attention runs on the 
 stage, its *KV chiplet* c; b_c = Sum over c's layers of b_l and B = Sum_c b_c (every token has KV in
 every layer).
 
-Pools. Every chiplet j of the package offers its free global SRAM
+Pools. Every chiplet j that is powered anyway (it holds weights, runs attention or hosts the memory
+controller; every chiplet without power gating) lends its free global SRAM
 
     F_j = max(0, global_sram.capacity_bytes - outlier weight bytes on j - activation reserve on j)
 
-of every chiplet that is powered anyway: it holds weights, runs attention or hosts the memory
-controller (all chiplets without power gating). A chiplet with none of these is power-gated
-(``llmimc.cost.power``): its SRAM would stay on only for KV, and an empty chiplet costs nothing, so it
-lends none. The activation reserve of a chiplet
+A chiplet with none of these is power-gated (``llmimc.cost.power``): its SRAM would stay on only for
+KV, and an empty chiplet costs nothing, so it lends none. The activation reserve of a chiplet
 is the largest per-op resident activation working set (bytes read + written, without the terms that
 grow with the KV length: attention is computed tile by tile) of the ops it runs or holds a shard of,
 for the token vectors in flight: vectors stream through a stage one at a time, so the reserve is
@@ -26,7 +25,7 @@ Capacity (KV moves as bytes: a token's layers on c may straddle two pools, a flu
     capacity_tokens N = floor((Sum_j F_j + Sum_s M_s) / B)
     SRAM tokens       S = min(N, Sum_j F_j / B),  on_package_tokens = floor(S)
 
-so more chiplets (more F_j) or more stacks (more M_s) never lower N. Placement rule, in two phases:
+so more lending chiplets (more F_j) or more stacks (more M_s) never lower N. Placement rule, in two phases:
 phase 1 places S tokens of every KV chiplet in SRAM (demand S x b_c bytes each), phase 2 the other
 N - S tokens in the stacks ((N - S) x b_c each). Within a phase the (KV chiplet, pool) pairs are
 visited in order of die-to-die hops from the pool to the KV chiplet (then pool chiplet, then KV
@@ -52,8 +51,9 @@ The per-token cost C_k is piecewise constant in t, so the iteration's KV traffic
 
 one *spill breakpoint* (threshold T_k, coefficient C_k - C_{k-1}) per segment that is not the
 chiplet's own SRAM (``llmimc.cost.compile`` builds them; the cost model evaluates max(0, Sum L - T)
-per breakpoint). New tokens are written to their KV chiplet's SRAM; the one-off move of an older
-token to its segment (1/L of its per-step reads) is not charged.
+per breakpoint). A link that may carry such KV keeps its PHY powered (``llmimc.cost.power``: links
+with traffic). New tokens are written to their KV chiplet's SRAM; the one-off move of an older token
+to its segment (1/L of its per-step reads) is not charged.
 """
 
 from __future__ import annotations
@@ -180,19 +180,10 @@ def plan_kv(
         )
         for c in chip_ids
     }
-    off_free = max(0.0, offpkg_free_bytes)
-    sram_pools = [KvPool(pool="sram", index=c, attach_chiplets=[c], free_bytes=free[c]) for c in chip_ids]
-    stack_pools = [
-        KvPool(
-            pool="stack",
-            index=s,
-            attach_chiplets=[a for a in at if a < n_chip] or [0],
-            free_bytes=off_free / len(attach),
-        )
-        for s, at in enumerate(attach)
-    ]
+    sram_pools, stack_pools = _pools(free, max(0.0, offpkg_free_bytes), attach, n_chip, kv_chips, dist)
+    off_free = sum(p.free_bytes for p in stack_pools)
     total_bpt = sum(bpt.values())
-    sram_total = sum(free.values())
+    sram_total = sum(p.free_bytes for p in sram_pools)
     cap = math.floor((sram_total + off_free) / total_bpt + 1e-9) if total_bpt > 0 else 0
     sram_tokens = min(float(cap), sram_total / total_bpt) if total_bpt > 0 else 0.0
     segs: dict[int, list[KvSegment]] = {c: [] for c in kv_chips}
@@ -235,6 +226,36 @@ def plan_kv(
         capacity_tokens=cap,
         pools=pools,
     )
+
+
+def _pools(
+    free: dict[int, float],
+    off_free: float,
+    attach: list[list[int]],
+    n_chip: int,
+    kv_chips: list[int],
+    dist: list[list[int]],
+) -> tuple[list[KvPool], list[KvPool]]:
+    """The SRAM and stack pools that every KV chiplet reaches (a disconnected explicit topology may
+    leave some out); the stacks share the off-package bytes evenly."""
+    sram = [KvPool(pool="sram", index=c, attach_chiplets=[c], free_bytes=f) for c, f in free.items()]
+    stacks = [
+        KvPool(
+            pool="stack",
+            index=s,
+            attach_chiplets=[a for a in at if a < n_chip] or [0],
+            free_bytes=off_free / len(attach),
+        )
+        for s, at in enumerate(attach)
+    ]
+    return (
+        [p for p in sram if _reached(p, kv_chips, dist)],
+        [p for p in stacks if _reached(p, kv_chips, dist)],
+    )
+
+
+def _reached(pool: KvPool, kv_chips: list[int], dist: list[list[int]]) -> bool:
+    return all(any(dist[a][c] >= 0 for a in pool.attach_chiplets) for c in kv_chips)
 
 
 def _fill(

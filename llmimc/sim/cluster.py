@@ -134,6 +134,7 @@ def merge_raw(raws: list[RawRun], total_blocks: int) -> RawRun:
         out.cache_evictions += r.cache_evictions
         out.stretches += r.stretches
         out.stretch_iterations += r.stretch_iterations
+        out.swap.add(r.swap)
         out.tbt_hist.merge(r.tbt_hist)
     out.end_time_s = max((r.end_time_s for r in raws), default=0.0)
     times = [np.frombuffer(r.kv_time_s, dtype=float) for r in raws if len(r.kv_time_s)]

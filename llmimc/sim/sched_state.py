@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from llmimc.sim.swap import SwapCost, SwapStats
+
 
 @dataclass(slots=True)
 class ReqState:
@@ -97,6 +99,7 @@ class SchedulerParams:
     record_timeline: bool
     watermark_blocks: int = 0  # blocks an admission must leave free (vLLM watermark)
     event_skipping: bool = True  # advance decode-only stretches in closed form
+    swap: SwapCost | None = None  # swap preemption to off-package memory (llmimc.sim.swap); None: recompute
 
 
 class GapCounts:
@@ -162,6 +165,7 @@ class RawRun:
     it_prefill_tokens: array = field(default_factory=lambda: array("l"))
     it_decode_reqs: array = field(default_factory=lambda: array("l"))
     preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+    swap: SwapStats = field(default_factory=SwapStats)  # swap preemption (llmimc.sim.swap)
 
 
 def kv_point(raw: RawRun, time_s: float, used_blocks: float) -> None:

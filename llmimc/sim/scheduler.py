@@ -41,6 +41,8 @@ import math
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
+from itertools import compress
+from operator import not_
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
 from llmimc.sim.decode_stretch import try_stretch
@@ -205,7 +207,8 @@ class Scheduler:
         n_dec = len(decoding) if len(decoding) < budget else budget
         dec_sched = decoding[:n_dec]
         decode_past = [r.computed for r in dec_sched]
-        for k in [k for k, c in enumerate(decode_past) if not c % bt]:
+        # requests at a block boundary (past % bt == 0), found by C-level iterators (hot path)
+        for k in list(compress(range(n_dec), map(not_, map(bt.__rmod__, decode_past)))):
             if k >= n_dec:
                 break
             r = dec_sched[k]
@@ -371,13 +374,11 @@ class Scheduler:
     # -- retiring -----------------------------------------------------------------------------------
     def retire_decodes(self, end: float) -> None:
         """Finish the decoding requests that emitted their last token at ``end``."""
-        keep = []
-        for r in self.decoding:
-            if r.left:
-                keep.append(r)
-            else:
-                self._finish(r, end)
-        self.decoding = keep
+        decoding = self.decoding
+        done = [r for r in decoding if not r.left]
+        self.decoding = [r for r in decoding if r.left]
+        for r in done:
+            self._finish(r, end)
 
     def _advance_prefills(
         self, end: float, e_tok: float, pre_sched: list[ReqState], pre_tokens: list[int]

@@ -72,14 +72,16 @@ class LazyStates:
         return self._next < len(self._order)
 
     def __getitem__(self, i: int) -> ReqState:
+        head = self._head
+        if head is not None and i == 0:
+            return head
         if i != 0 or self._next >= len(self._order):
             raise IndexError("LazyStates gives its head only")
-        if self._head is None:
-            self._head = self._make(self._order[self._next])
-        return self._head
+        head = self._head = self._make(self._order[self._next])
+        return head
 
     def popleft(self) -> ReqState:
-        head = self[0]
+        head = self._head if self._head is not None else self[0]
         self._head = None
         self._next += 1
         return head

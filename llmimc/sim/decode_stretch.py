@@ -179,9 +179,10 @@ def _apply_stretch(
     bt = self.p.block_tokens
     # blocks taken: hist[r] requests allocate at each iteration k = r, r + bt, ... < steps
     used = alloc.used_blocks + hist[0]
-    alloc.allocate(sum(h * ((steps - r + bt - 1) // bt) for r, h in enumerate(hist) if h and r < steps))
+    residues = [r for r in {-c % bt for c in computed} if r < steps]  # hist[r] > 0
+    alloc.allocate(sum(hist[r] * ((steps - r + bt - 1) // bt) for r in residues))
     kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
-    later = sorted(k for r in range(bt) if hist[r] for k in range(r or bt, steps, bt))
+    later = sorted(k for r in residues for k in range(r or bt, steps, bt))
     for k in later:
         used += hist[k % bt]
         raw.kv_time_s.append(ends[k - 1])

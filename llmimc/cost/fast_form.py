@@ -52,6 +52,7 @@ CHUNK_TOKENS = 8192  # L axis tabulated in chunks of this many tokens (each swep
 _rowmax = np.maximum.reduce  # ndarray.max without its Python wrapper
 _PAD_A = -1e300  # padding rows of the per-item layout: never the maximum
 Coefs = tuple[float, float, float, float, float, float, float, float]  # (a, b) of lat, energy, d2d, offpkg
+Key = tuple[int, int, int, int]  # (n, T, L without d, TL without d) of a family of iterations
 
 
 def _undominated(rows: np.ndarray) -> np.ndarray:
@@ -147,7 +148,7 @@ class FastForm:
         gated = np.zeros(cm.num_slots)
         np.add.at(gated, cm.power.piece_stage, cm.gated_power_w)
         self.gated_w = gated
-        self._tables: dict[tuple[int, int], tuple[list[int], list[int], list[Coefs]]] = {}
+        self._tables: dict[tuple[Key, int], tuple[list[int], list[int], list[Coefs]]] = {}
         self._build_mixed(kept)
 
     def _build_mixed(self, kept: list[np.ndarray]) -> None:
@@ -200,29 +201,35 @@ class FastForm:
     # -- decode-only iterations ---------------------------------------------------------------------
     def decode(self, n: int, length: int) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of n decodes with Sum L = ``length``."""
-        _, c = self.segment(n, length)
-        x = length  # float * int converts the int exactly (as ``CompiledCostModel.decode_stretch``)
+        return self.along((n, n, 0, 0), length)
+
+    def along(self, key: Key, d: int) -> tuple[float, float, float, float]:
+        """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of the iteration ``key`` plus d context tokens
+        (``segment``), as a + b d."""
+        _, c = self.segment(key, d)
+        x = d  # float * int converts the int exactly (as ``CompiledCostModel.decode_stretch``)
         return c[0] + c[1] * x, c[2] + c[3] * x, c[4] + c[5] * x, c[6] + c[7] * x
 
-    def segment(self, n: int, length: int) -> tuple[int, Coefs]:
-        """(last L of the segment holding ``length``, its coefficients) for n decodes."""
-        key = (n, length // CHUNK_TOKENS)
-        table = self._tables.get(key)
+    def segment(self, key: Key, d: int) -> tuple[int, Coefs]:
+        """(last d of the segment holding ``d``, its coefficients) for the iterations whose features
+        are n = key[0], T = key[1], L = key[2] + d, TL = key[3] + d (n decodes: key (n, n, 0, 0), d = L)."""
+        tkey = (key, d // CHUNK_TOKENS)
+        table = self._tables.get(tkey)
         if table is None:
-            table = self._sweep(n, key[1])
-            self._tables[key] = table
+            table = self._sweep(key, tkey[1])
+            self._tables[tkey] = table
         starts, ends, coefs = table
-        i = bisect_right(starts, length) - 1
+        i = bisect_right(starts, d) - 1
         return ends[i], coefs[i]
 
-    def _sweep(self, n: int, chunk: int) -> tuple[list[int], list[int], list[Coefs]]:
+    def _sweep(self, key: Key, chunk: int) -> tuple[list[int], list[int], list[Coefs]]:
         lo, end = chunk * CHUNK_TOKENS, (chunk + 1) * CHUNK_TOKENS - 1
         starts: list[int] = []
         ends: list[int] = []
         coefs: list[Coefs] = []
         at = lo
         while at <= end:
-            last, c = self._config(n, at)
+            last, c = self._config(key, at)
             last = min(end, max(at, last))
             starts.append(at)
             ends.append(last)
@@ -230,18 +237,19 @@ class FastForm:
             at = last + 1
         return starts, ends, coefs
 
-    def _config(self, n: int, at: int) -> tuple[int, Coefs]:
-        """Coefficients of the configuration optimal at L = ``at`` and the last integer L where it stays
+    def _config(self, key: Key, at: int) -> tuple[int, Coefs]:
+        """Coefficients of the configuration optimal at d = ``at`` and the last integer d where it stays
         optimal (within the spill state of ``at``)."""
+        n, tokens, l_base, tl_base = key
         g = self.num_groups
-        k = int(np.searchsorted(self.ons, at, side="left"))  # groups with o_g < at spill
+        k = int(np.searchsorted(self.ons, l_base + at, side="left"))  # groups with o_g < L spill
         x0 = np.zeros(self.dim)
         x1 = np.zeros(self.dim)
-        x0[:3] = (1.0, n, n)
+        x0[:5] = (1.0, n, tokens, l_base, tl_base)
         x1[3:5] = 1.0
-        x0[NUM_FEATURES : NUM_FEATURES + k] = -self.ons[:k]
+        x0[NUM_FEATURES : NUM_FEATURES + k] = l_base - self.ons[:k]
         x1[NUM_FEATURES : NUM_FEATURES + k] = 1.0
-        state_hi = float(self.ons[k]) if k < g else np.inf
+        state_hi = float(self.ons[k]) - l_base if k < g else np.inf
         lx = float(at)
         his: list[float] = [state_hi]
 
@@ -256,7 +264,7 @@ class FastForm:
         ga, gb = self.u_rest @ x0, self.u_rest @ x1  # items x rows
         ga = np.where(self.u_hw > _PAD_A, ga, 0.0)
         fa, fb = pick(self.u_hw + ga, gb)  # t_u(f)
-        t = float(n)
+        t = float(tokens)
         oa, ob = pick(self.u_hw + ga / t, gb / t)  # t_u(f1)
         s0, s1 = x0[NUM_FEATURES:], x1[NUM_FEATURES:]
         first = (

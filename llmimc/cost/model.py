@@ -43,9 +43,7 @@ spill tokens of each KV chiplet (x @ s).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import accumulate
 
 import numpy as np
 
@@ -55,6 +53,7 @@ from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
 from llmimc.cost.fast_form import FastForm
 from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+from llmimc.cost.session import CostSession, StretchCosts, decode_stretch, fast_iteration_cost
 
 __all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
 
@@ -62,7 +61,6 @@ __all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
 _HAS_WORK, _TOKENS, _CONTEXT = int(Feature.HAS_WORK), int(Feature.TOKENS), int(Feature.CONTEXT)
 _OFFPKG = int(Action.OFFPKG)
 _max = np.maximum.reduce  # ndarray.max without its Python wrapper (hot path)
-STRETCH_RUN = 32  # decode iterations costed per list pass in ``decode_stretch`` (bounds work past an arrival)
 
 
 @dataclass(frozen=True)
@@ -342,67 +340,18 @@ class CompiledCostModel:
         fast = self.fast()
         if fast is None:
             return self.iteration_cost_reference(prefill, decode_past_tokens)
-        n_dec = len(decode_past_tokens)
-        if not prefill:
-            if not n_dec:
-                return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
-            lat, energy, d2d, off = fast.decode(n_dec, sum(decode_past_tokens) + n_dec)
-        else:
-            t = l_sum = tl = 0
-            for ch in prefill:
-                length = ch.past_tokens + ch.tokens
-                t += ch.tokens
-                l_sum += length
-                tl += ch.tokens * length
-            dec_l = sum(decode_past_tokens) + n_dec
-            t += n_dec
-            if t <= 0:
-                return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
-            n = len(prefill) + n_dec
-            lat, energy, d2d, off = fast.mixed(float(n), float(t), float(l_sum + dec_l), float(tl + dec_l))
-        return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+        return fast_iteration_cost(fast, prefill, decode_past_tokens, None)
 
     def decode_stretch(
         self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float
-    ) -> tuple[list[float], list[float], list[float], list[float], list[float]] | None:
-        """(latency_s, energy_j, d2d_bytes, offpkg_bytes, end_s) of up to ``steps`` decode-only iterations
-        of n requests whose Sum L is ``context_tokens`` + n k at iteration k, from ``now_s``, stopping
-        before the first iteration that would start at or after ``t_limit_s``; each iteration is costed
-        exactly as ``iteration_cost`` costs it (the same segment, the same operations). None without a
-        fast form."""
+    ) -> StretchCosts | None:
+        """``llmimc.cost.session.decode_stretch`` of this model's fast form (None without one)."""
         fast = self.fast()
-        if fast is None:
-            return None
-        lat_l: list[float] = []
-        end_l: list[float] = []
-        e_l: list[float] = []
-        d_l: list[float] = []
-        o_l: list[float] = []
-        end = now_s
-        k = 0
-        while k < steps:
-            length = context_tokens + n * k
-            seg_end, c = fast.segment(n, length)
-            # iterations k..k1-1 lie in this segment; cost them in runs of STRETCH_RUN
-            k1 = min(steps, k + (seg_end - length) // n + 1, k + STRETCH_RUN)
-            xs = range(length, context_tokens + n * k1, n)
-            a, b = c[0], c[1]
-            lats = [a + b * x for x in xs]  # float * int: the int converts exactly, as in ``decode``
-            ends = list(accumulate(lats, initial=end))[1:]  # left to right, as the step loop adds
-            # iteration j (> 0 overall) runs only if the one before it ended before the limit
-            cut = bisect_left(ends, t_limit_s) + 1
-            if cut < len(lats):
-                xs, lats, ends = xs[:cut], lats[:cut], ends[:cut]
-            lat_l += lats
-            end_l += ends
-            e_l += [c[2] + c[3] * x for x in xs]
-            d_l += [c[4] + c[5] * x for x in xs]
-            o_l += [c[6] + c[7] * x for x in xs]
-            end = ends[-1]
-            k += len(lats)
-            if end >= t_limit_s:
-                break
-        return lat_l, e_l, d_l, o_l, end_l
+        return None if fast is None else decode_stretch(fast, n, context_tokens, steps, now_s, t_limit_s)
+
+    def session(self) -> CostSession:
+        """A serving run's view of this model (``llmimc.cost.session``)."""
+        return CostSession(self)
 
     def iteration_cost_reference(
         self, prefill: list[PrefillChunk], decode_past_tokens: list[int]

@@ -74,7 +74,10 @@ class Scheduler:
         on_finish: Callable[[ReqState], None] | None = None,
         on_handoff: Callable[[ReqState, float], None] | None = None,
     ) -> None:
-        self.cost_model = cost_model
+        # a compiled model gives each run its own session (llmimc.cost.session): what it tables
+        # depends only on this run's iterations
+        session = getattr(cost_model, "session", None)
+        self.cost_model: IterationCostModel = session() if session is not None else cost_model
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)

@@ -56,12 +56,12 @@ def test_decode_segments_cover_every_context_and_match(model):
     fast = model.fast()
     for n in (1, 3, 17):
         for length in range(n, 2 * CHUNK_TOKENS + 50, 97):
-            last, _ = fast.segment(n, length)
+            last, _ = fast.segment((n, n, 0, 0), length)
             assert last >= length
             dec = [length // n - 1] * n
             dec[0] += length - sum(dec) - n
             _close(model.iteration_cost([], dec), model.iteration_cost_reference([], dec))
-        for (m, chunk), (starts, ends, _) in fast._tables.items():
+        for ((m, *_), chunk), (starts, ends, _) in fast._tables.items():
             if m == n:  # a partition of the chunk: contiguous, non-overlapping segments
                 assert starts[0] == chunk * CHUNK_TOKENS and ends[-1] == (chunk + 1) * CHUNK_TOKENS - 1
                 assert all(e + 1 == s for e, s in zip(ends[:-1], starts[1:], strict=True))
@@ -132,3 +132,18 @@ def test_random_systems_fast_form_matches_the_reference(
     for k in range(50):
         c = cm.iteration_cost([], [p + k for p in pasts])
         assert (lat[k], energy[k], d2d[k], off[k]) == (c.latency_s, c.energy_j, c.d2d_bytes, c.offpkg_bytes)
+
+
+def test_session_tables_a_repeated_prefill_family(model):
+    """A run's session costs a prefill family from its segment table once it has seen it
+    FAMILY_TABLE_AFTER times: equal to the reference path to 1e-12, before and after."""
+    from llmimc.cost.session import FAMILY_TABLE_AFTER
+
+    session = model.session()
+    rng = np.random.default_rng(5)
+    chunk = [PrefillChunk(256, 0)]
+    for _ in range(3 * FAMILY_TABLE_AFTER):
+        dec = rng.integers(0, 4000, 3).tolist()
+        _close(session.iteration_cost(chunk, dec), model.iteration_cost_reference(chunk, dec))
+    assert session.seen[(4, 259, 256, 256 * 256)] == FAMILY_TABLE_AFTER  # then the table served
+    assert model.session().seen == {}  # a new run starts afresh

@@ -33,7 +33,7 @@ import numpy as np
 
 from llmimc.cost.features import NUM_FEATURES, Feature
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import ReqState, add_gaps, kv_point
+from llmimc.sim.sched_state import ReqState, add_token_gaps, computed_of, kv_point, left_of
 
 if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
@@ -119,12 +119,12 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     blocked = bool(self.waiting)
     if blocked and not self.admission_blocked():
         return False
-    steps = min([r.left for r in dec])
+    steps = min(map(left_of, dec))
     if steps > MAX_STRETCH_ITERATIONS:
         steps = MAX_STRETCH_ITERATIONS
     if steps < MIN_STRETCH_ITERATIONS:
         return False
-    computed = [r.computed for r in dec]
+    computed = list(map(computed_of, dec))
     bt = self.p.block_tokens
     hist = [0] * bt  # requests allocating at iterations k = r, r + bt, ... (module docstring)
     for c in computed:
@@ -190,7 +190,7 @@ def _apply_stretch(
     raw.kv_last_blocks = used
     end = ends[-1]
     gaps = raw.tbt_hist
-    add_gaps(gaps, [ends[0] - r.last_token_at_s for r in dec])
+    add_token_gaps(gaps, ends[0], dec)
     if steps > 1:
         gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
     e_tok = [e / n for e in energy]
@@ -219,6 +219,6 @@ def _apply_stretch(
     raw.stretches += 1
     raw.stretch_iterations += steps
     self.now = end
-    if min([r.left for r in dec]) == 0:
+    if min(map(left_of, dec)) == 0:
         self.retire_decodes(end)
         kv_point(raw, end, alloc.used_blocks)

@@ -16,6 +16,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from llmimc.sim.swap import SwapCost, SwapStats
 
@@ -178,13 +179,18 @@ def kv_point(raw: RawRun, time_s: float, used_blocks: float) -> None:
         raw.kv_last_blocks = used_blocks
 
 
-def add_gaps(hist: GapCounts, gaps: list[float]) -> None:
-    """Count each gap in ``hist`` (fast path: all gaps of one iteration equal)."""
-    if not gaps:
+_last_token = attrgetter("last_token_at_s")
+computed_of = attrgetter("computed")  # C-level field readers for the hot loops (map(computed_of, reqs))
+left_of = attrgetter("left")
+
+
+def add_token_gaps(hist: GapCounts, end_s: float, reqs: list[ReqState]) -> None:
+    """Count the gap end_s - last token of each request (fast path: one shared last token)."""
+    if not reqs:
         return
-    g0 = gaps[0]
-    if gaps.count(g0) == len(gaps):
-        hist.add(g0, len(gaps))
+    lasts = set(map(_last_token, reqs))
+    if len(lasts) == 1:
+        hist.add(end_s - lasts.pop(), len(reqs))
         return
-    for g in gaps:
-        hist.add(g, 1)
+    for r in reqs:
+        hist.add(end_s - r.last_token_at_s, 1)

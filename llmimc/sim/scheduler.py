@@ -53,7 +53,8 @@ from llmimc.sim.sched_state import (
     ReqState,
     SchedulerParams,
     StateQueue,
-    add_gaps,
+    add_token_gaps,
+    computed_of,
     kv_point,
 )
 from llmimc.sim.swap import SwapSpace
@@ -175,7 +176,7 @@ class Scheduler:
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
         e_tok = energy_j / (n_prefill_tokens + len(dec_sched))
-        add_gaps(raw.tbt_hist, [end - r.last_token_at_s for r in dec_sched])
+        add_token_gaps(raw.tbt_hist, end, dec_sched)
         finished_any = False
         for r in dec_sched:
             r.computed += 1
@@ -209,7 +210,7 @@ class Scheduler:
         decoding, alloc, bt = self.decoding, self.alloc, self.p.block_tokens
         n_dec = len(decoding) if len(decoding) < budget else budget
         dec_sched = decoding[:n_dec]
-        decode_past = [r.computed for r in dec_sched]
+        decode_past = list(map(computed_of, dec_sched))
         # requests at a block boundary (past % bt == 0), found by C-level iterators (hot path)
         for k in list(compress(range(n_dec), map(not_, map(bt.__rmod__, decode_past)))):
             if k >= n_dec:

@@ -120,7 +120,8 @@ class CostSession:
     def decode_stretch(
         self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float
     ) -> StretchCosts | None:
-        return self.model.decode_stretch(n, context_tokens, steps, now_s, t_limit_s)
+        fast = self.model.fast()
+        return None if fast is None else decode_stretch(fast, n, context_tokens, steps, now_s, t_limit_s)
 
     @property
     def kv_capacity_tokens(self) -> int:

@@ -193,7 +193,7 @@ def _apply_stretch(
     add_token_gaps(gaps, ends[0], dec)
     if steps > 1:
         gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
-    e_tok = [e / n for e in energy]
+    e_tok = energy if n == 1 else [e / n for e in energy]  # e / 1 == e
     for r, c in zip(dec, computed, strict=True):
         r.energy_j = reduce(add, e_tok, r.energy_j)  # the step loop's additions, in its order
         r.computed = c + steps

@@ -148,19 +148,37 @@ def merge_raw(raws: list[RawRun], total_blocks: int) -> RawRun:
         order = np.argsort(t, kind="stable")
         out.kv_time_s.extend(t[order].tolist())
         out.kv_used_blocks.extend(np.cumsum(np.concatenate(deltas)[order]).tolist())
-    # the first package's iterations stand for the timeline (their columns and preemption events)
-    first = raws[0]
-    for name in (
-        "it_start_s",
-        "it_latency_s",
-        "it_energy_j",
-        "it_prefill_reqs",
-        "it_prefill_tokens",
-        "it_decode_reqs",
-    ):
-        getattr(out, name).extend(getattr(first, name))
-    out.preempt_events.extend(first.preempt_events)
+    _merge_timelines(out, raws)
     return out
+
+
+_IT_COLUMNS = (
+    "it_start_s",
+    "it_latency_s",
+    "it_energy_j",
+    "it_prefill_reqs",
+    "it_prefill_tokens",
+    "it_decode_reqs",
+)
+
+
+def _merge_timelines(out: RawRun, raws: list[RawRun]) -> None:
+    """Every package's iterations and preemptions, in start-time order (ties: package order), tagged
+    with their package (``RawRun.it_package`` / ``preempt_packages``)."""
+    starts = [np.frombuffer(r.it_start_s, dtype=float) for r in raws]
+    if sum(len(t) for t in starts):
+        package = np.concatenate([np.full(len(t), i, dtype=np.int64) for i, t in enumerate(starts)])
+        order = np.lexsort((package, np.concatenate(starts)))  # stable: one package's order kept
+        for name in _IT_COLUMNS:
+            column = getattr(raws[0], name)
+            merged = np.concatenate([np.frombuffer(getattr(r, name), dtype=column.typecode) for r in raws])
+            getattr(out, name).extend(merged[order].tolist())
+        out.it_package.extend(package[order].tolist())
+    events = sorted(
+        ((t, i, p) for p, r in enumerate(raws) for t, i in r.preempt_events), key=lambda e: (e[0], e[2])
+    )
+    out.preempt_events.extend((t, i) for t, i, _ in events)
+    out.preempt_packages.extend(p for _, _, p in events)
 
 
 def replica_summaries(

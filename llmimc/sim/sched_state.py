@@ -168,6 +168,9 @@ class RawRun:
     it_prefill_tokens: array = field(default_factory=lambda: array("l"))
     it_decode_reqs: array = field(default_factory=lambda: array("l"))
     preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+    # a cluster's merged run (``cluster.merge_raw``): the package of each iteration / preemption event
+    it_package: array = field(default_factory=lambda: array("l"))
+    preempt_packages: array = field(default_factory=lambda: array("l"))
     swap: SwapStats = field(default_factory=SwapStats)  # swap preemption (llmimc.sim.swap)
 
 

@@ -293,11 +293,14 @@ def _timeline(
     keep = slice(None)
     kv_keep = slice(None)
     events = raw.preempt_events
+    packages = raw.preempt_packages.tolist() if len(raw.preempt_packages) else []
     if config.timeline_window_s is not None:
         lo, hi = config.timeline_window_s
         keep = slice(int(np.searchsorted(start, lo, "left")), int(np.searchsorted(start, hi, "left")))
         kv_keep = slice(int(np.searchsorted(kv_t, lo, "left")), int(np.searchsorted(kv_t, hi, "left")))
-        events = [(t, i) for t, i in events if lo <= t < hi]
+        inside = [k for k, (t, _) in enumerate(events) if lo <= t < hi]
+        events = [events[k] for k in inside]
+        packages = [packages[k] for k in inside] if packages else []
     return ServeTimeline(
         iteration_start_s=raw.it_start_s[keep].tolist(),
         iteration_latency_s=raw.it_latency_s[keep].tolist(),
@@ -306,6 +309,8 @@ def _timeline(
         prefill_tokens=raw.it_prefill_tokens[keep].tolist(),
         decode_requests=raw.it_decode_reqs[keep].tolist(),
         preemptions=[(t, request_ids[i]) for t, i in events],
+        iteration_package=raw.it_package[keep].tolist(),
+        preemption_package=packages,
         kv_time_s=raw.kv_time_s[kv_keep].tolist(),
         kv_used_fraction=[b * scale for b in raw.kv_used_blocks[kv_keep]],
     )

@@ -29,20 +29,26 @@ if TYPE_CHECKING:
 FAMILY_TABLE_AFTER = 16  # a session tables a prefill family after this many direct evaluations
 STRETCH_RUN = 32  # decode iterations costed per list pass (bounds the work past an arrival)
 StretchCosts = tuple[list[float], list[float], list[float], list[float], list[float]]
-_ZERO = IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)
 
 
 def fast_iteration_cost(
     fast: FastForm, prefill: list[PrefillChunk], decode_past_tokens: list[int], seen: dict[Key, int] | None
 ) -> IterationCost:
     """One iteration through the fast form (module docstring); ``seen`` counts a session's families."""
-    n_dec = len(decode_past_tokens)
-    dec_l = sum(decode_past_tokens) + n_dec
+    lat, energy, d2d, off = fast_cost(fast, prefill, len(decode_past_tokens), sum(decode_past_tokens), seen)
+    return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+
+
+def fast_cost(
+    fast: FastForm, prefill: list[PrefillChunk], n_dec: int, dec_past_sum: int, seen: dict[Key, int] | None
+) -> tuple[float, float, float, float]:
+    """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of ``fast_iteration_cost`` from the decodes' count
+    and Sum of past tokens alone (all the fast form reads of them)."""
+    dec_l = dec_past_sum + n_dec
     if not prefill:
         if not n_dec:
-            return _ZERO
-        lat, energy, d2d, off = fast.along((n_dec, n_dec, 0, 0), dec_l)
-        return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+            return 0.0, 0.0, 0.0, 0.0
+        return fast.along((n_dec, n_dec, 0, 0), dec_l)
     t = l_sum = tl = 0
     for ch in prefill:
         length = ch.past_tokens + ch.tokens
@@ -51,17 +57,15 @@ def fast_iteration_cost(
         tl += ch.tokens * length
     t += n_dec
     if t <= 0:
-        return _ZERO
+        return 0.0, 0.0, 0.0, 0.0
     n = len(prefill) + n_dec
     if seen is not None:
         key = (n, t, l_sum, tl)
         count = seen.get(key, 0)
         if count >= FAMILY_TABLE_AFTER:
-            lat, energy, d2d, off = fast.along(key, dec_l)
-            return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+            return fast.along(key, dec_l)
         seen[key] = count + 1
-    lat, energy, d2d, off = fast.mixed(float(n), float(t), float(l_sum + dec_l), float(tl + dec_l))
-    return IterationCost(latency_s=lat, energy_j=energy, d2d_bytes=d2d, offpkg_bytes=off)
+    return fast.mixed(float(n), float(t), float(l_sum + dec_l), float(tl + dec_l))
 
 
 def decode_stretch(
@@ -116,6 +120,15 @@ class CostSession:
         if fast is None:
             return self.model.iteration_cost_reference(prefill, decode_past_tokens)
         return fast_iteration_cost(fast, prefill, decode_past_tokens, self.seen)
+
+    def summed_cost(
+        self, prefill: list[PrefillChunk], n_dec: int, dec_past_sum: int
+    ) -> tuple[float, float, float, float] | None:
+        """``iteration_cost`` as (latency_s, energy_j, d2d_bytes, offpkg_bytes) from the decodes' count and
+        Sum of past tokens (the scheduler's decode clock keeps no per-request list); None without a fast
+        form (then ``iteration_cost`` needs the list)."""
+        fast = self.model.fast()
+        return None if fast is None else fast_cost(fast, prefill, n_dec, dec_past_sum, self.seen)
 
     def decode_stretch(
         self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float

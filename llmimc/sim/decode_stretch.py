@@ -17,8 +17,10 @@ Costs of the K iterations: a cost model with ``decode_stretch`` (``CompiledCostM
 from its fast form (``llmimc.cost.fast_form``: for n decodes every output is affine in Sum L on a
 segment, so an iteration is a + b L), reading the same segment that ``iteration_cost`` reads for the
 same batch, so a stretch and the step-by-step loop agree bit for bit; any other model is asked once
-per iteration with the exact per-request past-token lists (``stretch_costs``). Per-request energies
-and the run totals are summed left to right, one iteration at a time, as the step loop adds them.
+per iteration with the exact per-request past-token lists (``stretch_costs``). The run totals are summed
+left to right, one iteration at a time, as the step loop adds them; the requests are not touched: n,
+Sum c_i and the residue histogram come from the decode clock (``llmimc.sim.decode_clock``), whose
+energy log gets the stretch's per-token energies (each request sums them in order when it is synced).
 Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded package,
 where numpy's per-call overhead would dominate.
 """
@@ -33,7 +35,7 @@ import numpy as np
 
 from llmimc.cost.features import NUM_FEATURES, Feature
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import ReqState, add_token_gaps, computed_of, kv_point, left_of
+from llmimc.sim.sched_state import kv_point
 
 if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
@@ -110,8 +112,8 @@ def stretch_costs(
 def try_stretch(self: Scheduler, until_s: float) -> bool:
     """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none.
 
-    Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded
-    package, where numpy's per-call overhead would dominate."""
+    Plain Python on the decode clock's aggregates (``llmimc.sim.decode_clock``): the requests' own
+    fields are not touched, so a stretch costs O(iterations + block tokens), not O(batch)."""
     dec = self.decoding
     n = len(dec)
     if self.prefilling or not dec or n > self.p.max_tokens_per_iter:
@@ -119,16 +121,16 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     blocked = bool(self.waiting)
     if blocked and not self.admission_blocked():
         return False
-    steps = min(map(left_of, dec))
+    clock = self.clock
+    k0 = clock.k
+    steps = min(clock.finish) - k0
     if steps > MAX_STRETCH_ITERATIONS:
         steps = MAX_STRETCH_ITERATIONS
     if steps < MIN_STRETCH_ITERATIONS:
         return False
-    computed = list(map(computed_of, dec))
-    bt = self.p.block_tokens
-    hist = [0] * bt  # requests allocating at iterations k = r, r + bt, ... (module docstring)
-    for c in computed:
-        hist[-c % bt] += 1
+    bt = clock.bt
+    at = k0 % bt  # requests allocating at iterations k = r, r + bt, ... of the stretch (module docstring)
+    hist = clock.residue[at:] + clock.residue[:at]
     available = self.alloc.available()
     if n * -(-steps // bt) > available:  # the blocks may run out: stop before the first that would not fit
         total = 0
@@ -144,29 +146,29 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     t_limit = until_s
     if not blocked and self.pending:
         t_limit = min(t_limit, self.pending[0].ready_at_s)
-    costs = _costs(self.cost_model, computed, steps, self.now, t_limit)
+    costs = _costs(self, clock.offset_sum + n * k0, steps, t_limit)
     # even one or two iterations are applied: their costs are known and the outcome is a step's
-    _apply_stretch(self, dec, computed, hist, *costs)
+    _apply_stretch(self, hist, *costs)
     return True
 
 
 def _costs(
-    cost_model: IterationCostModel, computed: list[int], steps: int, now_s: float, t_limit_s: float
+    self: Scheduler, past_sum: int, steps: int, t_limit_s: float
 ) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
-    n = len(computed)
+    cost_model, n, now_s = self.cost_model, len(self.decoding), self.now
     fast = getattr(cost_model, "decode_stretch", None)
     if fast is not None:
-        costs = fast(n, sum(computed) + n, steps, now_s, t_limit_s)
+        costs = fast(n, past_sum + n, steps, now_s, t_limit_s)
         if costs is not None:
             return costs
-    lat, energy, d2d, offpkg, ends = stretch_costs(cost_model, np.array(computed), steps, now_s, t_limit_s)
+    k = self.clock.k
+    computed = np.array([r.computed + k - r.clock_k for r in self.decoding])
+    lat, energy, d2d, offpkg, ends = stretch_costs(cost_model, computed, steps, now_s, t_limit_s)
     return lat.tolist(), energy.tolist(), d2d.tolist(), offpkg.tolist(), ends.tolist()
 
 
 def _apply_stretch(
     self: Scheduler,
-    dec: list[ReqState],
-    computed: list[int],
     hist: list[int],
     lat: list[float],
     energy: list[float],
@@ -174,12 +176,13 @@ def _apply_stretch(
     offpkg: list[float],
     ends: list[float],
 ) -> None:
-    raw, alloc, n = self.run_data, self.alloc, len(dec)
+    raw, alloc, clock, dec = self.run_data, self.alloc, self.clock, self.decoding
+    n = len(dec)
     steps = len(lat)
-    bt = self.p.block_tokens
+    bt = clock.bt
     # blocks taken: hist[r] requests allocate at each iteration k = r, r + bt, ... < steps
     used = alloc.used_blocks + hist[0]
-    residues = [r for r in {-c % bt for c in computed} if r < steps]  # hist[r] > 0
+    residues = [r for r in range(bt if bt < steps else steps) if hist[r]]
     alloc.allocate(sum(hist[r] * ((steps - r + bt - 1) // bt) for r in residues))
     kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
     later = sorted(k for r in residues for k in range(r or bt, steps, bt))
@@ -190,18 +193,11 @@ def _apply_stretch(
     raw.kv_last_blocks = used
     end = ends[-1]
     gaps = raw.tbt_hist
-    add_token_gaps(gaps, ends[0], dec)
+    clock.add_gaps(gaps, ends[0], dec, n)
     if steps > 1:
         gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
-    e_tok = energy if n == 1 else [e / n for e in energy]  # e / 1 == e
-    for r, c in zip(dec, computed, strict=True):
-        r.energy_j = reduce(add, e_tok, r.energy_j)  # the step loop's additions, in its order
-        r.computed = c + steps
-        r.left -= steps
-        r.last_token_at_s = end
-        first = -c % bt  # blocks gained: iterations k < steps with (c + k) % bt == 0
-        if first < steps:
-            r.private_blocks += 1 + (steps - 1 - first) // bt
+    # per-request energies: the clock's log, summed per request when it is synced (decode_clock)
+    clock.advance(energy if n == 1 else [e / n for e in energy], end, dec)  # e / 1 == e
     # totals added left to right, one iteration at a time (as the step-by-step loop does)
     raw.energy_j = reduce(add, energy, raw.energy_j)
     raw.d2d_bytes = reduce(add, d2d, raw.d2d_bytes)
@@ -219,6 +215,6 @@ def _apply_stretch(
     raw.stretches += 1
     raw.stretch_iterations += steps
     self.now = end
-    if min(map(left_of, dec)) == 0:
-        self.retire_decodes(end)
+    if clock.k in clock.finish:
+        self._retire_clocked(end)
         kv_point(raw, end, alloc.used_blocks)

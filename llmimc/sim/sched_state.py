@@ -48,6 +48,7 @@ class ReqState:
     ready_at_s: float = -1.0  # when it may join this package's queue (arrival, or KV delivered); -1: arrival
     kv_ready: bool = False  # KV of the whole prefill target delivered by another package (disaggregation)
     kv_transfer_s: float = 0.0  # link queueing + transfer time of its KV (disaggregation)
+    clock_k: int = 0  # decode-clock value its decode fields are as of (llmimc.sim.decode_clock)
 
     def __post_init__(self) -> None:
         if self.ready_at_s < 0:

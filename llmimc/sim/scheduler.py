@@ -45,6 +45,7 @@ from itertools import compress
 from operator import not_
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
+from llmimc.sim.decode_clock import DecodeClock
 from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
 from llmimc.sim.sched_state import (
@@ -99,6 +100,11 @@ class Scheduler:
         self.admitted_ready = False
         # swap preemption (llmimc.sim.swap): preempted KV copied out and back instead of recomputed
         self.swap = SwapSpace(params.swap, self.run_data.swap) if params.swap is not None else None
+        # decoding requests' shared progress (llmimc.sim.decode_clock); late: admitted straight to
+        # decoding during this step (they join the clock after its iteration)
+        self.clock = DecodeClock(params.block_tokens)
+        self.late: list[ReqState] = []
+        self._summed = getattr(self.cost_model, "summed_cost", None)
 
     # -- driver -------------------------------------------------------------------------------------
     def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
@@ -147,19 +153,37 @@ class Scheduler:
 
     # -- one iteration ------------------------------------------------------------------------------
     def step(self) -> None:
-        """Schedule, cost and apply one iteration."""
+        """Schedule, cost and apply one iteration.
+
+        Decodes go through the decode clock (``llmimc.sim.decode_clock``: O(1) per iteration) when every
+        decoding request takes its token and its block; otherwise every request is synced, updated one
+        by one, and the clock restarted from their fields."""
         self.preempted = False
         self.admitted_ready = False
         budget = self.p.max_tokens_per_iter
-        dec_sched, decode_past = self._schedule_decodes(budget)
-        budget -= len(dec_sched)
+        decoding, clock, alloc = self.decoding, self.clock, self.alloc
+        n_dec = len(decoding)
+        need = clock.residue[clock.k % clock.bt]
+        clocked = n_dec <= budget and need <= alloc.free_blocks
+        dec_sched: list[ReqState] = []
+        decode_past: list[int] = []
+        if clocked:
+            alloc.free_blocks -= need
+            clock.scheduled = n_dec
+        else:
+            clock.scheduled = 0
+            clock.sync_all(decoding)
+            dec_sched, decode_past = self._schedule_decodes(budget)
+            n_dec = len(dec_sched)
+        budget -= n_dec
         pre_sched: list[ReqState] = []
         pre_tokens: list[int] = []
         chunks: list[PrefillChunk] = []
         budget = self._schedule_prefills(budget, pre_sched, pre_tokens, chunks)
         if not self.preempted:
             self._admit(budget, pre_sched, pre_tokens, chunks)
-        if not chunks and not dec_sched:
+        if not chunks and not n_dec:
+            self._join_late(clocked)
             if self.preempted or self.admitted_ready:
                 return  # freed KV or admitted delivered KV: the next pass at the same time runs them
             raise RuntimeError(
@@ -168,28 +192,36 @@ class Scheduler:
                 f"requests (KV blocks available: {self.alloc.available()})"
             )
         raw = self.run_data
-        kv_point(raw, self.now, self.alloc.used_blocks)
-        cost = self.cost_model.iteration_cost(chunks, decode_past)
-        latency_s = float(cost.latency_s)
-        energy_j = float(cost.energy_j)  # cost models may return numpy scalars
-        d2d_bytes, offpkg_bytes = float(cost.d2d_bytes), float(cost.offpkg_bytes)
+        kv_point(raw, self.now, alloc.used_blocks)
+        latency_s, energy_j, d2d_bytes, offpkg_bytes = self._cost(clocked, chunks, n_dec, decode_past)
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
-        e_tok = energy_j / (n_prefill_tokens + len(dec_sched))
-        add_token_gaps(raw.tbt_hist, end, dec_sched)
+        e_tok = energy_j / (n_prefill_tokens + n_dec)
         finished_any = False
-        for r in dec_sched:
-            r.computed += 1
-            r.energy_j += e_tok
-            r.last_token_at_s = end
-            r.left -= 1
-            if not r.left:
+        if clocked:
+            if n_dec:
+                clock.add_gaps(raw.tbt_hist, end, decoding, n_dec)
+                clock.tick(e_tok, end, decoding)
+            self._join_late(True)
+            if clock.k in clock.finish:
+                self._retire_clocked(end)
                 finished_any = True
-        if finished_any:
-            self.retire_decodes(end)
+        else:
+            add_token_gaps(raw.tbt_hist, end, dec_sched)
+            for r in dec_sched:
+                r.computed += 1
+                r.energy_j += e_tok
+                r.last_token_at_s = end
+                r.left -= 1
+                if not r.left:
+                    finished_any = True
+            if finished_any:
+                self.retire_decodes(end)
         finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
+        if not clocked:
+            self._join_late(False)
         if finished_any:
-            kv_point(raw, end, self.alloc.used_blocks)
+            kv_point(raw, end, alloc.used_blocks)
         raw.energy_j += energy_j
         raw.d2d_bytes += d2d_bytes
         raw.offpkg_bytes += offpkg_bytes
@@ -201,9 +233,45 @@ class Scheduler:
             raw.it_energy_j.append(energy_j)
             raw.it_prefill_reqs.append(len(chunks))
             raw.it_prefill_tokens.append(n_prefill_tokens)
-            raw.it_decode_reqs.append(len(dec_sched))
+            raw.it_decode_reqs.append(n_dec)
         self.now = end
         raw.iterations += 1
+
+    def _cost(
+        self, clocked: bool, chunks: list[PrefillChunk], n_dec: int, decode_past: list[int]
+    ) -> tuple[float, float, float, float]:
+        """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of this iteration; a clocked iteration's decodes
+        are the whole ``decoding`` list (their past tokens from the clock)."""
+        clock = self.clock
+        summed = self._summed
+        if summed is not None:
+            past_sum = clock.offset_sum + n_dec * clock.k if clocked else sum(decode_past)
+            costs = summed(chunks, n_dec, past_sum)
+            if costs is not None:
+                lat, energy, d2d, off = costs
+                return float(lat), float(energy), float(d2d), float(off)
+        if clocked:
+            k = clock.k
+            decode_past = [r.computed + k - r.clock_k for r in self.decoding]
+        cost = self.cost_model.iteration_cost(chunks, decode_past)
+        # cost models may return numpy scalars
+        return float(cost.latency_s), float(cost.energy_j), float(cost.d2d_bytes), float(cost.offpkg_bytes)
+
+    def _join_late(self, clocked: bool) -> None:
+        """Requests admitted straight to decoding in this step join the clock (or it restarts)."""
+        if clocked:
+            for r in self.late:
+                self.clock.join(r)
+        else:
+            self.clock.rebuild(self.decoding)
+        self.late.clear()
+
+    def _retire_clocked(self, end: float) -> None:
+        """Finish the clocked requests that emitted their last token at ``end``."""
+        done = self.clock.finishing(self.decoding)
+        self.decoding = [r for r in self.decoding if r.left]
+        for r in done:
+            self._finish(r, end)
 
     def _schedule_decodes(self, budget: int) -> tuple[list[ReqState], list[int]]:
         """Pass 1: one token for every decoding request; a new KV block every block_tokens tokens."""
@@ -339,6 +407,7 @@ class Scheduler:
         r.seq = self.seq
         self.seq += 1
         insort(self.decoding, r, key=_by_seq)
+        self.late.append(r)
         self.admitted_ready = True
         return True
 
@@ -357,6 +426,7 @@ class Scheduler:
         self.seq += 1
         if r.computed >= r.prefill_target:
             insort(self.decoding, r, key=_by_seq)
+            self.late.append(r)
         else:
             self.prefilling.append(r)
         self.admitted_ready = True
@@ -417,6 +487,7 @@ class Scheduler:
                 finished_any = True
             elif r.left:
                 insort(self.decoding, r, key=_by_seq)
+                self.clock.join(r)
             else:
                 self._finish(r, end)
                 finished_any = True

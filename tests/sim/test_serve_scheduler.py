@@ -313,9 +313,15 @@ def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per
     the allocator's used blocks; reference counts equal the requests holding each entry."""
     import llmimc.sim.scheduler as scheduler
     from llmimc.sim.kv_blocks import KVBlockAllocator
-    from llmimc.sim.scheduler import ReqState, SchedulerParams, simulate
+    from llmimc.sim.scheduler import ReqState, Scheduler, SchedulerParams, simulate
 
     allocators: list[KVBlockAllocator] = []
+    scheds: list[Scheduler] = []
+
+    class RecordingScheduler(Scheduler):
+        def __init__(self, *args, **kw) -> None:
+            super().__init__(*args, **kw)
+            scheds.append(self)
 
     class Recording(KVBlockAllocator):
         __slots__ = ()
@@ -358,22 +364,25 @@ def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per
     class Checking(FakeCostModel):
         def iteration_cost(self, prefill, decode_past_tokens):
             alloc = allocators[-1]
+            sched = scheds[-1]
             bpp = alloc.blocks_per_prefix_block
             private = 0
             holders: dict[int, int] = {}
             for s in states:
-                held = s.private_blocks + len(s.refs) * bpp
+                # a decoding request's fields lag behind the decode clock (llmimc.sim.decode_clock)
+                computed, blocks = sched.clock.view(s, sched.decoding)
+                held = blocks + len(s.refs) * bpp
                 if s.finished_at_s >= 0:
                     assert held == 0
                     continue
-                assert s.private_blocks >= 0
+                assert blocks >= 0
                 for prefix_id in s.refs:
                     holders[prefix_id] = holders.get(prefix_id, 0) + 1
-                private += s.private_blocks
-                if held or s.computed:
-                    assert held >= -(-s.computed // block)
-                    step = 1 if s.computed >= s.prefill_target else params.chunk_tokens
-                    assert held <= -(-(s.computed + step) // block)
+                private += blocks
+                if held or computed:
+                    assert held >= -(-computed // block)
+                    step = 1 if computed >= s.prefill_target else params.chunk_tokens
+                    assert held <= -(-(computed + step) // block)
             assert alloc.used_blocks == private + len(holders) * bpp
             assert alloc.free_blocks >= 0
             assert {k: v for k, v in alloc._refs.items() if v} == holders
@@ -381,6 +390,7 @@ def test_block_accounting_matches_tokens_every_iteration(seed, block, blocks_per
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scheduler, "KVBlockAllocator", Recording)
+        patch.setattr(scheduler, "Scheduler", RecordingScheduler)
         simulate(Checking(), states, params, None, len(states), 0)
     assert all(s.left == 0 and s.finished_at_s >= 0 for s in states)
 

@@ -99,13 +99,21 @@ def decode_stretch(
         lat_l += lats
         end_l += ends
         e_l += [c[2] + c[3] * x for x in xs]
-        d_l += [c[4] + c[5] * x for x in xs]
-        o_l += [c[6] + c[7] * x for x in xs]
+        d_l += _affine(c[4], c[5], xs)
+        o_l += _affine(c[6], c[7], xs)
         end = ends[-1]
         k += len(lats)
         if end >= t_limit_s:
             break
     return lat_l, e_l, d_l, o_l, end_l
+
+
+def _affine(a: float, b: float, xs: range) -> list[float]:
+    """[a + b x for x in xs]; one value repeated when b is zero (x >= 1, so b x is a zero of b's sign
+    and every a + b x is the same float: bytes that do not grow with the context)."""
+    if b == 0.0:
+        return [a + b * xs[0]] * len(xs)
+    return [a + b * x for x in xs]
 
 
 class CostSession:

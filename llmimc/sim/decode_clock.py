@@ -16,7 +16,7 @@ The aggregates the scheduler needs are kept exactly as requests join and leave:
 
 - allocations at iteration k = #{requests : (k_0 - computed_0) mod b = k mod b} (``residue``);
 - Sum of past tokens = Sum (computed_0 - k_0) + n k (``offset_sum``);
-- the iteration at which requests finish: k_0 + left_0 (``finish``, a count per clock value).
+- the iteration at which requests finish: k_0 + left_0 (``finish``: the requests per clock value).
 
 The token gaps at iteration k: every request with k_0 < k emitted its last token at the end of
 iteration k - 1 (``last_end_s``); only requests that joined since (``fresh``) carry their own.
@@ -33,6 +33,7 @@ TRIM_AFTER = 1 << 16  # energy-log entries kept before the log is cut to the old
 
 _last_token = attrgetter("last_token_at_s")
 _clock_k = attrgetter("clock_k")
+_seq = attrgetter("seq")
 
 
 class DecodeClock:
@@ -60,7 +61,7 @@ class DecodeClock:
         self.bt = block_tokens
         self.residue = [0] * block_tokens  # (k_0 - computed_0) mod b -> requests
         self.offset_sum = 0  # Sum (computed_0 - k_0)
-        self.finish: dict[int, int] = {}  # k_0 + left_0 -> requests
+        self.finish: dict[int, list[ReqState]] = {}  # k_0 + left_0 -> requests
         self.fresh: list[ReqState] = []  # joined since the latest clocked iteration (own last token)
         self._trim_at = TRIM_AFTER
         self.scheduled = 0  # decoding[:scheduled] take a token by the clock in the iteration being built
@@ -72,7 +73,11 @@ class DecodeClock:
         self.residue[(k - r.computed) % self.bt] += 1
         self.offset_sum += r.computed - k
         t = k + r.left
-        self.finish[t] = self.finish.get(t, 0) + 1
+        at = self.finish.get(t)
+        if at is None:
+            self.finish[t] = [r]
+        else:
+            at.append(r)
         self.fresh.append(r)
 
     def leave(self, r: ReqState) -> None:
@@ -80,9 +85,9 @@ class DecodeClock:
         self.residue[(r.clock_k - r.computed) % self.bt] -= 1
         self.offset_sum -= r.computed - r.clock_k
         t = r.clock_k + r.left
-        c = self.finish[t] - 1
-        if c:
-            self.finish[t] = c
+        at = self.finish[t]
+        if len(at) > 1:
+            at.remove(r)
         else:
             del self.finish[t]
 
@@ -174,13 +179,15 @@ class DecodeClock:
             gained += 1
         return c, r.private_blocks + gained
 
-    def finishing(self, decoding: list[ReqState]) -> list[ReqState]:
-        """The requests whose last token was the latest iteration's, synced and out of the clock."""
+    def finishing(self) -> list[ReqState]:
+        """The requests whose last token was the latest iteration's, synced and out of the clock, in
+        admission order."""
         k, bt, residue = self.k, self.bt, self.residue
-        done = [r for r in decoding if r.clock_k + r.left == k]
+        done = self.finish.pop(k)
+        if len(done) > 1:
+            done.sort(key=_seq)
         for r in done:
             residue[(r.clock_k - r.computed) % bt] -= 1
             self.offset_sum -= r.computed - r.clock_k
             self.sync(r)
-        del self.finish[k]
         return done

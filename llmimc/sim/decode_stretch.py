@@ -144,8 +144,8 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     # iteration k >= 1 starts at the end of iteration k - 1; it may run only if no arrival has joined
     # by then (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
-    if not blocked and self.pending:
-        t_limit = min(t_limit, self.pending[0].ready_at_s)
+    if not blocked and self.next_ready_s < t_limit:
+        t_limit = self.next_ready_s
     costs = _costs(self, clock.offset_sum + n * k0, steps, t_limit)
     # even one or two iterations are applied: their costs are known and the outcome is a step's
     _apply_stretch(self, hist, *costs)
@@ -156,7 +156,7 @@ def _costs(
     self: Scheduler, past_sum: int, steps: int, t_limit_s: float
 ) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
     cost_model, n, now_s = self.cost_model, len(self.decoding), self.now
-    fast = getattr(cost_model, "decode_stretch", None)
+    fast = self.stretch_costs
     if fast is not None:
         costs = fast(n, past_sum + n, steps, now_s, t_limit_s)
         if costs is not None:
@@ -182,14 +182,22 @@ def _apply_stretch(
     bt = clock.bt
     # blocks taken: hist[r] requests allocate at each iteration k = r, r + bt, ... < steps
     used = alloc.used_blocks + hist[0]
-    residues = [r for r in range(bt if bt < steps else steps) if hist[r]]
-    alloc.allocate(sum(hist[r] * ((steps - r + bt - 1) // bt) for r in residues))
+    if steps <= bt:  # each residue allocates once, at iteration r (sorted)
+        residues = [r for r in range(steps) if hist[r]]
+        if residues:
+            alloc.allocate(sum([hist[r] for r in residues]))
+        later = residues[1:] if residues and not residues[0] else residues
+    else:
+        residues = [r for r in range(bt) if hist[r]]
+        alloc.allocate(sum([hist[r] * ((steps - r + bt - 1) // bt) for r in residues]))
+        later = sorted([k for r in residues for k in range(r or bt, steps, bt)])
     kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
-    later = sorted(k for r in residues for k in range(r or bt, steps, bt))
-    for k in later:
-        used += hist[k % bt]
-        raw.kv_time_s.append(ends[k - 1])
-        raw.kv_used_blocks.append(used)
+    if later:
+        kv_time, kv_used = raw.kv_time_s, raw.kv_used_blocks
+        for k in later:
+            used += hist[k % bt]
+            kv_time.append(ends[k - 1])
+            kv_used.append(used)
     raw.kv_last_blocks = used
     end = ends[-1]
     gaps = raw.tbt_hist

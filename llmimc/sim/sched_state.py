@@ -21,9 +21,10 @@ from operator import attrgetter
 from llmimc.sim.swap import SwapCost, SwapStats
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ReqState:
-    """Mutable per-request simulation state (one per input request)."""
+    """Mutable per-request simulation state (one per input request); equal only to itself (the
+    scheduler's lists find and remove a request by identity)."""
 
     index: int  # position in the caller's request list
     arrived_at_s: float

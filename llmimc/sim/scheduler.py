@@ -84,6 +84,8 @@ class Scheduler:
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
         self.pending: StateQueue = states if isinstance(states, deque | LazyStates) else deque(states)
+        # when the head of ``pending`` may join (inf: none); kept by _join_arrivals and add
+        self.next_ready_s = self.pending[0].ready_at_s if self.pending else math.inf
         self.p = params
         bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
         self.bpp = bpp
@@ -105,6 +107,7 @@ class Scheduler:
         self.clock = DecodeClock(params.block_tokens)
         self.late: list[ReqState] = []
         self._summed = getattr(self.cost_model, "summed_cost", None)
+        self.stretch_costs = getattr(self.cost_model, "decode_stretch", None)  # llmimc.sim.decode_stretch
 
     # -- driver -------------------------------------------------------------------------------------
     def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
@@ -116,17 +119,18 @@ class Scheduler:
         """Run every iteration that starts before ``until_s`` (a cluster router's next arrival)."""
         raw = self.run_data
         next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
-        pending = self.pending
+        skipping = self.p.event_skipping
         while True:
-            self._join_arrivals()
+            if self.next_ready_s <= self.now:
+                self._join_arrivals()
             if not self.decoding and not self.prefilling and not self.waiting:
-                if pending and pending[0].ready_at_s < until_s:
-                    self.now = pending[0].ready_at_s
+                if self.next_ready_s < until_s:
+                    self.now = self.next_ready_s
                     continue
                 return
             if self.now >= until_s:
                 return
-            if not (self.p.event_skipping and try_stretch(self, until_s)):
+            if not (skipping and try_stretch(self, until_s)):
                 self.step()
             if on_progress is not None and raw.iterations >= next_report:
                 next_report = raw.iterations + PROGRESS_EVERY_ITERATIONS
@@ -137,6 +141,8 @@ class Scheduler:
         if not isinstance(self.pending, deque):  # a router's package starts from an empty deque
             raise TypeError("add() needs a scheduler built on a deque of states")
         self.pending.append(state)
+        if len(self.pending) == 1:
+            self.next_ready_s = state.ready_at_s
 
     def finish_run(self) -> RawRun:
         raw = self.run_data
@@ -147,9 +153,12 @@ class Scheduler:
     def _join_arrivals(self) -> None:
         pending, now = self.pending, self.now
         while pending:
-            if pending[0].ready_at_s > now:
+            head = pending[0]
+            if head.ready_at_s > now:
+                self.next_ready_s = head.ready_at_s
                 return
             self.waiting.append(pending.popleft())
+        self.next_ready_s = math.inf
 
     # -- one iteration ------------------------------------------------------------------------------
     def step(self) -> None:
@@ -200,9 +209,13 @@ class Scheduler:
         finished_any = False
         if clocked:
             if n_dec:
-                clock.add_gaps(raw.tbt_hist, end, decoding, n_dec)
+                if clock.fresh:
+                    clock.add_gaps(raw.tbt_hist, end, decoding, n_dec)
+                else:  # every last token at the clock's latest iteration end
+                    raw.tbt_hist.add(end - clock.last_end_s, n_dec)
                 clock.tick(e_tok, end, decoding)
-            self._join_late(True)
+            if self.late:
+                self._join_late(True)
             if clock.k in clock.finish:
                 self._retire_clocked(end)
                 finished_any = True
@@ -268,8 +281,12 @@ class Scheduler:
 
     def _retire_clocked(self, end: float) -> None:
         """Finish the clocked requests that emitted their last token at ``end``."""
-        done = self.clock.finishing(self.decoding)
-        self.decoding = [r for r in self.decoding if r.left]
+        done = self.clock.finishing()
+        decoding = self.decoding
+        if len(done) == 1:
+            decoding.remove(done[0])  # by identity (ReqState)
+        else:
+            self.decoding = [r for r in decoding if r.left]
         for r in done:
             self._finish(r, end)
 

@@ -75,12 +75,8 @@ def decode_stretch(
     of n requests whose Sum L is ``context_tokens`` + n k at iteration k, from ``now_s``, stopping
     before the first iteration that would start at or after ``t_limit_s``; each iteration is costed
     exactly as ``fast_iteration_cost`` costs it (the same segment, the same operations)."""
-    lat_l: list[float] = []
-    end_l: list[float] = []
-    e_l: list[float] = []
-    d_l: list[float] = []
-    o_l: list[float] = []
     key = (n, n, 0, 0)
+    out: StretchCosts | None = None
     end = now_s
     k = 0
     while k < steps:
@@ -91,21 +87,23 @@ def decode_stretch(
         xs = range(length, context_tokens + n * k1, n)
         a, b = c[0], c[1]
         lats = [a + b * x for x in xs]  # float * int: the int converts exactly, as in ``FastForm.along``
-        ends = list(accumulate(lats, initial=end))[1:]  # left to right, as the step loop adds
+        ends = list(accumulate(lats, initial=end))  # left to right, as the step loop adds
+        del ends[0]
         # iteration j (> 0 overall) runs only if the one before it ended before the limit
         cut = bisect_left(ends, t_limit_s) + 1
         if cut < len(lats):
             xs, lats, ends = xs[:cut], lats[:cut], ends[:cut]
-        lat_l += lats
-        end_l += ends
-        e_l += [c[2] + c[3] * x for x in xs]
-        d_l += _affine(c[4], c[5], xs)
-        o_l += _affine(c[6], c[7], xs)
+        part = (lats, [c[2] + c[3] * x for x in xs], _affine(c[4], c[5], xs), _affine(c[6], c[7], xs), ends)
+        if out is None:
+            out = part
+        else:
+            for whole, more in zip(out, part, strict=True):
+                whole += more
         end = ends[-1]
         k += len(lats)
         if end >= t_limit_s:
             break
-    return lat_l, e_l, d_l, o_l, end_l
+    return out if out is not None else ([], [], [], [], [])
 
 
 def _affine(a: float, b: float, xs: range) -> list[float]:

@@ -28,7 +28,8 @@ where numpy's per-call overhead would dominate.
 from __future__ import annotations
 
 from functools import reduce
-from operator import add
+from itertools import repeat
+from operator import add, sub, truediv
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -191,7 +192,9 @@ def _apply_stretch(
         residues = [r for r in range(bt) if hist[r]]
         alloc.allocate(sum([hist[r] * ((steps - r + bt - 1) // bt) for r in residues]))
         later = sorted([k for r in residues for k in range(r or bt, steps, bt)])
-    kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
+    if used != raw.kv_last_blocks:  # kv_point, then a point at each later iteration that allocates
+        raw.kv_time_s.append(self.now)
+        raw.kv_used_blocks.append(used)
     if later:
         kv_time, kv_used = raw.kv_time_s, raw.kv_used_blocks
         for k in later:
@@ -201,11 +204,14 @@ def _apply_stretch(
     raw.kv_last_blocks = used
     end = ends[-1]
     gaps = raw.tbt_hist
-    clock.add_gaps(gaps, ends[0], dec, n)
+    if clock.fresh:
+        clock.add_gaps(gaps, ends[0], dec, n)
+    else:  # every last token at the clock's latest iteration end
+        gaps.add(ends[0] - clock.last_end_s, n)
     if steps > 1:
-        gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
+        gaps.extend(list(map(sub, ends[1:], ends)), n)  # t_k - t_(k-1)
     # per-request energies: the clock's log, summed per request when it is synced (decode_clock)
-    clock.advance(energy if n == 1 else [e / n for e in energy], end, dec)  # e / 1 == e
+    clock.advance(energy if n == 1 else list(map(truediv, energy, repeat(n, steps))), end, dec)  # e / 1 == e
     # totals added left to right, one iteration at a time (as the step-by-step loop does)
     raw.energy_j = reduce(add, energy, raw.energy_j)
     raw.d2d_bytes = reduce(add, d2d, raw.d2d_bytes)

@@ -59,6 +59,8 @@ class RequestRecordWriter:
         self._text: IO[str] | None = None
         self._parquet: Any = None
         self._rows: list[dict[str, Any]] = []
+        # json.dumps(fields, separators=...) builds an encoder per call; one encoder writes the same text
+        self._encode = json.JSONEncoder(separators=(",", ":")).encode
         if not self.path.parent.is_dir():
             raise RecordsOutError(
                 f"--requests-out {self.path}: folder {self.path.parent} does not exist; create it or pick another path"
@@ -84,8 +86,7 @@ class RequestRecordWriter:
     def __call__(self, fields: dict[str, Any]) -> None:
         self.count += 1
         if self._text is not None:
-            self._text.write(json.dumps(fields, separators=(",", ":")))
-            self._text.write("\n")
+            self._text.write(self._encode(fields) + "\n")
             return
         self._rows.append(fields)
         if len(self._rows) >= PARQUET_ROWS:

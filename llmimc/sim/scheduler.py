@@ -68,6 +68,10 @@ PROGRESS_EVERY_ITERATIONS = 2048  # how often on_progress is called (it also fir
 class Scheduler:
     """One serving package: queues, KV blocks and the clock; ``run`` simulates to the last finish."""
 
+    # False: every iteration updates each decoding request's fields one by one (the reference the
+    # decode clock is tested against; llmimc.sim.decode_clock)
+    decode_clock = True
+
     def __init__(
         self,
         cost_model: IterationCostModel,
@@ -173,7 +177,7 @@ class Scheduler:
         decoding, clock, alloc = self.decoding, self.clock, self.alloc
         n_dec = len(decoding)
         need = clock.residue[clock.k % clock.bt]
-        clocked = n_dec <= budget and need <= alloc.free_blocks
+        clocked = n_dec <= budget and need <= alloc.free_blocks and self.decode_clock
         dec_sched: list[ReqState] = []
         decode_past: list[int] = []
         if clocked:
@@ -188,8 +192,9 @@ class Scheduler:
         pre_sched: list[ReqState] = []
         pre_tokens: list[int] = []
         chunks: list[PrefillChunk] = []
-        budget = self._schedule_prefills(budget, pre_sched, pre_tokens, chunks)
-        if not self.preempted:
+        if self.prefilling:
+            budget = self._schedule_prefills(budget, pre_sched, pre_tokens, chunks)
+        if self.waiting and not self.preempted:
             self._admit(budget, pre_sched, pre_tokens, chunks)
         if not chunks and not n_dec:
             self._join_late(clocked)
@@ -265,7 +270,8 @@ class Scheduler:
                 return float(lat), float(energy), float(d2d), float(off)
         if clocked:
             k = clock.k
-            decode_past = [r.computed + k - r.clock_k for r in self.decoding]
+            # decoding[:n_dec]: a request admitted with its KV during this step waits for the next
+            decode_past = [r.computed + k - r.clock_k for r in self.decoding[:n_dec]]
         cost = self.cost_model.iteration_cost(chunks, decode_past)
         # cost models may return numpy scalars
         return float(cost.latency_s), float(cost.energy_j), float(cost.d2d_bytes), float(cost.offpkg_bytes)
@@ -387,7 +393,8 @@ class Scheduler:
             c = r.computed
             shared = len(r.refs) * bpp
             if -(-r.prefill_target // bt) - shared > alloc.available() - p.watermark_blocks:
-                self._release(r)
+                if r.refs or r.private_blocks:
+                    self._release(r)
                 r.computed = 0
                 break
             tokens = min(r.prefill_target - c, p.chunk_tokens, budget)

@@ -81,6 +81,7 @@ class FastForm:
     def __init__(self, cm: CompiledCostModel) -> None:
         ons, group = np.unique(cm.kv_tokens_on_package, return_inverse=True)
         self.ons = ons.astype(float)
+        self.ons_list: list[float] = self.ons.tolist()
         g = len(ons)
         self.num_groups = g
         onehot = np.zeros((cm.num_kv_chiplets, g))
@@ -183,7 +184,7 @@ class FastForm:
     # -- mixed iterations ---------------------------------------------------------------------------
     def mixed(self, n: float, t: float, length: float, tl: float) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of an iteration with work."""
-        spill = [length - o if length > o else 0.0 for o in self.ons.tolist()]
+        spill = [length - o if length > o else 0.0 for o in self.ons_list]
         va = self.big @ np.array([1.0, n, t, length, tl, *spill])
         v = va.tolist()
         g = va[self.at_multi].reshape(self.multi_shape)

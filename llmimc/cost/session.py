@@ -120,6 +120,7 @@ class CostSession:
     def __init__(self, model: CompiledCostModel) -> None:
         self.model = model
         self.seen: dict[Key, int] = {}  # prefill family -> direct evaluations so far
+        self.fast = model.fast()  # built once per model (None: the reference path serves)
 
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
         fast = self.model.fast()
@@ -133,13 +134,13 @@ class CostSession:
         """``iteration_cost`` as (latency_s, energy_j, d2d_bytes, offpkg_bytes) from the decodes' count and
         Sum of past tokens (the scheduler's decode clock keeps no per-request list); None without a fast
         form (then ``iteration_cost`` needs the list)."""
-        fast = self.model.fast()
+        fast = self.fast
         return None if fast is None else fast_cost(fast, prefill, n_dec, dec_past_sum, self.seen)
 
     def decode_stretch(
         self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float
     ) -> StretchCosts | None:
-        fast = self.model.fast()
+        fast = self.fast
         return None if fast is None else decode_stretch(fast, n, context_tokens, steps, now_s, t_limit_s)
 
     @property

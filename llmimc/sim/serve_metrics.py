@@ -250,6 +250,7 @@ class FinishedColumns:
         self.readmit_hit_tokens = 0
         self.good = 0
         self.records: dict[int, RequestRecord] = {}  # input index -> record (keep_request_records)
+        self.has_slo = not (config.slo_ttft_s is None and config.slo_tpot_s is None and config.slo_e2e_s is None)
 
     def add_rejected(self, index: int, fields: dict[str, Any]) -> None:
         if self.sink is not None:
@@ -260,15 +261,16 @@ class FinishedColumns:
     def add(self, s: ReqState) -> None:
         fields = record_fields(s, self.request_ids[s.index])
         self.ttft.append(fields["ttft_s"])
-        if fields["tpot_s"] is not None:
-            self.tpot.append(fields["tpot_s"])
+        tpot = fields["tpot_s"]
+        if tpot is not None:
+            self.tpot.append(tpot)
         self.e2e.append(fields["e2e_s"])
         self.queue.append(fields["queue_delay_s"])
         self.output_tokens += s.decode_tokens
         self.prompt_tokens += s.prompt_tokens
         self.hit_tokens += s.cache_hit_tokens
         self.readmit_hit_tokens += s.readmit_hit_tokens
-        if _meets_slo(fields, self.config):
+        if not self.has_slo or _meets_slo(fields, self.config):
             self.good += 1
         if self.sink is not None:
             self.sink(fields)

@@ -27,6 +27,13 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
    of that iteration (as vLLM/Vidur: the prefill samples the first output token), so a request with D
    output tokens takes D - 1 decode iterations after its prefill and peaks at P + D - 1 KV tokens.
 
+Decode clock (``llmimc.sim.decode_clock``): decoding requests' progress (tokens, blocks, energy, last
+token) is kept as offsets from counters they share, so an iteration costs O(requests that change state),
+not O(batch); a request's fields are brought up to date (the same additions, in the same order) when it
+finishes, is preempted, or an iteration cannot give every decoding request its token and block (then
+every request is updated one by one, as ``Scheduler.decode_clock = False`` does for every iteration).
+Admission (pass 3) is in ``llmimc.sim.admission``.
+
 Event skipping (``llmimc.sim.decode_stretch``): when the batch is decode-only and nothing can be
 admitted, whole stretches of iterations up to the next event are advanced at once; the schedule and
 every measured number are those of the step-by-step loop.
@@ -45,6 +52,7 @@ from itertools import compress
 from operator import not_
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
+from llmimc.sim.admission import admission_blocked, admit, admit_ready, resume_swapped
 from llmimc.sim.decode_clock import DecodeClock
 from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
@@ -367,107 +375,11 @@ class Scheduler:
             j += 1
         return budget
 
-    def _admit(
-        self, budget: int, pre_sched: list[ReqState], pre_tokens: list[int], chunks: list[PrefillChunk]
-    ) -> None:
-        """Pass 3: admit waiting requests FCFS behind the full-prompt + watermark gate."""
-        waiting, alloc, p = self.waiting, self.alloc, self.p
-        bt, bpp, pbt = p.block_tokens, self.bpp, p.prefix_block_tokens
-        while waiting and budget > 0 and len(self.decoding) + len(self.prefilling) < p.max_batch:
-            r = waiting[0]
-            if self.swap is not None and r.index in self.swap.swapped:
-                if not self._resume_swapped(r):
-                    break
-                continue
-            if r.prefix_ids is not None:
-                for prefix_id in r.prefix_ids:
-                    if not alloc.acquire(prefix_id):
-                        break
-                    r.refs.append(prefix_id)
-                hit = len(r.refs) * pbt
-                r.computed = hit if hit < r.prefill_target else r.prefill_target - 1
-            if r.kv_ready:
-                if not self._admit_ready(r):
-                    break
-                continue
-            c = r.computed
-            shared = len(r.refs) * bpp
-            if -(-r.prefill_target // bt) - shared > alloc.available() - p.watermark_blocks:
-                if r.refs or r.private_blocks:
-                    self._release(r)
-                r.computed = 0
-                break
-            tokens = min(r.prefill_target - c, p.chunk_tokens, budget)
-            need = -(-(c + tokens) // bt) - shared
-            if need > 0:
-                alloc.allocate(need)  # fits: need <= the full-prompt need checked above
-            r.private_blocks = need if need > 0 else 0
-            if r.admissions:
-                r.readmit_hit_tokens += c
-            else:
-                r.cache_hit_tokens += c
-                r.first_scheduled_at_s = self.now
-            r.admissions += 1
-            waiting.popleft()
-            r.seq = self.seq
-            self.seq += 1
-            self.prefilling.append(r)
-            budget -= tokens
-            pre_sched.append(r)
-            pre_tokens.append(tokens)
-            chunks.append(PrefillChunk(tokens, c))
-
-    def _admit_ready(self, r: ReqState) -> bool:
-        """Admit a request whose prompt KV another package computed: it holds all its blocks at once."""
-        need = -(-r.prefill_target // self.p.block_tokens)
-        if need > self.alloc.available() - self.p.watermark_blocks:
-            return False
-        self.alloc.allocate(need)
-        r.private_blocks = need
-        r.computed = r.prefill_target
-        r.kv_ready = False  # a later preemption recomputes here
-        r.admissions += 1
-        self.waiting.popleft()
-        r.seq = self.seq
-        self.seq += 1
-        insort(self.decoding, r, key=_by_seq)
-        self.late.append(r)
-        self.admitted_ready = True
-        return True
-
-    def _resume_swapped(self, r: ReqState) -> bool:
-        """Admit a swapped-out request: its blocks at once (beside the watermark), its KV copied back."""
-        assert self.swap is not None
-        need = self.swap.blocks_to_resume(r, self.p.block_tokens)
-        if need > self.alloc.available() - self.p.watermark_blocks:
-            return False
-        self.alloc.allocate(need)
-        r.private_blocks = need
-        self.swap.swap_in(self, r)
-        r.admissions += 1
-        self.waiting.popleft()
-        r.seq = self.seq
-        self.seq += 1
-        if r.computed >= r.prefill_target:
-            insort(self.decoding, r, key=_by_seq)
-            self.late.append(r)
-        else:
-            self.prefilling.append(r)
-        self.admitted_ready = True
-        return True
-
-    def admission_blocked(self) -> bool:
-        """True when the head of the queue cannot be admitted now nor before a request finishes."""
-        p = self.p
-        if len(self.decoding) + len(self.prefilling) >= p.max_batch:
-            return True
-        if p.prefix_block_tokens:
-            return False  # hits depend on the cache; not worth predicting
-        r = self.waiting[0]
-        need = -(-r.prefill_target // p.block_tokens)  # also a delivered request's whole KV
-        if self.swap is not None and r.index in self.swap.swapped:
-            need = self.swap.blocks_to_resume(r, p.block_tokens)
-        return need > self.alloc.available() - p.watermark_blocks
+    # pass 3 (llmimc.sim.admission)
+    _admit = admit
+    _admit_ready = admit_ready
+    _resume_swapped = resume_swapped
+    admission_blocked = admission_blocked
 
     # -- retiring -----------------------------------------------------------------------------------
     def retire_decodes(self, end: float) -> None:

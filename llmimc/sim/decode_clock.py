@@ -145,6 +145,9 @@ class DecodeClock:
     def trim(self, decoding: list[ReqState]) -> None:
         """Drop log entries no decoding request still needs (bounded memory on long runs)."""
         oldest = min(map(_clock_k, decoding)) if decoding else self.k
+        # a request admitted with its KV during this step is in ``decoding`` before it joins: its mark
+        # is stale, so it can only hold the cut back (never below the log's start)
+        oldest = max(oldest, self.base)
         del self.elog[: oldest - self.base]
         self.base = oldest
         self._trim_at = len(self.elog) + TRIM_AFTER

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from support.serve_fakes import FakeCostModel
 
 from llmimc.hw.package_links import PACKAGE_LINKS
+from llmimc.sim import decode_clock
 from llmimc.sim.decode_clock import DecodeClock
 from llmimc.sim.scheduler import ReqState, Scheduler
 from llmimc.sim.serve import ServeConfig, run_serve
@@ -58,7 +59,9 @@ def _dump(result) -> dict:
 
 def _run_both(requests, config: ServeConfig, **kw) -> tuple[dict, dict]:
     kv = kw.pop("kv_capacity")
-    clocked = run_serve(FakeCostModel(kv_capacity=kv), requests, config, **kw)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decode_clock, "TRIM_AFTER", 8)  # the energy log is cut often
+        clocked = run_serve(FakeCostModel(kv_capacity=kv), requests, config, **kw)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Scheduler, "decode_clock", False)
         reference = run_serve(FakeCostModel(kv_capacity=kv), requests, config, **kw)

@@ -250,7 +250,9 @@ class FinishedColumns:
         self.readmit_hit_tokens = 0
         self.good = 0
         self.records: dict[int, RequestRecord] = {}  # input index -> record (keep_request_records)
-        self.has_slo = not (config.slo_ttft_s is None and config.slo_tpot_s is None and config.slo_e2e_s is None)
+        self.has_slo = not (
+            config.slo_ttft_s is None and config.slo_tpot_s is None and config.slo_e2e_s is None
+        )
 
     def add_rejected(self, index: int, fields: dict[str, Any]) -> None:
         if self.sink is not None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from llmimc.accuracy.analog import EmulatedLinear, worst_case_ranges
+from llmimc.accuracy.analog import EmulatedLinear, NoiseBank, worst_case_ranges
 from llmimc.accuracy.hardware import crossbar_map
 from llmimc.accuracy.program import program_op
 from llmimc.compress.plan import CompressionPlan
@@ -63,7 +63,7 @@ def swapped(model: torch.nn.Module, modules: dict[str, torch.nn.Module]) -> Iter
             setattr(parent, leaf, old)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def activation_absmax(
     model: torch.nn.Module, mods: dict[str, torch.nn.Linear], ids: list[int]
 ) -> dict[str, np.ndarray]:
@@ -99,12 +99,15 @@ def program_model(
 ) -> dict[str, EmulatedLinear]:
     """One EmulatedLinear per planned op, programmed with the seed's generator (graph order)."""
     out: dict[str, EmulatedLinear] = {}
+    bank: NoiseBank | None = None
     for index, op in enumerate(graph.linear_ops()):
         comp = plan.ops[op.name]
         gen = torch.Generator().manual_seed(op_seed(seed, index))
         xbar = crossbar_map(op, comp, array, ideal_adc)
         st = program_op(mods[op.name].weight, xbar, comp.outlier_channels, noise, sigma_scale, drift_s, gen)
-        out[op.name] = EmulatedLinear(mods[op.name], st, gen)
+        if st.slab is not None and st.read_sigma > 0 and bank is None:  # one bank per seed, shared
+            bank = NoiseBank(torch.Generator().manual_seed(op_seed(seed, 1_000_002)))
+        out[op.name] = EmulatedLinear(mods[op.name], st, gen, bank)
     return out
 
 
@@ -113,12 +116,12 @@ def op_seed(seed: int, index: int) -> int:
     return seed * 1_000_003 + index
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def calibrate_adc(
     model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int], adc_range: str
 ) -> None:
     """Set every ADC path's input ranges: calibrated on ``ids`` or worst case."""
-    needs = {n: m for n, m in emulated.items() if m.state.has_analog and m.state.slices}
+    needs = {n: m for n, m in emulated.items() if m.state.has_analog and m.state.slab is not None}
     if not needs:
         return
     if adc_range == "worst_case":
@@ -135,7 +138,7 @@ def calibrate_adc(
             m.calibrate = False
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int]) -> None:
     """Post-programming calibration (Lammie et al., ISCAS 2024): one digital scale per output column.
 
@@ -158,7 +161,7 @@ def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear
                 m.state.scale = m.state.scale * gain
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def log_probs(model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None) -> torch.Tensor:
     """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given."""
     inp = torch.tensor([ids])

@@ -18,7 +18,7 @@ import torch
 
 from llmimc.accuracy import emulator as em
 from llmimc.accuracy.analog import EmulatedLinear
-from llmimc.accuracy.hardware import weight_encoding
+from llmimc.accuracy.hardware import input_encoding, weight_encoding
 from llmimc.accuracy.metrics import MetricSums, mean_std
 from llmimc.accuracy.models import ModelSource, load_model, resolve_weights
 from llmimc.accuracy.result import AccuracyResult, OpRow, PpaSummary, SeedMetrics, Spread, Timing
@@ -50,6 +50,7 @@ class AccuracyOptions:
     adc_range: str | None = None  # None = the spec's; "calibrated" | "worst_case"
     gdc: bool | None = None  # None = the spec's
     encoding: str | None = None  # None = the spec's array.differential; "differential" | "offset"
+    input_encoding: str | None = None  # None = the spec's; "sign_magnitude" | "twos_complement" (bit-serial)
     post_calibration: bool = False  # per-column gain refit after programming (Lammie et al., ISCAS 2024)
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
@@ -93,15 +94,22 @@ def check_options(opts: AccuracyOptions) -> None:
         raise LlmimcError(f"--adc-range must be calibrated or worst_case (got {opts.adc_range})")
     if opts.encoding not in (None, "differential", "offset"):
         raise LlmimcError(f"--encoding must be differential or offset (got {opts.encoding})")
+    if opts.input_encoding not in (None, "sign_magnitude", "twos_complement"):
+        raise LlmimcError(
+            f"--input-encoding must be sign_magnitude or twos_complement (got {opts.input_encoding})"
+        )
 
 
-def with_encoding(spec: ImcSystemSpec, encoding: str | None) -> ImcSystemSpec:
-    """The spec with its noise section's ``weight_encoding`` set (emulator only: the cost model's cells
-    per weight follow ``array.differential``, which is left alone)."""
+def with_encoding(spec: ImcSystemSpec, encoding: str | None, input_enc: str | None = None) -> ImcSystemSpec:
+    """The spec with its noise section's ``weight_encoding`` / ``input_encoding`` set (emulator only: the
+    cost model's cells per weight follow ``array.differential``, which is left alone)."""
     arr = spec.chiplet.array
-    if encoding is None or arr.noise is None:
+    update = {
+        k: v for k, v in (("weight_encoding", encoding), ("input_encoding", input_enc)) if v is not None
+    }
+    if not update or arr.noise is None:
         return spec
-    arr = arr.model_copy(update={"noise": arr.noise.model_copy(update={"weight_encoding": encoding})})
+    arr = arr.model_copy(update={"noise": arr.noise.model_copy(update=update)})
     return spec.model_copy(update={"chiplet": spec.chiplet.model_copy(update={"array": arr})})
 
 
@@ -121,7 +129,7 @@ def accuracy_plan(
 def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> AccuracyResult:
     """Score ``opts`` on ``spec`` (see module docstring)."""
     check_options(opts)
-    spec = with_encoding(spec, opts.encoding)
+    spec = with_encoding(spec, opts.encoding, opts.input_encoding)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     text = pydoc_text() if opts.text is None else file_text(opts.text)
     ids = _tokenise(loaded, text)
@@ -152,6 +160,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         cell_technology=array.cell_technology.value,
         noise_model="ideal devices" if noise is None else f"spec ({spec.name}) x {opts.noise_scale:g}",
         encoding=weight_encoding(array),
+        input_encoding=f"{input_encoding(array)}, {array.dac.bits_per_cycle}-bit DAC per cycle",
         policy_name=plan.policy_name,
         sparsity=opts.sparsity,
         drift_s=opts.drift_s,

@@ -69,7 +69,7 @@ def run_search(
     if kl_budget is None and ppl_budget is None:
         raise LlmimcError("give --kl-budget or --ppl-budget (use a large value for all-analog)")
     check_options(opts)
-    spec = with_encoding(imc_spec(hw), opts.encoding)
+    spec = with_encoding(imc_spec(hw), opts.encoding, opts.input_encoding)
     loaded = model if isinstance(model, Loaded) else load(model, cache_dir)
     base = opts.precision if isinstance(opts.precision, PrecisionPolicy) else load_policy(opts.precision)
     text = pydoc_text() if opts.text is None else file_text(opts.text)

@@ -138,16 +138,12 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
     mods = em.linear_modules(loaded.model, loaded.graph)
     absmax = em.activation_absmax(loaded.model, mods, calib)
     plan = accuracy_plan(loaded.graph, policy, opts.sparsity, absmax, f"{len(calib)} tokens of {text.source}")
-    t = time.perf_counter()
-    fp = [_fp_log_probs(loaded, w) for w in evals]
-    fp_s = time.perf_counter() - t
-    fp_sums = MetricSums()
-    for w, lp in zip(evals, fp, strict=True):
-        fp_sums.add(lp[:-1], lp[:-1], torch.tensor(w[1:]))
+    fp = _FloatReference(loaded, keep=opts.seeds > 1)
     noise = device_noise(spec, opts)
     array = spec.chiplet.array
     adc_range = opts.adc_range or (noise.adc_range if noise else "calibrated")
     seeds, rows, times = _run_seeds(loaded, plan, array, noise, opts, evals, fp, calib, adc_range)
+    fp_sums, fp_s = fp.sums, fp.seconds
     ppl, kl, top1 = (
         Spread(mean=m, std=s)
         for m, s in (mean_std([getattr(x, k) for x in seeds]) for k in ("ppl", "kl", "top1"))
@@ -202,12 +198,35 @@ def _tokenise(loaded: Loaded, text: EvalText) -> list[int]:
     return list(enc["input_ids"])
 
 
-def _fp_log_probs(loaded: Loaded, w: list[int]) -> torch.Tensor:
-    key = tuple(w)
-    if key not in loaded.fp_cache:
-        loaded.fp_cache.clear() if len(loaded.fp_cache) > 16 else None
-        loaded.fp_cache[key] = em.log_probs(loaded.model, w)
-    return loaded.fp_cache[key]
+class _FloatReference:
+    """Float log-probs per window, computed when first needed; kept (``Loaded.fp_cache``, at most
+    ``_FP_CACHE_WINDOWS`` windows of T x V float32 each) only when another seed will ask again.
+    The float metrics are summed on first use of each window."""
+
+    def __init__(self, loaded: Loaded, keep: bool) -> None:
+        self.loaded, self.keep = loaded, keep
+        self.sums = MetricSums()
+        self.seconds = 0.0
+        self._scored: set[tuple[int, ...]] = set()
+
+    def __call__(self, w: list[int]) -> torch.Tensor:
+        key = tuple(w)
+        lp = self.loaded.fp_cache.get(key)
+        if lp is None:
+            t = time.perf_counter()
+            lp = em.log_probs(self.loaded.model, w)
+            self.seconds += time.perf_counter() - t
+            if self.keep:
+                if len(self.loaded.fp_cache) >= _FP_CACHE_WINDOWS:
+                    self.loaded.fp_cache.clear()
+                self.loaded.fp_cache[key] = lp
+        if key not in self._scored:
+            self._scored.add(key)
+            self.sums.add(lp[:-1], lp[:-1], torch.tensor(w[1:]))
+        return lp
+
+
+_FP_CACHE_WINDOWS = 8
 
 
 def device_noise(spec: ImcSystemSpec, opts: AccuracyOptions) -> DeviceNoise | None:
@@ -226,7 +245,7 @@ def _run_seeds(
     noise: DeviceNoise | None,
     opts: AccuracyOptions,
     evals: list[list[int]],
-    fp: list[torch.Tensor],
+    fp: _FloatReference,
     calib: list[int],
     adc_range: str,
 ) -> tuple[list[SeedMetrics], list[OpRow], tuple[float, float, float]]:
@@ -249,9 +268,10 @@ def _run_seeds(
         if opts.post_calibration:
             em.calibrate_columns(loaded.model, emulated, calib)
         t_cal += time.perf_counter() - t
-        t = time.perf_counter()
+        t, fp_before = time.perf_counter(), fp.seconds
         sums = MetricSums()
-        for i, (w, lp_fp) in enumerate(zip(evals, fp, strict=True)):
+        for i, w in enumerate(evals):
+            lp_fp = fp(w)
             measure = not rows and i == 0
             for m in emulated.values():
                 m.measure = {} if measure else None
@@ -259,7 +279,7 @@ def _run_seeds(
             sums.add(lp[:-1], lp_fp[:-1], torch.tensor(w[1:]))
             if measure:
                 rows = _op_rows(loaded.graph, plan, emulated)
-        t_eval += time.perf_counter() - t
+        t_eval += time.perf_counter() - t - (fp.seconds - fp_before)
         out.append(SeedMetrics(seed=seed, ppl=sums.ppl, kl=sums.mean_kl, top1=sums.top1))
         del emulated
     return out, rows, (t_prog, t_cal, t_eval)

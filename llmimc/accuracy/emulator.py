@@ -10,7 +10,8 @@ Steps (DESIGN.md §8; each op's hardware comes from :func:`llmimc.accuracy.hardw
    window (or the worst-case ranges), for ops whose ADC is not ideal;
 4. :func:`log_probs` -- log-softmax of the logits of one window, with the emulated modules swapped in
    (:func:`swapped`) and the original modules restored afterwards.
-Attention score/value matmuls, norms, embeddings and the KV cache stay in float (digital units).
+Attention score/value matmuls, norms and embeddings stay in float (digital units); the KV cache is rounded
+to the plan's kv_bits per token and head (:mod:`llmimc.accuracy.kv_cache`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from llmimc.accuracy.analog import EmulatedLinear, NoiseBank, worst_case_ranges
 from llmimc.accuracy.hardware import crossbar_map
+from llmimc.accuracy.kv_cache import kv_quantised
 from llmimc.accuracy.program import program_op
 from llmimc.compress.plan import CompressionPlan
 from llmimc.errors import LlmimcError
@@ -118,7 +120,11 @@ def op_seed(seed: int, index: int) -> int:
 
 @torch.inference_mode()
 def calibrate_adc(
-    model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int], adc_range: str
+    model: torch.nn.Module,
+    emulated: dict[str, EmulatedLinear],
+    ids: list[int],
+    adc_range: str,
+    kv_bits: int = 16,
 ) -> None:
     """Set every ADC path's input ranges: calibrated on ``ids`` or worst case."""
     needs = {n: m for n, m in emulated.items() if m.state.has_analog and m.state.slab is not None}
@@ -131,7 +137,7 @@ def calibrate_adc(
     for m in needs.values():
         m.calibrate = True
     try:
-        with swapped(model, dict(emulated)):
+        with swapped(model, dict(emulated)), kv_quantised(model, kv_bits):
             model(torch.tensor([ids]))
     finally:
         for m in needs.values():
@@ -139,7 +145,9 @@ def calibrate_adc(
 
 
 @torch.inference_mode()
-def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int]) -> None:
+def calibrate_columns(
+    model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int], kv_bits: int = 16
+) -> None:
     """Post-programming calibration (Lammie et al., ISCAS 2024): one digital scale per output column.
 
     On the calibration window, a_n = sum_t y_n f_n / sum_t y_n^2 minimises sum_t (a_n y_n - f_n)^2 between
@@ -150,7 +158,7 @@ def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear
     for m in analog.values():
         m.fit = {}
     try:
-        with swapped(model, dict(emulated)):
+        with swapped(model, dict(emulated)), kv_quantised(model, kv_bits):
             model(torch.tensor([ids]))
     finally:
         for m in analog.values():
@@ -162,12 +170,12 @@ def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear
 
 
 @torch.inference_mode()
-def log_probs(model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None) -> torch.Tensor:
-    """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given."""
+def log_probs(
+    model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None, kv_bits: int = 16
+) -> torch.Tensor:
+    """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given and the K/V
+    entries rounded to ``kv_bits`` (:mod:`llmimc.accuracy.kv_cache`)."""
     inp = torch.tensor([ids])
-    if modules:
-        with swapped(model, modules):
-            logits = model(inp).logits
-    else:
+    with swapped(model, modules or {}), kv_quantised(model, kv_bits):
         logits = model(inp).logits
     return torch.log_softmax(logits[0].float(), dim=-1)

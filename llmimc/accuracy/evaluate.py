@@ -264,9 +264,9 @@ def _run_seeds(
         )  # fmt: skip
         t_prog += time.perf_counter() - t
         t = time.perf_counter()
-        em.calibrate_adc(loaded.model, emulated, calib, adc_range)
+        em.calibrate_adc(loaded.model, emulated, calib, adc_range, plan.kv_bits)
         if opts.post_calibration:
-            em.calibrate_columns(loaded.model, emulated, calib)
+            em.calibrate_columns(loaded.model, emulated, calib, plan.kv_bits)
         t_cal += time.perf_counter() - t
         t, fp_before = time.perf_counter(), fp.seconds
         sums = MetricSums()
@@ -275,7 +275,7 @@ def _run_seeds(
             measure = not rows and i == 0
             for m in emulated.values():
                 m.measure = {} if measure else None
-            lp = em.log_probs(loaded.model, w, dict(emulated))
+            lp = em.log_probs(loaded.model, w, dict(emulated), plan.kv_bits)
             sums.add(lp[:-1], lp_fp[:-1], torch.tensor(w[1:]))
             if measure:
                 rows = _op_rows(loaded.graph, plan, emulated)
@@ -347,7 +347,7 @@ def _ppa(
 def _notes(loaded: Loaded, text: EvalText, plan: CompressionPlan) -> list[str]:
     notes = [
         "metrics against the float model of the same weights: KL(fp||cfg) nats/token and top-1 agreement "
-        "(llama.cpp quantisation metrics); attention matmuls, norms, embeddings and the KV cache stay float",
+        "(llama.cpp quantisation metrics); attention matmuls, norms and embeddings stay float",
     ]
     if loaded.source.provenance.startswith("gguf:"):
         notes.append(
@@ -357,5 +357,7 @@ def _notes(loaded: Loaded, text: EvalText, plan: CompressionPlan) -> list[str]:
     if not text.pinned and text.source == "pydoc_data.topics":
         notes.append(f"pydoc text hash {text.sha256[:16]} is not the pinned one (another Python version)")
     if plan.kv_bits < 16:
-        notes.append(f"the plan's {plan.kv_bits}-bit KV cache is priced by the cost model but not emulated")
+        notes.append(
+            f"KV cache: every key (after RoPE) and value vector rounded per token and head to {plan.kv_bits} bits"
+        )
     return notes

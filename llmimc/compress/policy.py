@@ -125,6 +125,7 @@ class PrecisionPolicy(Frozen):
     schema_version: int = 1
     name: str = Field(min_length=1)
     description: str = ""
+    accuracy: str = ""  # the measured accuracy cost of this policy, with its source
     weight_bits: int = Field(ge=1, le=MAX_BITS)
     act_bits: int = Field(ge=1, le=MAX_BITS)
     kv_bits: int = Field(ge=1, le=MAX_BITS)

@@ -5,8 +5,9 @@ action counts and resource times are linear in the iteration *features*
 
     f = [has_work, n_seq, Sum T, Sum L, Sum T*L]     (``llmimc.cost.features.Feature``)
 
-plus, for KV items, the tokens spilled off-package on the item's chiplet s_c = max(0, Sum L - on_c)
-(``llmimc.mapping.kv``). OpGraph Polys are per sequence, so Sum over sequences of Poly(T, L) =
+plus, for KV items, the tokens of the item's KV chiplet beyond each spill breakpoint,
+s_k = max(0, Sum L - T_k): tokens held away from the chiplet's own SRAM, in other chiplets' SRAM or in
+the off-package stacks (``llmimc.mapping.kv`` gives the placement and the per-token equations). OpGraph Polys are per sequence, so Sum over sequences of Poly(T, L) =
 c0*n_seq + c_t*Sum T + c_l*Sum L + c_tl*Sum T*L exactly. Coefficients are computed once here; an
 iteration is then a few small matrix products (``llmimc.cost.model``).
 
@@ -51,7 +52,10 @@ Per-item resource times (the item's latency is the largest, i.e. its critical re
   block input, ``reduction`` of partial outputs at act_bits, with one add per element; MoE: expected
   bytes under uniform top-k routing), all on the home's path;
 - kv_cache: K/V of the new tokens written at kv_bits; the cache read (L tokens) is charged to the
-  layer's attention ops' global-SRAM time, so it overlaps their DPU MACs (max, not sum);
+  layer's attention ops' global-SRAM time, so it overlaps their DPU MACs (max, not sum); tokens held
+  away from the attention chiplet add, per breakpoint, the change in per-token cost of
+  ``llmimc.mapping.kv`` (die-to-die bits and bytes on each link of the route from the holding pool,
+  off-package bits for a stack, and the read + store-and-forward time on the KV chiplet's slot);
 - offpkg: bytes / memory bandwidth + memory latency.
 
 Precision: crossbar inputs/outputs at act_bits; partial sums at acc_bits = a + w + ceil(log2 K) (the
@@ -114,7 +118,7 @@ class Item:
     times: np.ndarray = field(default_factory=lambda: np.zeros((NUM_RESOURCES, NUM_FEATURES)))
     spill_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_ACTIONS))  # per spilled token
     spill_time_s: float = 0.0
-    spill_chip: int = -1  # physical chiplet whose spill feature this item uses
+    spill_chip: int = -1  # spill breakpoint whose max(0, Sum L - T_k) this item's spill counts scale
     # (directed link, bytes per feature) and (directed link, bytes per spilled token)
     links: list[tuple[tuple[int, int], np.ndarray]] = field(default_factory=list)
     spill_links: list[tuple[tuple[int, int], float]] = field(default_factory=list)
@@ -128,8 +132,9 @@ class Compiled:
     slot_chiplet: list[int]  # physical chiplet of each slot (a stage's home)
     stage_slots: list[list[int]]
     links: list[tuple[int, int]]  # directed links
+    # spill breakpoints (``_Builder.kv_breakpoints``): their ids (Item.spill_chip) and thresholds T_k
     kv_chips: list[int]
-    kv_tokens_on: list[int]
+    kv_tokens_on: list[float]
     energy_per_action_j: list[float]
     reprogram_time_s: float
     num_chiplets: int
@@ -168,6 +173,9 @@ class _Builder:
         self.d2d = spec.package.d2d
         self.mem = spec.package.memory
         self.items: list[Item] = []
+        # spill breakpoints (KV chiplet, segment) -> id (Item.spill_chip), and their thresholds T_k
+        self.kv_breakpoints_ids: dict[tuple[int, int], int] = {}
+        self.kv_thresholds: list[float] = []
 
     # -- transfers ---------------------------------------------------------------------------------
     def transfer(self, item: Item, src: int, dst: int, bytes_per_feature: np.ndarray) -> None:
@@ -340,7 +348,6 @@ class _Builder:
                 kind="kv_cache",
                 chiplet=home,
                 slot=st.index,
-                spill_chip=home,
             )
             it.counts[Action.GSRAM_READ, Feature.CONTEXT] = 8.0 * kv_bytes
             it.counts[Action.GSRAM_WRITE, Feature.TOKENS] = 8.0 * kv_bytes
@@ -354,15 +361,47 @@ class _Builder:
                 )
             if not attn:
                 it.times[Resource.GLOBAL_SRAM, Feature.CONTEXT] = kv_bytes / ch.global_sram.bw_bytes_per_s
-            hops = route_hops(self.m.route(self.m.memory_chiplet, home))
-            it.spill_counts[Action.GSRAM_READ] = -8.0 * kv_bytes
-            it.spill_counts[Action.OFFPKG] = 8.0 * kv_bytes
-            it.spill_counts[Action.D2D] = 8.0 * kv_bytes * len(hops)
-            it.spill_time_s = (
-                kv_bytes / self.mem.bw_bytes_per_s + len(hops) * kv_bytes / self.d2d.bw_bytes_per_s
-            )
-            it.spill_links = [(hop, kv_bytes) for hop in hops]
             self.items.append(it)
+            self.kv_breakpoints(kl.layer, kl.bytes_per_token, st.index, home)
+
+    def kv_breakpoints(self, layer: int, kv_bytes: float, slot: int, home: int) -> None:
+        """One item per spill breakpoint of ``home``'s KV segments (``llmimc.mapping.kv``): the change
+        in per-token cost C_k - C_{k-1} of layer ``layer`` beyond threshold T_k."""
+        kvc = next((c for c in self.m.kv.chiplets if c.chiplet == home), None)
+        segments = kvc.segments if kvc is not None else []
+        prev_counts = np.zeros(NUM_ACTIONS)
+        prev_time_s = 0.0
+        prev_links: list[tuple[tuple[int, int], float]] = []
+        for k, seg in enumerate(segments):
+            counts = np.zeros(NUM_ACTIONS)
+            time_s = 0.0
+            links: list[tuple[tuple[int, int], float]] = []
+            if not (seg.pool == "sram" and seg.pool_chiplet == home):
+                hops = route_hops(self.m.route(seg.pool_chiplet, home))
+                counts[Action.D2D] = 8.0 * kv_bytes * len(hops)
+                links = [(hop, kv_bytes) for hop in hops]
+                time_s = len(hops) * kv_bytes / self.d2d.bw_bytes_per_s
+                if seg.pool == "stack":  # off-package bits replace the SRAM read
+                    counts[Action.GSRAM_READ] = -8.0 * kv_bytes
+                    counts[Action.OFFPKG] = 8.0 * kv_bytes
+                    time_s += kv_bytes / self.mem.bw_bytes_per_s
+                else:  # read from another chiplet's global SRAM
+                    time_s += kv_bytes / self.spec.chiplet.global_sram.bw_bytes_per_s
+            if not (np.array_equal(counts, prev_counts) and time_s == prev_time_s and links == prev_links):
+                it = Item(
+                    layer=f"layer {layer}",
+                    kind="kv_cache",
+                    chiplet=home,
+                    slot=slot,
+                    spill_chip=self.kv_breakpoints_ids.setdefault((home, k), len(self.kv_breakpoints_ids)),
+                )
+                it.spill_counts = counts - prev_counts
+                it.spill_time_s = time_s - prev_time_s
+                it.spill_links = links + [(lk, -b) for lk, b in prev_links]
+                if it.spill_chip == len(self.kv_thresholds):
+                    self.kv_thresholds.append(seg.start_token)
+                self.items.append(it)
+            prev_counts, prev_time_s, prev_links = counts, time_s, links
 
     def stage_transfers(self) -> None:
         hidden_bytes = self.graph.info.hidden_size * self.graph.info.dtype_bytes
@@ -439,8 +478,8 @@ def compile_mapping(graph: OpGraph, spec: ImcSystemSpec, plan: CompressionPlan, 
         slot_chiplet=slot_chip,
         stage_slots=[[st.index] for st in mapping.stages],
         links=directed,
-        kv_chips=[c.chiplet for c in mapping.kv.chiplets],
-        kv_tokens_on=[c.tokens_on_package for c in mapping.kv.chiplets],
+        kv_chips=list(range(len(b.kv_thresholds))),
+        kv_tokens_on=b.kv_thresholds,
         energy_per_action_j=energy_per_action(spec),
         reprogram_time_s=t_reprog,
         num_chiplets=mapping.num_chiplets,

@@ -30,7 +30,7 @@ from llmimc.gpu.rows import (
 )
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.model.opgraph import OpGraph
-from llmimc.sim.profile import ProfileResult, _baseline, _check_inputs, context_note
+from llmimc.sim.profile_result import ProfileResult, check_profile_inputs, context_note, digital_baseline
 from llmimc.workload import decode_past_tokens
 
 
@@ -62,7 +62,7 @@ def run_gpu_profile(
     baseline: DigitalBaselineSpec | None = None,
 ) -> ProfileResult:
     """Profile ``batch`` identical requests on ``spec`` (``spec.num_gpus`` tensor-parallel GPUs)."""
-    _check_inputs(graph, batch, prompt_len, gen_len)
+    check_profile_inputs(graph, batch, prompt_len, gen_len)
     system = build_gpu_system(graph, spec, plan, need_kv_tokens=batch * (prompt_len + gen_len))
     cm = system.cost_model
     pre = [cm.evaluate(features([PrefillChunk(prompt_len, 0)] * batch, []))]
@@ -73,7 +73,7 @@ def run_gpu_profile(
     kv = kv_residency(system)
     groups = energy_groups(pre, dec, spec)
     base = (
-        _baseline(
+        digital_baseline(
             graph,
             plan,
             baseline,

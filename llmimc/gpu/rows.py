@@ -19,7 +19,7 @@ from llmimc.gpu.model import GpuSystem
 from llmimc.gpu.result import GpuPhase, GpuProfileDetail
 from llmimc.hw.spec import DigitalBaselineSpec
 from llmimc.mapping.kv import KvChiplet, KvLayer, KvResidency
-from llmimc.sim.profile import _p99
+from llmimc.sim.profile_result import p99_higher
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def summary(run: GpuRun) -> Summary:
     return Summary(
         ttft_s=sp["latency_s"],
         mean_tpot_s=float(np.mean(step_lat)) if step_lat else 0.0,
-        p99_tpot_s=_p99(step_lat),
+        p99_tpot_s=p99_higher(step_lat),
         total_latency_s=total,
         output_tokens=out,
         tokens_per_s=out / total if total > 0 else 0.0,

@@ -191,7 +191,9 @@ def _kv_inputs(
                     outlier_bytes.get(sh.chiplet, 0.0) + t.weights_on_dpu * t.outlier_bits / 8.0 * sh.fraction
                 )
         resident = (no_kv_growth(op.act_bytes_read) + no_kv_growth(op.act_bytes_written)).at(1, ctx)
-        reserve_bytes[home] = max(reserve_bytes.get(home, 0.0), resident * in_flight)
+        # the home runs the op; a chiplet holding a shard of it buffers its vectors too
+        for c in {home} | {sh.chiplet for sh in pl.shards}:
+            reserve_bytes[c] = max(reserve_bytes.get(c, 0.0), resident * in_flight)
     layer_chip = {li: c for li, c in layer_chip.items() if li < len(graph.kv_elements_per_token_per_layer)}
     return layer_chip, outlier_bytes, reserve_bytes
 
@@ -204,6 +206,20 @@ def _routes(
     homes = [st.chiplets[0] for st in stages]
     moved = [(tr.src, tr.dst) for pl in ops for tr in pl.transfers]
     paths = shortest_paths(links, route_pairs(homes, moved, mem_chip, n_chip))
+    return {route_key(a, b): path for (a, b), path in paths.items()}
+
+
+def _kv_routes(
+    links: list[tuple[int, int]], kv: KvResidency, routes: dict[str, list[int]]
+) -> dict[str, list[int]]:
+    """Routes from every pool that holds KV away from its chiplet to that chiplet (``kv`` module)."""
+    from llmimc.hw import shortest_paths
+
+    pairs = sorted(
+        {(s.pool_chiplet, c.chiplet) for c in kv.chiplets for s in c.segments}
+        - {(a, b) for a, b in (tuple(map(int, k.split("->"))) for k in routes)}
+    )
+    paths = shortest_paths(links, pairs) if pairs else {}
     return {route_key(a, b): path for (a, b), path in paths.items()}
 
 
@@ -311,9 +327,19 @@ def _kv_residency(
     batch: int,
     ctx: int,
     offpkg_used_bytes: float,
+    links: list[tuple[int, int]],
+    arrays_per_chiplet: list[int],
+    mem_chip: int,
 ) -> KvResidency:
     """KV residency (``kv`` module) after checking that the outlier weights fit each chiplet's SRAM."""
+    from llmimc.hw import hop_distance_matrix
+
     sram = spec.chiplet.global_sram.capacity_bytes
+    n_chip = spec.package.num_chiplets
+    mem = spec.package.memory
+    attach = [a for a in mem.attached_chiplets if a < n_chip] or [0]
+    # one attach point per stack, or every stack reached through all of the listed controllers
+    stack_attach = [[a] for a in attach] if len(attach) == mem.num_stacks > 1 else [attach] * mem.num_stacks
     layer_chip, outl, act = _kv_inputs(graph, ops, stages, batch, ctx)
     over = sorted(c for c, b in outl.items() if b > sram)
     if over:
@@ -321,6 +347,11 @@ def _kv_residency(
             f"outlier weights on chiplet {over[0]} need {outl[over[0]]:.0f} bytes of global SRAM but it has "
             f"{sram}; use more chiplets or a policy with fewer outliers"
         )
+    kv_homes = set(layer_chip.values())
+    gated = spec.chiplet.power.power_gating
+    lenders = [
+        c for c in range(n_chip) if not gated or arrays_per_chiplet[c] > 0 or c in kv_homes or c == mem_chip
+    ]
     return plan_kv(
         kv_bits=plan.kv_bits,
         layer_elements=graph.kv_elements_per_token_per_layer,
@@ -328,7 +359,11 @@ def _kv_residency(
         sram_capacity_bytes=sram,
         outlier_bytes_per_chiplet=outl,
         activation_reserve_per_chiplet=act,
-        offpkg_free_bytes=spec.package.memory.total_capacity_bytes - offpkg_used_bytes,
+        offpkg_free_bytes=mem.total_capacity_bytes - offpkg_used_bytes,
+        num_chiplets=n_chip,
+        sram_chiplets=lenders,
+        hops=hop_distance_matrix(links, n_chip),
+        stack_attach=stack_attach,
     )
 
 
@@ -390,7 +425,11 @@ def map_model(
             f"weights do not fit ({need} chiplets needed, {n_chip} present): every iteration reprograms "
             f"all crossbars in {reprog.rounds} rounds, streaming weights from off-package memory"
         )
-    kv = _kv_residency(graph, spec, plan, ops, sp.stages, batch, ctx, emb_bytes + streamed)
+    arrays_phys = _arrays_per_physical(pieces, order, need > n_chip)
+    kv = _kv_residency(
+        graph, spec, plan, ops, sp.stages, batch, ctx, emb_bytes + streamed, links, arrays_phys, mem_chip
+    )
+    routes |= _kv_routes(links, kv, routes)
     return Mapping(
         model_id=graph.info.model_id,
         spec_name=spec.name,
@@ -404,7 +443,7 @@ def map_model(
         packing=packing,
         ops=ops,
         arrays_capacity_per_chiplet=cap,
-        arrays_per_chiplet=_arrays_per_physical(pieces, order, need > n_chip),
+        arrays_per_chiplet=arrays_phys,
         total_arrays=total_arrays,
         embedding_bytes_offpkg=emb_bytes,
         routes=routes,

@@ -68,8 +68,13 @@ def check_output_path(path: Path | str, flag: str = "") -> Path:
 
 def write_text_atomic(path: Path | str, text: str, flag: str = "") -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; raise `OutputError` if it cannot be written."""
+    return write_bytes_atomic(path, text.encode("utf-8"), flag)
+
+
+def write_bytes_atomic(path: Path | str, data: bytes, flag: str = "") -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then move it into place (pipes and devices
+    are written directly); raise `OutputError` if it cannot be written."""
     p = Path(path).expanduser()
-    data = text.encode("utf-8")
     if _special(p):
         try:
             with open(p, "wb") as f:
@@ -86,7 +91,7 @@ def write_text_atomic(path: Path | str, text: str, flag: str = "") -> Path:
             os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, p)
         tmp = None
     except OSError as e:

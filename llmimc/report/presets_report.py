@@ -23,9 +23,16 @@ def presets_blocks(policies: list[PrecisionPolicy], default: str) -> list[Block]
             p.sparsity.text if p.sparsity is not None else "-",
             p.description,
         )
+    notes = [Line(p.accuracy, label=f"{p.name} accuracy") for p in policies if p.accuracy]
+    sparsity_cost = (
+        "one-shot magnitude 2:4 destroys a small model without SparseGPT-style compensation "
+        "(SmolLM2-135M PPL 15.3 -> 1,519; shared/audits/accuracy_probe.md)"
+    )
     hint = "--precision FILE.yaml takes your own policy (same fields; see llmimc/compress/presets/*.yaml)"
     return [
         t,
+        *notes,
         Line("--sparsity N:M (e.g. 2:4) adds structured sparsity to any preset", label="sparsity"),
+        Line(sparsity_cost, label="sparsity accuracy"),
         Line(hint, label="own policy"),
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from llmimc.report.units import si
 from llmimc.sim.serve_models import Percentiles, ServeResult
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -31,20 +32,7 @@ def _ms(v: float | None) -> str:
 
 
 def _si(v: float | None, unit: str) -> str:
-    if v is None:
-        return "–"
-    for scale, prefix in (
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1.0, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-    ):
-        if abs(v) >= scale:
-            return f"{v / scale:,.3g} {prefix}{unit}"
-    return f"{v:.3g} {unit}"
+    return "–" if v is None else si(v, unit)
 
 
 def _latency_table(result: ServeResult) -> Table:
@@ -118,7 +106,20 @@ def _summary_table(result: ServeResult) -> Table:
             f"{result.prefix_cache_hit_rate:.1%} / {ideal:.1%} "
             f"(+{result.prefix_cache_readmit_hit_tokens:,} tokens hit at re-admissions)",
         )
-    add("preemptions (recompute)", f"{result.preemptions:,}")
+    if cfg.preemption == "swap":
+        add(
+            "preemptions (swap to off-package memory)",
+            f"{result.preemptions:,}: {result.swap_outs:,} swapped out, {result.swap_ins:,} back in, "
+            f"{result.swap_fallbacks:,} recomputed (swap space full)",
+        )
+        add(
+            "swap traffic out / in, time, energy",
+            f"{_si(result.swap_out_bytes, 'B')} / {_si(result.swap_in_bytes, 'B')}, "
+            f"{result.swap_time_s:,.3f} s, {_si(result.swap_energy_j, 'J')} (peak "
+            f"{_si(result.swap_peak_used_bytes, 'B')} of {_si(cfg.swap_space_bytes, 'B')} swap space)",
+        )
+    else:
+        add("preemptions (recompute)", f"{result.preemptions:,}")
     if result.package_link is not None:
         mean = result.kv_transfer_s.mean if result.kv_transfer_s is not None else None
         add(

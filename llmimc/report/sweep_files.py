@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from llmimc.report.output import write_bytes_atomic
 from llmimc.sweep import PointOutcome, SweepError, SweepResult
 
 JOURNAL = "points.jsonl"
@@ -112,21 +112,6 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def parquet_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -161,5 +146,5 @@ def write_results(result: SweepResult, out_dir: Path) -> list[Path]:
     if parquet_available():
         payloads.append((out_dir / RESULTS_PARQUET, parquet_bytes(result.rows, columns)))
     for path, data in payloads:
-        atomic_write(path, data)
+        write_bytes_atomic(path, data, "--out")
     return [p for p, _ in payloads]

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from llmimc.report.sweep_files import atomic_write
+from llmimc.report.output import write_bytes_atomic
 from llmimc.sweep import SweepResult
 
 MAX_PAIRS = 3
@@ -169,4 +169,4 @@ def _try_float(s: str) -> Any:
 def write_plot(result: SweepResult, path: Path) -> None:
     """Write an .html (plotly) or .png (matplotlib) plot atomically."""
     data = html_text(result).encode() if path.suffix.lower() == ".html" else png_bytes(result)
-    atomic_write(path, data)
+    write_bytes_atomic(path, data, "--plot")

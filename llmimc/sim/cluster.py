@@ -135,6 +135,7 @@ def merge_raw(raws: list[RawRun], total_blocks: int) -> RawRun:
         out.cache_evictions += r.cache_evictions
         out.stretches += r.stretches
         out.stretch_iterations += r.stretch_iterations
+        out.swap.add(r.swap)
         for gap, c in r.tbt_hist.items():
             out.tbt_hist[gap] = out.tbt_hist.get(gap, 0) + c
     out.end_time_s = max((r.end_time_s for r in raws), default=0.0)

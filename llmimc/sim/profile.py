@@ -19,15 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmimc._base import Frozen
 from llmimc.compress.plan import CompressionPlan, OpCompression
 from llmimc.cost.actions import NUM_ACTIONS, EnergyRow
-from llmimc.cost.baseline import BaselineStep, baseline_model
 from llmimc.cost.breakdown import (
-    BaselineResult,
     ChipletRow,
-    Comparison,
-    GroupRow,
     LinkRow,
     PhaseRow,
     PrecisionRow,
@@ -38,45 +33,20 @@ from llmimc.cost.breakdown import (
 )
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.cost.model import PhaseTotals, features
-from llmimc.errors import LlmimcError, MappingError
-from llmimc.gpu.result import GpuProfileDetail
+from llmimc.errors import MappingError
 from llmimc.hw.spec import DigitalBaselineSpec, ImcSystemSpec
-from llmimc.mapping.kv import KvResidency
 from llmimc.model.opgraph import OpGraph
+from llmimc.sim.profile_result import (
+    ProfileResult,
+    check_profile_inputs,
+    context_note,
+    digital_baseline,
+    p99_higher,
+)
 from llmimc.sim.system import System, build_system
-from llmimc.workload import decode_past_tokens, decode_point, prefill_point
+from llmimc.workload import decode_past_tokens
 
 STATIC_DOMINANT_SHARE = 0.5  # above this share of the energy, the report says static power dominates
-
-
-class ProfileResult(Frozen):
-    model_id: str
-    spec_name: str
-    policy_name: str
-    num_chiplets: int
-    batch: int
-    prompt_len: int
-    gen_len: int
-    summary: Summary
-    phases: list[PhaseRow]
-    stages: list[StageRow]
-    layers: list[GroupRow]
-    op_kinds: list[GroupRow]
-    chiplets: list[ChipletRow]
-    links: list[LinkRow]
-    energy_table: list[EnergyRow]
-    energy_table_prefill: list[EnergyRow]
-    energy_table_decode: list[EnergyRow]
-    kv: KvResidency
-    kv_peak_tokens: int
-    kv_spilled_tokens_at_end: int
-    per_token_latency_s: list[float]
-    precision: list[PrecisionRow]
-    comparison: Comparison | None = None
-    baseline: BaselineResult | None = None
-    reprogramming_endurance_iterations: float | None = None
-    notes: list[str]
-    gpu: GpuProfileDetail | None = None  # set when the system is a GPU (digital spec), llmimc.gpu
 
 
 def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> CompressionPlan:
@@ -87,51 +57,6 @@ def uniform_plan(graph: OpGraph, plan: CompressionPlan, bits: int = 8) -> Compre
     }
     return CompressionPlan(
         policy_name=f"uniform-w{bits}a{bits}", kv_bits=plan.kv_bits, ops=ops, outlier_source="none"
-    )
-
-
-def _p99(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    return float(np.percentile(np.array(values), 99, method="higher"))
-
-
-def _check_inputs(graph: OpGraph, batch: int, prompt_len: int, gen_len: int) -> None:
-    if batch < 1:
-        raise LlmimcError(f"--batch must be >= 1 (got {batch})")
-    if prompt_len < 1:
-        raise LlmimcError(f"--prompt-len must be >= 1 (got {prompt_len})")
-    if gen_len < 1:
-        raise LlmimcError(f"--gen-len must be >= 1 (got {gen_len})")
-    ctx = graph.info.max_position_embeddings
-    # the last generated token is never fed back: S + G - 1 positions are processed. A learned
-    # position table (GPT-2's wpe, OPT's embed_positions) has no row beyond it; rotary models run on
-    # (context_note says so).
-    if prompt_len + gen_len - 1 > ctx and _has_position_table(graph):
-        raise LlmimcError(
-            f"prompt ({prompt_len}) + generated ({gen_len}) tokens need {prompt_len + gen_len - 1} positions, more "
-            f"than {graph.info.model_id}'s context of {ctx} tokens; lower --prompt-len or --gen-len"
-        )
-
-
-def _has_position_table(graph: OpGraph) -> bool:
-    from llmimc.model.opgraph import OpKind
-
-    info = graph.info
-    return any(
-        op.kind == OpKind.EMBEDDING and info.max_position_embeddings <= op.in_features < info.vocab_size
-        for op in graph.ops
-    )
-
-
-def context_note(graph: OpGraph, prompt_len: int, gen_len: int) -> str | None:
-    """A note when the run processes more positions than the model was trained for (rotary models)."""
-    ctx = graph.info.max_position_embeddings
-    if prompt_len + gen_len - 1 <= ctx:
-        return None
-    return (
-        f"{prompt_len + gen_len - 1} positions exceed {graph.info.model_id}'s trained context of {ctx} tokens "
-        "(costed as asked; output quality beyond it is not modelled)"
     )
 
 
@@ -363,7 +288,8 @@ def _notes(system: System, summary: Summary, prompt_len: int, gen_len: int, spil
     if spilled:
         notes.append(
             f"KV cache spills: {m.kv.on_package_tokens} tokens fit in chiplet SRAM, {spilled} tokens per "
-            "layer are read from off-package memory at the last step"
+            "layer are read from away from their attention chiplet (other chiplets' SRAM, then the "
+            "nearest memory stack) at the last step"
         )
     windows = [w for w in graph.info.attention_window_per_layer if w is not None]
     if windows and prompt_len + gen_len > min(windows):
@@ -391,7 +317,7 @@ def _build_system(
     allow_reprogramming: bool,
 ) -> System:
     """The costed system for this request batch; MappingError if its KV cache cannot be held."""
-    _check_inputs(graph, batch, prompt_len, gen_len)
+    check_profile_inputs(graph, batch, prompt_len, gen_len)
     system = build_system(
         graph,
         spec,
@@ -458,7 +384,7 @@ def run_profile(
     summary = Summary(
         ttft_s=float(ph.lat_p),
         mean_tpot_s=mean_tpot,
-        p99_tpot_s=_p99(step_lat),
+        p99_tpot_s=p99_higher(step_lat),
         total_latency_s=total_lat,
         output_tokens=out_tokens,
         tokens_per_s=out_tokens / total_lat if total_lat > 0 else 0.0,
@@ -480,7 +406,7 @@ def run_profile(
     spilled = int(max((max(0, peak_tokens - c.tokens_on_package) for c in m.kv.chiplets), default=0))
     endurance = m.reprogramming.endurance_cycles if m.reprogramming is not None else None
     base = (
-        _baseline(graph, plan, baseline, batch, prompt_len, gen_len, mean_tpot, energy / out_tokens)
+        digital_baseline(graph, plan, baseline, batch, prompt_len, gen_len, mean_tpot, energy / out_tokens)
         if baseline
         else None
     )
@@ -510,44 +436,4 @@ def run_profile(
         baseline=base,
         reprogramming_endurance_iterations=endurance,
         notes=_notes(system, summary, prompt_len, gen_len, spilled),
-    )
-
-
-def _baseline(
-    graph: OpGraph,
-    plan: CompressionPlan,
-    spec: DigitalBaselineSpec,
-    batch: int,
-    prompt_len: int,
-    gen_len: int,
-    imc_tpot: float,
-    imc_e_tok: float,
-) -> BaselineResult:
-    if spec.kernels is not None:  # a calibrated GPU: the per-kernel model (llmimc.gpu), as --hw would give
-        from llmimc.gpu.profile import gpu_baseline
-
-        return gpu_baseline(graph, plan, spec, batch, prompt_len, gen_len, imc_tpot, imc_e_tok)
-    bm = baseline_model(graph, plan, spec)
-    pre = bm.step(*prefill_point(prompt_len), batch)
-    steps: list[BaselineStep] = [
-        bm.step(*decode_point(past), batch) for past in decode_past_tokens(prompt_len, gen_len)
-    ]
-    dec_t = sum(s.latency_s for s in steps)
-    energy = pre.energy_j + sum(s.energy_j for s in steps)
-    tpot = dec_t / len(steps) if steps else 0.0
-    out = batch * gen_len
-    need = bm.weight_bytes + batch * (prompt_len + gen_len) * bm.kv_bytes_per_token
-    e_tok = energy / out
-    return BaselineResult(
-        name=bm.name,
-        format=bm.format,
-        ttft_s=pre.latency_s,
-        mean_tpot_s=tpot,
-        tokens_per_s=out / (pre.latency_s + dec_t),
-        energy_per_output_token_j=e_tok,
-        prefill_bound=pre.bound,
-        decode_bound="/".join(sorted({s.bound for s in steps})) if steps else "-",
-        fits_in_memory=need <= bm.memory_capacity_bytes,
-        speedup_tpot=tpot / imc_tpot if imc_tpot > 0 else 0.0,
-        energy_ratio=e_tok / imc_e_tok if imc_e_tok > 0 else 0.0,
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from llmimc.sim.swap import SwapCost, SwapStats
+
 
 @dataclass(slots=True)
 class ReqState:
@@ -59,6 +61,7 @@ class SchedulerParams:
     record_timeline: bool
     watermark_blocks: int = 0  # blocks an admission must leave free (vLLM watermark)
     event_skipping: bool = True  # advance decode-only stretches in closed form
+    swap: SwapCost | None = None  # swap preemption to off-package memory (llmimc.sim.swap); None: recompute
 
 
 @dataclass(slots=True)
@@ -89,6 +92,7 @@ class RawRun:
     it_prefill_tokens: array = field(default_factory=lambda: array("l"))
     it_decode_reqs: array = field(default_factory=lambda: array("l"))
     preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+    swap: SwapStats = field(default_factory=SwapStats)  # swap preemption (llmimc.sim.swap)
 
 
 def add_gaps(hist: dict[float, int], gaps: list[float]) -> None:

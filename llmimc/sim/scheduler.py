@@ -12,7 +12,9 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
    in this iteration, other than the requester, is preempted by *recompute* (vLLM v1:
    ``running.pop()``; the requester itself only when no other candidate is left): its blocks are freed
    and it goes back to the front of the waiting queue; when re-admitted it prefills its prompt plus
-   the tokens it had already generated, then continues decoding.
+   the tokens it had already generated, then continues decoding. With swap preemption
+   (``SchedulerParams.swap``, ``llmimc.sim.swap``) its KV is copied out to off-package memory instead
+   (when the swap space has room) and copied back when it is re-admitted, keeping its progress.
 4. If nothing was preempted, waiting requests are admitted in order while the batch has fewer than
    ``max_batch`` requests and the budget is not spent, gated on the *full* prompt (vLLM v1
    ``full_sequence_must_fit``; Vidur reserves ceil(P / block) at admission): the blocks of its whole
@@ -44,6 +46,7 @@ from llmimc.cost.iteration import IterationCostModel, PrefillChunk
 from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
 from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
+from llmimc.sim.swap import SwapSpace
 
 __all__ = ["RawRun", "ReqState", "Scheduler", "SchedulerParams", "simulate"]
 
@@ -80,6 +83,8 @@ class Scheduler:
         self.seq = 0
         self.preempted = False
         self.admitted_ready = False
+        # swap preemption (llmimc.sim.swap): preempted KV copied out and back instead of recomputed
+        self.swap = SwapSpace(params.swap, self.run_data.swap) if params.swap is not None else None
 
     # -- driver -------------------------------------------------------------------------------------
     def run(self, on_progress: Callable[[int], None] | None = None) -> RawRun:
@@ -262,6 +267,10 @@ class Scheduler:
         bt, bpp, pbt = p.block_tokens, self.bpp, p.prefix_block_tokens
         while waiting and budget > 0 and len(self.decoding) + len(self.prefilling) < p.max_batch:
             r = waiting[0]
+            if self.swap is not None and r.index in self.swap.swapped:
+                if not self._resume_swapped(r):
+                    break
+                continue
             if r.prefix_ids is not None:
                 for prefix_id in r.prefix_ids:
                     if not alloc.acquire(prefix_id):
@@ -316,6 +325,26 @@ class Scheduler:
         self.admitted_ready = True
         return True
 
+    def _resume_swapped(self, r: ReqState) -> bool:
+        """Admit a swapped-out request: its blocks at once (beside the watermark), its KV copied back."""
+        assert self.swap is not None
+        need = self.swap.blocks_to_resume(r, self.p.block_tokens)
+        if need > self.alloc.available() - self.p.watermark_blocks:
+            return False
+        self.alloc.allocate(need)
+        r.private_blocks = need
+        self.swap.swap_in(self, r)
+        r.admissions += 1
+        self.waiting.popleft()
+        r.seq = self.seq
+        self.seq += 1
+        if r.computed >= r.prefill_target:
+            insort(self.decoding, r, key=_by_seq)
+        else:
+            self.prefilling.append(r)
+        self.admitted_ready = True
+        return True
+
     def admission_blocked(self) -> bool:
         """True when the head of the queue cannot be admitted now nor before a request finishes."""
         p = self.p
@@ -325,6 +354,8 @@ class Scheduler:
             return False  # hits depend on the cache; not worth predicting
         r = self.waiting[0]
         need = -(-r.prefill_target // p.block_tokens)  # also a delivered request's whole KV
+        if self.swap is not None and r.index in self.swap.swapped:
+            need = self.swap.blocks_to_resume(r, p.block_tokens)
         return need > self.alloc.available() - p.watermark_blocks
 
     # -- retiring -----------------------------------------------------------------------------------
@@ -394,9 +425,11 @@ class Scheduler:
         r.refs.clear()
 
     def _preempt(self, r: ReqState) -> None:
+        swapped = self.swap is not None and self.swap.swap_out(self, r)
         self._release(r)
-        r.prefill_target = r.prompt_tokens + r.decode_tokens - r.left
-        r.computed = 0
+        if not swapped:  # recompute: re-prefill the prompt and the tokens emitted so far
+            r.prefill_target = r.prompt_tokens + r.decode_tokens - r.left
+            r.computed = 0
         r.preemptions += 1
         self.run_data.preemptions += 1
         self.waiting.appendleft(r)

@@ -29,6 +29,7 @@ from llmimc.sim.serve_models import (
     ServeConfig,
     ServeResult,
 )
+from llmimc.sim.swap import SwapCost
 from llmimc.traces.request import Request
 
 __all__ = ["ServeConfig", "ServeResult", "ServeConfigError", "run_serve"]
@@ -125,16 +126,20 @@ def run_serve(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     package_link: PackageLink | None = None,
     kv_bytes_per_token: float = 0.0,
+    swap_cost: SwapCost | None = None,
 ) -> ServeResult:
     """Simulate serving ``requests``.
 
-    ``package_link`` and ``kv_bytes_per_token`` (all layers) are needed with ``config.disaggregate``.
+    ``package_link`` and ``kv_bytes_per_token`` (all layers) are needed with ``config.disaggregate``;
+    ``swap_cost`` (``llmimc.sim.swap.swap_cost``) with ``config.preemption == "swap"``.
 
     ``on_progress(done, total)`` is called now and then if given; ``on_record(fields)`` receives every
     request's record fields (rejected ones first, then finished ones in finishing order) so a caller
     can stream them instead of keeping them (``ServeConfig.keep_request_records``).
     """
     capacity_tokens = int(cost_model.kv_capacity_tokens)
+    swap = _swap_for(config, swap_cost, capacity_tokens)
+    capacity_tokens -= swap.reserved_tokens if swap is not None else 0
     total_blocks = capacity_tokens // config.block_tokens
     watermark_blocks = int(config.watermark_fraction * total_blocks)
     pbt = _prefix_block_tokens(requests, config)
@@ -155,6 +160,7 @@ def run_serve(
         record_timeline=config.record_timeline,
         watermark_blocks=watermark_blocks,
         event_skipping=config.event_skipping,
+        swap=swap,
     )
     states = deque(state_list)  # consumed by the scheduler(s): finished requests can be freed
     del state_list
@@ -198,6 +204,8 @@ def run_serve(
         static_power_w=float(cost_model.static_power_w),
         ideal_hit_tokens=sum(ideal_prefix_hit_tokens(served, pbt)),
     )
+    if swap is not None:
+        built = built.model_copy(update=_swap_fields(raw, swap))
     if packages == 1:
         return built
     sim_time_s = built.simulated_time_s
@@ -213,6 +221,38 @@ def run_serve(
     if transfers is not None and package_link is not None:
         update |= transfer_fields(transfers, package_link, request_ids, built, cols)
     return built.model_copy(update=update)
+
+
+def _swap_for(config: ServeConfig, cost: SwapCost | None, capacity_tokens: int) -> SwapCost | None:
+    """The swap cost when swap preemption is asked for (checked against the KV capacity), else None."""
+    if config.preemption != "swap":
+        return None
+    if cost is None:
+        raise ServeConfigError(
+            "swap preemption needs an IMC package with off-package memory to swap to; "
+            "use --preemption recompute"
+        )
+    if cost.reserved_tokens >= capacity_tokens:
+        raise ServeConfigError(
+            f"a swap space of {cost.space_bytes / 2**30:.3g} GiB takes all {capacity_tokens} KV tokens; "
+            "lower --swap-space"
+        )
+    return cost
+
+
+def _swap_fields(raw: RawRun, cost: SwapCost) -> dict[str, Any]:
+    st = raw.swap
+    return {
+        "swap_outs": st.swap_outs,
+        "swap_ins": st.swap_ins,
+        "swap_fallbacks": st.fallbacks,
+        "swap_out_bytes": st.out_bytes,
+        "swap_in_bytes": st.in_bytes,
+        "swap_time_s": st.time_s,
+        "swap_energy_j": st.energy_j,
+        "swap_peak_used_bytes": st.peak_used_bytes,
+        "swap_reserved_tokens": cost.reserved_tokens,
+    }
 
 
 def _run_cluster(

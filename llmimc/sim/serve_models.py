@@ -60,6 +60,10 @@ class ServeConfig(Frozen):
     router: Literal["round-robin", "least-loaded", "prefix-affinity"] = "round-robin"
     # Prefill/decode disaggregation: (prefill packages, decode packages) (llmimc.sim.disagg).
     disaggregate: tuple[int, int] | None = None
+    # Preemption: recompute (vLLM v1) or swap the KV to off-package memory and back (llmimc.sim.swap);
+    # the swap region is reserved out of the KV capacity (vLLM swap_space, 4 GiB by default).
+    preemption: Literal["recompute", "swap"] = "recompute"
+    swap_space_bytes: float = Field(default=4 * 2**30, ge=0, allow_inf_nan=False)
 
     @property
     def num_packages(self) -> int:
@@ -242,6 +246,17 @@ class ServeResult(Frozen):
     kv_transfer_bytes: float = 0.0
     kv_transfer_energy_j: float = 0.0  # included in energy_j
     kv_transfer_s: Percentiles | None = None  # per request: link queueing + transfer
+    # Swap preemption (ServeConfig.preemption = "swap", llmimc.sim.swap); time and energy included in
+    # busy_time_s and energy_j. swap_fallbacks: preemptions that recomputed (swap space full).
+    swap_outs: int = 0
+    swap_ins: int = 0
+    swap_fallbacks: int = 0
+    swap_out_bytes: float = 0.0
+    swap_in_bytes: float = 0.0
+    swap_time_s: float = 0.0
+    swap_energy_j: float = 0.0
+    swap_peak_used_bytes: float = 0.0
+    swap_reserved_tokens: int = 0  # KV capacity given up for the swap region
 
     @property
     def total_energy_j(self) -> float:

@@ -1,6 +1,6 @@
 """Serve points: a workload (trace or synthetic) through ``llmimc.api`` and its metrics as one flat row.
 
-The workload's arrival times are multiplied by ``time_scale``. Names the sweep file gives beyond the
+The workload's arrival times are multiplied by ``time_scale`` (``ServeConfig.time_scale``). Names the sweep file gives beyond the
 known serve parameters go to ``ServeConfig`` when they are its fields (``max_batch``,
 ``max_tokens_per_iter``, ``chunk_size``, ``replicas``, ...) and otherwise as keyword arguments to
 ``llmimc.api.prepare_serve`` (or ``api.serve`` for a keyword only it has); ``passthrough_names``
@@ -77,19 +77,7 @@ def _load(p: ServeParams, rate_qps: float | None) -> TraceLoad:
                 seed=p.seed,
             )
         )
-    return scale_arrivals(load, p.time_scale)
-
-
-def scale_arrivals(load: TraceLoad, factor: float) -> TraceLoad:
-    if factor == 1.0:
-        return load
-    requests = [_arriving_at(r, r.arrived_at * factor) for r in load.requests]
-    return load.model_copy(update={"requests": requests})
-
-
-def _arriving_at(request: Request, arrived_at: float) -> Request:
-    """A copy of ``request`` arriving at another time."""
-    return dataclasses.replace(request, arrived_at=arrived_at)
+    return load
 
 
 def native_rate_per_s(requests: list[Request]) -> float:
@@ -146,6 +134,7 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
             **config_fields,
             "slo_ttft_s": cap.slo_ttft_s if cap else None,
             "slo_tpot_s": cap.slo_tpot_s if cap else None,
+            "time_scale": p.time_scale,
         }
     )
     base = _load(p, 1.0 if cap is not None and p.trace is None else None)
@@ -171,10 +160,12 @@ def serve_metrics(cfg: PointConfig) -> dict[str, Metric]:
     )
     if cap is None:
         return result_metrics(run.run())
-    native = native_rate_per_s(base.requests) if p.trace is not None else 1.0
+    # a trace replayed at `rate`: arrivals x native / rate; a synthetic load drawn at 1 req/s: x 1 / rate
+    native = native_rate_per_s(base.requests) if p.trace is not None else p.time_scale
 
     def attains(rate: float) -> tuple[float, ServeResult]:
-        trial = dataclasses.replace(run, load=scale_arrivals(base, native / rate))  # keeps every other field
+        scaled = run.config.model_copy(update={"time_scale": native / rate})
+        trial = dataclasses.replace(run, config=scaled)  # keeps every other field
         result = trial.run()
         return float(result.slo_attainment or 0.0), result
 

@@ -49,10 +49,20 @@ def test_hand_mapping():
     assert tiles["lm_head"].timing.mvm_time_s == pytest.approx(800 * NS)
     # KV: 128 elements x 2 B = 256 B/token; SRAM 1 MiB minus the largest resident activation working set
     # on chiplet 0 (fc: 512 B read + 256 B written = 768 B; attention's 2 B x T x L score row streams
-    # through a tile buffer and is not resident) -> floor((1048576 - 768) / 256) = 4093 tokens.
+    # through a tile buffer and is not resident) -> floor((1048576 - 768) / 256) = 4093 tokens; chiplet 1
+    # (lm_head: 256 B read + 512 B written = 768 B) lends another 4093 tokens' worth: 8186 in SRAM.
     assert m.kv.bytes_per_token == 256
-    assert m.kv.on_package_tokens == 4093
+    assert m.kv.on_package_tokens == 2 * 4093
+    assert m.kv.chiplets[0].tokens_on_package == 4093
     assert m.kv.offpkg_tokens == (2**30 - 256 * 128 * 2) // 256
+    assert m.kv.capacity_tokens == 2 * 4093 + (2**30 - 256 * 128 * 2) // 256
+    segs = [(sg.pool, sg.pool_index, sg.hops, sg.start_token, sg.tokens) for sg in m.kv.chiplets[0].segments]
+    assert segs == [
+        ("sram", 0, 0, 0, 4093),
+        ("sram", 1, 1, 4093, 4093),
+        ("stack", 0, 0, 8186, m.kv.offpkg_tokens),
+    ]
+    assert m.kv.placed_bytes == pytest.approx(m.kv.capacity_tokens * 256)
 
 
 @pytest.mark.parametrize("past", [0, 100, 1000])
@@ -99,13 +109,27 @@ def test_hand_prefill_pipeline():
 
 def test_hand_kv_spill():
     _, s = _system()
-    past = 5000  # L = 5001 > 4093 tokens on package: 908 tokens' KV come from HBM on chiplet 0 (0 hops)
-    spill = 5001 - 4093
-    base = s.cost_model.iteration_cost([], [4092])  # L = 4093: no spill
-    c = s.cost_model.iteration_cost([], [past])
-    extra_attn = (5001 - 4093) * NS  # attention MACs grow with L
-    assert c.latency_s - base.latency_s == pytest.approx(extra_attn + spill * 256 / 1e12, rel=1e-6)
-    assert c.offpkg_bytes == pytest.approx(256 + spill * 256)
+    base = s.cost_model.iteration_cost([], [4092])  # L = 4093: all KV in chiplet 0's SRAM
+    # L = 5001: 908 tokens' KV come from chiplet 1's SRAM, 1 hop: read (1e18 B/s) + 256 B / 128 GB/s each
+    away = 5001 - 4093
+    c = s.cost_model.iteration_cost([], [5000])
+    extra_attn = away * NS  # attention MACs grow with L
+    assert c.latency_s - base.latency_s == pytest.approx(
+        extra_attn + away * (256 / 1e18 + 256 / 128e9), rel=1e-6
+    )
+    assert c.offpkg_bytes == pytest.approx(256)
+    assert c.d2d_bytes - base.d2d_bytes == pytest.approx(away * 256)
+    dyn = 64 * away * 1e-12 + away * 256 * 8 * 1e-12  # attention MACs, die-to-die bits
+    assert c.energy_j - base.energy_j == pytest.approx(
+        dyn + 2 * 1.0 * (c.latency_s - base.latency_s), rel=1e-6
+    )
+    # L = 10000: 4093 from chiplet 1, 10000 - 8186 = 1814 from HBM on chiplet 0 (0 hops, 1 TB/s)
+    hbm = 10000 - 8186
+    c = s.cost_model.iteration_cost([], [9999])
+    extra = (10000 - 4093) * NS + 4093 * (256 / 1e18 + 256 / 128e9) + hbm * 256 / 1e12
+    assert c.latency_s - base.latency_s == pytest.approx(extra, rel=1e-6)
+    assert c.offpkg_bytes == pytest.approx(256 + hbm * 256)
+    assert c.d2d_bytes - base.d2d_bytes == pytest.approx(4093 * 256)
 
 
 def test_hand_profile_traffic_and_sums():
@@ -120,3 +144,15 @@ def test_hand_profile_traffic_and_sums():
     assert r.summary.ttft_s + sum(r.per_token_latency_s) == pytest.approx(
         r.summary.total_latency_s, rel=1e-12
     )
+
+
+def test_hand_kv_traffic_in_the_link_table():
+    # batch 2 x (prompt 3000 + 3 generated): the two decode steps hold Sum L = 2 x 3001, 2 x 3002 tokens;
+    # at batch 2 two vectors are in flight, so each chiplet reserves 2 x 768 B and lends
+    # (1048576 - 1536) / 256 = 4090 tokens: 1912 and 1914 tokens of layer 0 come from chiplet 1's SRAM
+    # over link 1 -> 0, next to the 2 x 4 B token ids of each step
+    g = hand_graph()
+    r = run_profile(g, make_spec(HAND_SPEC), plan_for(g), batch=2, prompt_len=3000, gen_len=3)
+    links = {(ln.src, ln.dst): ln for ln in r.links}
+    assert links[(1, 0)].decode_bytes == pytest.approx(2 * 2 * 4 + (6002 - 4090 + 6004 - 4090) * 256)
+    assert r.summary.offpkg_bytes == pytest.approx(2 * (3000 + 2) * 256)  # embedding rows only

@@ -1,0 +1,90 @@
+"""GPTQ error compensation for the crossbar weights (Frantar et al., ICLR 2023, arXiv:2210.17323).
+
+Round-to-nearest (RTN) rounds every weight of a row on its own. GPTQ rounds the input channels of a
+row one at a time and spreads each rounding error over the channels not yet rounded, so that the
+layer's output on calibration inputs X (tokens x K) changes as little as possible:
+
+    minimise ||X W^T - X Q^T||_F^2 over Q on the grid s_n * {-q_max .. q_max}
+
+with H = 2 X^T X / T (K x K, the same for every output row n). After rounding channel i of every row,
+the error e_n = (w_ni - q_ni) / [H^-1]_ii is pushed onto the later channels j > i:
+w_nj -= e_n [H^-1]_ij, where H^-1 is the upper Cholesky factor U of the inverse Hessian
+(H^-1 = U^T U), which is what the sequential elimination of channels 0..i-1 leaves (the paper's
+"Cholesky reformulation"). Columns are processed in blocks of ``block`` with the updates to later
+blocks batched (the paper's "lazy batch"), which changes nothing but speed.
+
+Conventions, as in the reference implementation (IST-DASLab/gptq):
+- the per-row scale is RTN's, s_n = absmax_n / q_max, taken before compensation (symmetric grid,
+  q_max = 2^(b-1) - 1), so GPTQ and RTN share one grid and differ only in which codes they choose;
+- dampening: lambda = ``damp`` x mean(diag H) is added to the diagonal (1 % by default);
+- an input channel never active in the calibration data (H_ii = 0) gets H_ii = 1 and weight 0;
+- channels are taken in index order (no act-order), and the calibration inputs are the float model's
+  (not the inputs of an already quantised predecessor): the simplest variant of the paper.
+
+With a diagonal H (uncorrelated inputs) every cross term of H^-1 is 0 and GPTQ equals RTN exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEFAULT_DAMP = 0.01
+DEFAULT_BLOCK = 128
+
+
+def hessian(x: torch.Tensor) -> torch.Tensor:
+    """H = 2 X^T X / T of calibration inputs ``x`` (T x K), in float64 for a stable Cholesky."""
+    x64 = x.reshape(-1, x.shape[-1]).to(torch.float64)
+    return 2.0 * (x64.T @ x64) / max(1, x64.shape[0])
+
+
+def gptq_quantise(
+    w: torch.Tensor, h: torch.Tensor, bits: int, damp: float = DEFAULT_DAMP, block: int = DEFAULT_BLOCK
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(integer codes N x K, scale per row N) of GPTQ on weight ``w`` (N x K) with Hessian ``h`` (K x K).
+
+    Same return convention as :func:`llmimc.accuracy.program.quantise_per_channel`.
+    """
+    n_out, k = w.shape
+    if h.shape != (k, k):
+        raise ValueError(f"Hessian is {tuple(h.shape)}, weight has {k} input channels")
+    qmax = 2 ** (bits - 1) - 1
+    scale = w.abs().amax(dim=1).clamp(min=1e-12) / qmax
+    if k == 0:
+        return w.clone(), scale
+    work = w.to(torch.float64).clone()
+    hh = h.to(torch.float64).clone()
+    dead = torch.diagonal(hh) == 0
+    hh[dead, dead] = 1.0
+    work[:, dead] = 0.0
+    hh.diagonal().add_(damp * torch.diagonal(hh).mean())
+    u = _inverse_cholesky_upper(hh)
+    s = scale.to(torch.float64)[:, None]
+    codes = torch.zeros_like(work)
+    for b0 in range(0, k, block):
+        b1 = min(k, b0 + block)
+        errs = torch.zeros(n_out, b1 - b0, dtype=torch.float64)
+        for i in range(b0, b1):
+            col = work[:, i]
+            q = torch.round(col[:, None] / s).clamp(-qmax, qmax)[:, 0]
+            codes[:, i] = q
+            err = (col - q * s[:, 0]) / u[i, i]
+            work[:, i + 1 : b1] -= err[:, None] * u[i, i + 1 : b1][None, :]
+            errs[:, i - b0] = err
+        work[:, b1:] -= errs @ u[b0:b1, b1:]
+    return codes.to(w.dtype), scale
+
+
+def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
+    """Upper U with H^-1 = U^T U (float64); more dampening is added if H is not positive definite."""
+    eye = torch.eye(h.shape[0], dtype=h.dtype)
+    extra = 0.0
+    for _ in range(8):
+        chol, info = torch.linalg.cholesky_ex(h + extra * eye)
+        if int(info) == 0:
+            h_inv = torch.cholesky_inverse(chol)
+            upper, info2 = torch.linalg.cholesky_ex(h_inv, upper=True)
+            if int(info2) == 0:
+                return upper
+        extra = max(extra * 10.0, 1e-6 * float(torch.diagonal(h).mean()))
+    raise ValueError("GPTQ: the calibration Hessian is not positive definite even after dampening")

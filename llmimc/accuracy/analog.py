@@ -112,15 +112,15 @@ def analog_forward(
             power = torch.zeros(y.shape[0], 1)
             for p, w, _ in planes:
                 power = power + w**2 * (p * p).sum(dim=-1, keepdim=True)
-            y = y + torch.sqrt(st.read_var_coeff * power) * _randn(y.shape, gen)
+            y.addcmul_(torch.sqrt(st.read_var_coeff * power), _randn(y.shape, gen))
     else:
-        y = _adc_path(st, planes, gen, calibrate, bank)
-        y = st.gdc_alpha * y
+        y = _adc_path(st, planes, gen, calibrate, bank).mul_(st.gdc_alpha)
         if st.offset:
-            y = y - st.offset * (
-                x_int @ st.kept_mask if st.kept_mask is not None else x_int.sum(-1, keepdim=True)
+            y.sub_(
+                x_int @ st.kept_mask if st.kept_mask is not None else x_int.sum(-1, keepdim=True),
+                alpha=st.offset,
             )
-    return y * s_x * st.scale
+    return y.mul_(s_x).mul_(st.scale)  # in place: an lm_head output is T x 49k floats
 
 
 def _adc_path(
@@ -247,20 +247,21 @@ class EmulatedLinear(torch.nn.Module):
         st = self.state
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
-        y = torch.zeros(x2.shape[0], self.original.out_features)
         if st.has_analog:
             y_a = analog_forward(st, x2[:, st.analog_idx], self.gen, self.calibrate, self.bank)
             if self.fit is not None:  # target: the float output of the analog channels
                 target = x2[:, st.analog_idx] @ self.original.weight[:, st.analog_idx].t()
                 self.fit["num"] = self.fit.get("num", 0.0) + (y_a * target).sum(0)
                 self.fit["den"] = self.fit.get("den", 0.0) + (y_a * y_a).sum(0)
-            y = y + y_a
+            y = y_a
+        else:
+            y = torch.zeros(x2.shape[0], self.original.out_features)
         if st.w_outlier is not None:
             bits = max(st.xbar.act_bits, st.xbar.outlier_bits)
             x_o, s_o = quantise_tokens(x2[:, st.outlier_idx], bits)
-            y = y + (x_o * s_o) @ st.w_outlier
+            y.addmm_(x_o * s_o, st.w_outlier)
         if self.original.bias is not None:
-            y = y + self.original.bias
+            y.add_(self.original.bias)
         if self.measure is not None:
             y_fp = self.original(x2)
             self.measure["signal"] = self.measure.get("signal", 0.0) + float((y_fp * y_fp).sum())

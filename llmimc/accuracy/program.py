@@ -66,7 +66,7 @@ def quantise_per_channel(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torc
         return w.clone(), torch.ones(w.shape[0], dtype=w.dtype)
     qmax = 2 ** (bits - 1) - 1
     scale = w.abs().amax(dim=1).clamp(min=1e-12) / qmax
-    return torch.round(w / scale[:, None]).clamp(-qmax, qmax), scale
+    return (w / scale[:, None]).round_().clamp_(-qmax, qmax), scale
 
 
 def nm_mask(w_a: torch.Tensor, n: int, m: int, outputs_per_block: int) -> torch.Tensor:
@@ -106,10 +106,12 @@ def program_op(
     if outlier_idx.numel():
         q_o, s_o = quantise_per_channel(w[:, outlier_idx], xbar.outlier_bits)
         w_outlier = (q_o * s_o[:, None]).t().contiguous()
-    w_a = w[:, analog_idx]
+    w_a = w if outlier_idx.numel() == 0 else w[:, analog_idx]  # read only below (no copy when all analog)
     mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
-    q, scale = quantise_per_channel(w_a * mask, xbar.weight_bits)
-    conv_index = conversion_index(w_a.shape[1], xbar)
+    dense = bool(mask.all())
+    q, scale = quantise_per_channel(w_a if dense else w_a * mask, xbar.weight_bits)
+    del w_a
+    conv_index = conversion_index(q.shape[1], xbar)
     conv_rows = [g[g >= 0] for g in conv_index]
     state = _program_slices(
         q.t().contiguous(), mask.t().contiguous(), xbar, noise, sigma_scale, t_s, gen, conv_rows

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,9 +28,18 @@ CONFIGS: dict[str, tuple[str, str, dict[str, object]]] = {
     "w4a8-outlier pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", "w4a8-outlier", {}),
     "w4a8 plain (no outliers) pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", PLAIN_W4A8, {}),
     "w8a8 pcm, noise, 1 h, ADC 8-bit PWM": ("pcm-chiplet", "w8a8", {}),
-    "w8a8 rram, noise, ideal ADC": ("rram-chiplet", "w8a8", {"ideal_adc": True}),
-    "w8a8 rram, noise, ADC 8-bit bit-serial": ("rram-chiplet", "w8a8", {}),
-}
+    "w8a8 rram offset, two's-complement inputs, ideal ADC": (
+        "rram-chiplet", "w8a8", {"ideal_adc": True, "input_encoding": "twos_complement"}),
+    "w8a8 rram offset, sign-magnitude inputs, ideal ADC": ("rram-chiplet", "w8a8", {"ideal_adc": True}),
+    "w8a8 rram differential, sign-magnitude inputs, ideal ADC": (
+        "rram-chiplet", "w8a8", {"ideal_adc": True, "encoding": "differential"}),
+    "w4a8-outlier rram default (offset, bit-serial, exact 8-bit ADC)": ("rram-chiplet", "w4a8-outlier", {}),
+    "w4a8 plain rram default (offset, bit-serial, exact 8-bit ADC)": ("rram-chiplet", PLAIN_W4A8, {}),
+    "w4a8-outlier rram differential (bit-serial, exact 8-bit ADC)": (
+        "rram-chiplet", "w4a8-outlier", {"encoding": "differential"}),
+    "w4a8 plain rram differential (bit-serial, exact 8-bit ADC)": (
+        "rram-chiplet", PLAIN_W4A8, {"encoding": "differential"}),
+}  # fmt: skip
 
 CHILD = r"""
 import json, resource, sys, time, torch
@@ -48,21 +56,21 @@ load_cpu = time.process_time() - t0
 r = evaluate(loaded, load_spec(hw), AccuracyOptions(precision=prec, seeds=1, tokens=tokens, ppa=False, **extra))
 print(json.dumps({"ppl": r.ppl.mean, "fp_ppl": r.fp_ppl, "kl": r.kl.mean, "top1": r.top1.mean,
                   "cpu_s": r.timing.cpu_s, "load_cpu_s": load_cpu, "tokens": r.tokens_scored,
-                  "program_s": r.timing.program_s, "eval_s": r.timing.eval_s}))
+                  "program_s": r.timing.program_s, "eval_s": r.timing.eval_s,
+                  "process_cpu_s": time.process_time(),
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 """
 
 
 def run_one(hw: str, prec: str, extra: dict[str, object], tokens: int) -> dict[str, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """One configuration in a fresh process; its CPU time and peak RSS are the child's own (RUSAGE_SELF)."""
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps([hw, prec, extra, tokens])],
         check=True,
         capture_output=True,
         text=True,
     )
-    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["peak_rss_gb"] = max(rss_kb, before) / 2**20
+    res: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return res
 
 
@@ -73,17 +81,22 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="run the configurations whose name contains this text")
     ap.add_argument("--skip", default=None, help="skip the configurations whose name contains this text")
     args = ap.parse_args()
-    print(f"| configuration | PPL (fp) | KL | top-1 | CPU-s (median of {args.repeats}) | peak RSS GB |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| configuration | tokens | PPL (fp) | KL | top-1 | CPU-s config (median of {args.repeats}) "
+        "| CPU-s whole process | peak RSS GB (whole process) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name, (hw, prec, extra) in CONFIGS.items():
         if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         runs = [run_one(hw, prec, extra, args.tokens) for _ in range(args.repeats)]
         r = runs[0]
         cpu = statistics.median(x["cpu_s"] for x in runs)
-        rss = max(x["peak_rss_gb"] for x in runs)
+        proc = statistics.median(x["process_cpu_s"] for x in runs)
+        rss = statistics.median(x["peak_rss_gb"] for x in runs)
         print(
-            f"| {name} | {r['ppl']:.2f} ({r['fp_ppl']:.2f}) | {r['kl']:.4f} | {r['top1']:.3f} | {cpu:.1f} | {rss:.2f} |",
+            f"| {name} | {int(r['tokens'])} | {r['ppl']:.4g} ({r['fp_ppl']:.2f}) | {r['kl']:.4f} | {r['top1']:.3f} "
+            f"| {cpu:.1f} | {proc:.1f} | {rss:.2f} |",
             flush=True,
         )
 

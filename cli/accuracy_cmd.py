@@ -51,6 +51,13 @@ EncodingOpt = Annotated[
     str | None,
     typer.Option("--encoding", help="differential | offset signed-weight encoding (default: the spec's)."),
 ]
+InputEncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input-encoding",
+        help="sign_magnitude | twos_complement bit-serial input planes (default: the spec's, else sign_magnitude).",
+    ),
+]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the whole result as JSON to this path.")]
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache-dir", help="Where dequantised GGUF weights are cached.")
@@ -74,6 +81,7 @@ def accuracy_cmd(
     adc_range: AdcRangeOpt = None,
     gdc: GdcOpt = None,
     encoding: EncodingOpt = None,
+    input_encoding: InputEncodingOpt = None,
     chiplets: Annotated[
         int | None,
         typer.Option("--chiplets", "-n", min=1, help="Chiplets for the PPA (default: the spec's)."),
@@ -93,7 +101,8 @@ def accuracy_cmd(
     opts = AccuracyOptions(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
-        gdc=gdc, encoding=encoding, post_calibration=post_cal, text=text, chiplets=chiplets,
+        gdc=gdc, encoding=encoding, input_encoding=input_encoding, post_calibration=post_cal, text=text,
+        chiplets=chiplets,
     )  # fmt: skip
     result = run_accuracy(model, hw, opts, cache_dir=cache_dir)
     render_accuracy(result, console, max_rows=None if all_rows else DEFAULT_MAX_OP_ROWS)

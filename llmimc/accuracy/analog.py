@@ -5,17 +5,29 @@ with a per-token scale s_x = max|x_a| / (2^(a-1) - 1) (SmoothQuant-style dynamic
 quantisation); 16 bits = float. The digital outlier path rounds x_o the same way at
 max(act_bits, outlier_bits) and multiplies by the dequantised outlier weights.
 
-Ideal ADC: y_a = s_x s_n (x_int W_eff + e), e ~ N(0, read_var_coeff P(x)) per output, where the input
-power P(x) = sum_k x_k^2 for one pulse-width-modulated read, or sum_p 4^(d p) sum_k x_{p,k}^2 over the
-bit planes of a bit-serial input (each read draws fresh noise on every device).
+Input planes: one pulse-width-modulated read of the signed code (``dac_bits_per_cycle`` >= act bits), or,
+for bit-serial inputs (d = dac bits per cycle), digit planes x_p with x = sum_p 2^(d p) x_p:
+- ``sign_magnitude`` (default; NeuRRAM drives the sign as the pulse polarity, Wan et al., Nature 2022):
+  x_p = sign(x) digit_p(|x|), ceil((a - 1) / d) planes, every plane signed;
+- ``twos_complement`` (ISAAC-style): digits of the a-bit two's complement code, the top digit signed.
+  A small negative input sets every high bit, so the planes' partial sums cancel only after the
+  shift-and-add and per-read noise is amplified (read-noise power sum_p 4^(d p) x_p^2 >> x^2).
 
-ADC path: for every input plane p (one for PWM; ``input_cycles`` digit planes of d = dac bits each,
-two's complement, the top digit applied signed, for bit-serial inputs), slice j and conversion group b
-(the ``derive.rows_per_cycle`` rows of one array read together) the partial sum
-P = sum_{k in b} x_{p,k} D_{j,k,n} (+ read noise) is clipped to the ADC range [-R_bj, R_bj]
-(or [0, R_bj] when it cannot be negative) and rounded to 2^bits levels; the digital side shifts and
-adds y_a = s_x s_n (alpha sum_{p,j,b} 2^(d p) 2^(c j) L_j Q(P) - offset sum_k x_k).
+Ideal ADC: y_a = s_x s_n (x_int W_eff + e), e ~ N(0, read_var_coeff P(x)) per output, where the input
+power P(x) = sum_p 4^(d p) sum_k x_{p,k}^2 (each plane's read draws fresh noise on every device).
+
+ADC path: for every input plane p, slice j and conversion group b (the ``derive.rows_per_cycle`` rows
+of one array read together) the partial sum P = sum_{k in b} x_{p,k} D_{j,k,n} + read noise
+(N(0, sigma_r^2 devices sum_{k in b} x_{p,k}^2) in g_max units) is clipped to the ADC range
+[-R_bj, R_bj] (or [0, R_bj] when it cannot be negative) and rounded to 2^bits levels; the digital side
+shifts and adds y_a = s_x s_n (alpha sum_{p,j,b} 2^(d p) 2^(c j) L_j Q(P) - offset sum_k x_k).
 Calibration mode records R_bj = max |P| per (block, slice) instead of quantising.
+
+Evaluation cost: per conversion group g, all planes and slices of a token chunk go through one
+matmul (P T_c, r) x (r, S N); conversions whose inputs are all zero are skipped (no pulse: the partial
+sum is exactly 0 and Q(0) = 0), which drops most high-order planes of small inputs. The arithmetic
+is at most P x S float32 matmuls of the op, the lower bound of an exact per-conversion emulation. Read noise of the ADC path is read from a shared bank of standard normals
+at random offsets (:class:`NoiseBank`; fresh ``torch.randn`` costs as much as the matmul itself).
 """
 
 from __future__ import annotations
@@ -25,7 +37,32 @@ import torch
 from llmimc.accuracy.hardware import FLOAT_BITS, CrossbarMap
 from llmimc.accuracy.program import ProgrammedOp
 
-_MAX_CHUNK_ELEMS = 1 << 25  # partial-sum elements per bmm chunk (bounds memory for wide ops)
+_MAX_CHUNK_ELEMS = 1 << 23  # partial-sum elements per (token, column) chunk (32 MB; bounds memory)
+_MIN_TOKENS = (
+    64  # tokens per chunk at least: wide ops are chunked over columns instead (keeps matmuls compute-bound)
+)
+
+
+class NoiseBank:
+    """Standard normal samples read as contiguous windows at random offsets (one bank per seed).
+
+    A window of n <= size samples at a uniformly drawn offset is a vector of independent N(0, 1)
+    samples; windows of different reads overlap, so noise is reused across reads at random shifts
+    (the probe measured KL 0.2468 vs 0.2465 with fresh randn, shared/audits/accuracy_probe.md 3).
+    """
+
+    def __init__(self, gen: torch.Generator, size: int = _MAX_CHUNK_ELEMS * 2) -> None:
+        self.size = size
+        self.samples = torch.randn(size, generator=gen)
+
+    def draw(self, shape: torch.Size | tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+        n = 1
+        for d in shape:
+            n *= d
+        if n > self.size:
+            return torch.randn(shape, generator=gen)
+        start = int(torch.randint(0, self.size - n + 1, (1,), generator=gen))
+        return self.samples[start : start + n].view(shape)
 
 
 def quantise_tokens(x: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +78,15 @@ def input_planes(x_int: torch.Tensor, xbar: CrossbarMap) -> list[tuple[torch.Ten
     """(plane values, shift weight, signed) per read cycle: one PWM read or bit-serial digit planes."""
     if not xbar.bit_serial or xbar.act_bits >= FLOAT_BITS:
         return [(x_int, 1.0, True)]
-    d, a, cycles = xbar.dac_bits_per_cycle, xbar.act_bits, xbar.input_cycles
+    d, a = xbar.dac_bits_per_cycle, xbar.act_bits
+    if xbar.input_encoding == "sign_magnitude":
+        mag, sign = x_int.abs().to(torch.int64), torch.sign(x_int)
+        n_planes = -(-(a - 1) // d)
+        return [
+            (((mag >> (d * p)) & (2**d - 1)).to(x_int.dtype) * sign, float(2 ** (d * p)), True)
+            for p in range(n_planes)
+        ]
+    cycles = xbar.input_cycles
     u = torch.remainder(x_int, 2**a).to(torch.int64)  # two's complement code
     planes = []
     for p in range(cycles):
@@ -55,7 +100,7 @@ def input_planes(x_int: torch.Tensor, xbar: CrossbarMap) -> list[tuple[torch.Ten
 
 
 def analog_forward(
-    st: ProgrammedOp, x_a: torch.Tensor, gen: torch.Generator, calibrate: bool
+    st: ProgrammedOp, x_a: torch.Tensor, gen: torch.Generator, calibrate: bool, bank: NoiseBank | None = None
 ) -> torch.Tensor:
     """Analog output (tokens x N) of the crossbar part for inputs x_a (tokens x K_a)."""
     xbar = st.xbar
@@ -67,50 +112,92 @@ def analog_forward(
             power = torch.zeros(y.shape[0], 1)
             for p, w, _ in planes:
                 power = power + w**2 * (p * p).sum(dim=-1, keepdim=True)
-            y = y + torch.sqrt(st.read_var_coeff * power) * _randn(y.shape, gen)
+            y.addcmul_(torch.sqrt(st.read_var_coeff * power), _randn(y.shape, gen))
     else:
-        y = _adc_path(st, planes, x_int.shape[0], gen, calibrate)
-        y = st.gdc_alpha * y
+        y = _adc_path(st, planes, gen, calibrate, bank).mul_(st.gdc_alpha)
         if st.offset:
-            y = y - st.offset * (
-                x_int @ st.kept_mask if st.kept_mask is not None else x_int.sum(-1, keepdim=True)
+            y.sub_(
+                x_int @ st.kept_mask if st.kept_mask is not None else x_int.sum(-1, keepdim=True),
+                alpha=st.offset,
             )
-    return y * s_x * st.scale
+    return y.mul_(s_x).mul_(st.scale)  # in place: an lm_head output is T x 49k floats
 
 
 def _adc_path(
     st: ProgrammedOp,
     planes: list[tuple[torch.Tensor, float, bool]],
-    tokens: int,
     gen: torch.Generator,
     calibrate: bool,
+    bank: NoiseBank | None,
 ) -> torch.Tensor:
-    n_out = st.slices[0].shape[2]
-    blocks = st.slices[0].shape[0]
+    """Shift-and-add of the quantised partial sums of every (plane, slice, conversion group)."""
+    assert st.slab is not None
+    groups, ns = len(st.slab), st.slab[0].shape[1]  # columns ordered (slice j, output n)
+    n_slices = len(st.slice_weights)
+    n_out = ns // n_slices
+    tokens = planes[0][0].shape[0]
     y = torch.zeros(tokens, n_out)
-    ranges = torch.zeros(blocks, len(st.slices)) if calibrate else st.adc_ranges
+    ranges = torch.zeros(groups, n_slices) if calibrate else st.adc_ranges
     if ranges is None:
         raise RuntimeError("ADC ranges are not calibrated for this op")
-    cols = max(1, _MAX_CHUNK_ELEMS // max(1, blocks * tokens))
-    for plane, shift, signed_in in planes:
-        xb = _grouped_inputs(plane, st.conv_index)  # (G, T, r)
-        noise_std = None
-        if st.read_sigma > 0:
-            noise_std = st.read_sigma * torch.sqrt(st.devices_per_slice * (xb * xb).sum(-1, keepdim=True))
-        signed = signed_in or st.xbar.differential
-        for j, d in enumerate(st.slices):
-            for c0 in range(0, n_out, cols):
-                part = torch.bmm(xb, d[:, :, c0 : c0 + cols])  # (B, T, n)
-                if noise_std is not None:
-                    part = part + noise_std * _randn(part.shape, gen)
-                if calibrate:
-                    ranges[:, j] = torch.maximum(ranges[:, j], part.abs().amax(dim=(1, 2)))
-                else:
-                    part = adc_quantise(part, ranges[:, j].view(-1, 1, 1), st.xbar.adc_bits or 0, signed)
-                y[:, c0 : c0 + cols] += (shift * st.slice_weights[j]) * part.sum(dim=0)
+    live = [(x, sh, sg) for x, sh, sg in planes if bool(x.any())]  # an all-zero plane reads exactly 0
+    if not live:
+        return y
+    x_all = torch.stack([x for x, _, _ in live])  # (P, T, K_a)
+    n_planes = len(live)
+    signed = [sg or st.xbar.differential for _, _, sg in live]
+    tables = _adc_tables(st, ranges, [sh for _, sh, _ in live], signed, calibrate)
+    t_chunk = min(tokens, max(_MIN_TOKENS, _MAX_CHUNK_ELEMS // max(1, n_planes * ns)))
+    n_chunk = max(1, min(n_out, _MAX_CHUNK_ELEMS // max(1, n_planes * t_chunk)))
+    for t0 in range(0, tokens, t_chunk):
+        t1 = min(tokens, t0 + t_chunk)
+        for g, (group_rows, block) in enumerate(zip(st.conv_rows, st.slab, strict=True)):
+            xg = x_all[:, t0:t1].index_select(2, group_rows).reshape(n_planes * (t1 - t0), -1)
+            rows = xg.ne(0).any(dim=-1).nonzero().squeeze(1)  # a conversion with no input pulse reads 0
+            if rows.numel() == 0:
+                continue
+            xr = xg.index_select(0, rows)  # (n, r_g)
+            std = None
+            if st.read_sigma > 0:
+                std = (xr * xr).sum(-1, keepdim=True).mul_(st.devices_per_slice).sqrt_().mul_(st.read_sigma)
+            plane, tok = rows // (t1 - t0), rows % (t1 - t0) + t0
+            coef, inv_step, lo, hi = (t[g].index_select(0, plane) for t in tables)  # (n, S) each
+            for n0 in range(0, n_out, n_chunk):
+                n1 = min(n_out, n0 + n_chunk)
+                acc = torch.zeros(rows.numel(), n1 - n0)
+                for j in range(n_slices):
+                    part = xr @ block[:, j * n_out + n0 : j * n_out + n1]  # (n, N_c)
+                    if std is not None:
+                        noise = bank.draw(part.shape, gen) if bank is not None else _randn(part.shape, gen)
+                        part.addcmul_(std, noise)
+                    if calibrate:
+                        lo_p, hi_p = torch.aminmax(part)
+                        ranges[g, j] = torch.maximum(ranges[g, j], torch.maximum(-lo_p, hi_p))
+                    else:
+                        part.mul_(inv_step[:, j : j + 1]).clamp_(min=lo[:, j : j + 1], max=hi[:, j : j + 1])
+                        part.round_()
+                    acc.addcmul_(part, coef[:, j : j + 1])
+                y[:, n0:n1].index_add_(0, tok, acc)
     if calibrate:
         st.adc_ranges = ranges
     return y
+
+
+def _adc_tables(
+    st: ProgrammedOp, ranges: torch.Tensor, shifts: list[float], signed: list[bool], calibrate: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(G, P, S) tables: shift-and-add weight x ADC step, 1 / step, clip bounds in steps (-R or 0, R).
+    Calibration: step 1 (the partial sums pass unquantised)."""
+    groups, n_slices = ranges.shape
+    levels = 2 ** (st.xbar.adc_bits or 0) - 1
+    r = ranges.clamp(min=1e-12).view(groups, 1, n_slices)
+    sgn = torch.tensor([1.0 if s else 0.0 for s in signed]).view(1, -1, 1)
+    step = r * (1.0 + sgn) / max(levels, 1)
+    if calibrate or st.xbar.adc_bits is None:
+        step = torch.ones_like(step)
+    shift = torch.tensor(shifts).view(1, -1, 1)
+    sw = torch.tensor(st.slice_weights).view(1, 1, -1)
+    return shift * sw * step, 1.0 / step, -r * sgn / step, r / step
 
 
 def adc_quantise(p: torch.Tensor, r: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
@@ -129,14 +216,8 @@ def worst_case_ranges(st: ProgrammedOp) -> torch.Tensor:
     if xbar.act_bits >= FLOAT_BITS:
         raise ValueError("a worst-case ADC range needs integer inputs (act_bits < 16)")
     x_max = 2 ** (xbar.act_bits - 1) if not xbar.bit_serial else 2**xbar.dac_bits_per_cycle - 1
-    blocks = st.slices[0].shape[0] if st.slices else 0
-    return torch.full((blocks, len(st.slices)), float(xbar.rows_per_conversion * x_max))
-
-
-def _grouped_inputs(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(T, K_a) -> (G, T, r) inputs of each conversion group (padding slots are zero)."""
-    padded = torch.cat([x, torch.zeros(x.shape[0], 1)], dim=1)
-    return padded[:, index].transpose(0, 1)
+    groups = len(st.slab) if st.slab is not None else 0
+    return torch.full((groups, len(st.slice_weights)), float(xbar.rows_per_conversion * x_max))
 
 
 def _randn(shape: torch.Size | tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
@@ -146,11 +227,18 @@ def _randn(shape: torch.Size | tuple[int, ...], gen: torch.Generator) -> torch.T
 class EmulatedLinear(torch.nn.Module):
     """Stands in for one ``nn.Linear``: analog crossbars + digital outlier path + bias."""
 
-    def __init__(self, original: torch.nn.Linear, state: ProgrammedOp, gen: torch.Generator) -> None:
+    def __init__(
+        self,
+        original: torch.nn.Linear,
+        state: ProgrammedOp,
+        gen: torch.Generator,
+        bank: NoiseBank | None = None,
+    ) -> None:
         super().__init__()
         self.original = original
         self.state = state
         self.gen = gen
+        self.bank = bank
         self.calibrate = False
         self.measure: dict[str, float] | None = None  # accumulates output signal / error power when set
         self.fit: dict[str, torch.Tensor] | None = None  # accumulates per-column scale fit terms when set
@@ -159,20 +247,21 @@ class EmulatedLinear(torch.nn.Module):
         st = self.state
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
-        y = torch.zeros(x2.shape[0], self.original.out_features)
         if st.has_analog:
-            y_a = analog_forward(st, x2[:, st.analog_idx], self.gen, self.calibrate)
+            y_a = analog_forward(st, x2[:, st.analog_idx], self.gen, self.calibrate, self.bank)
             if self.fit is not None:  # target: the float output of the analog channels
                 target = x2[:, st.analog_idx] @ self.original.weight[:, st.analog_idx].t()
                 self.fit["num"] = self.fit.get("num", 0.0) + (y_a * target).sum(0)
                 self.fit["den"] = self.fit.get("den", 0.0) + (y_a * y_a).sum(0)
-            y = y + y_a
+            y = y_a
+        else:
+            y = torch.zeros(x2.shape[0], self.original.out_features)
         if st.w_outlier is not None:
             bits = max(st.xbar.act_bits, st.xbar.outlier_bits)
             x_o, s_o = quantise_tokens(x2[:, st.outlier_idx], bits)
-            y = y + (x_o * s_o) @ st.w_outlier
+            y.addmm_(x_o * s_o, st.w_outlier)
         if self.original.bias is not None:
-            y = y + self.original.bias
+            y.add_(self.original.bias)
         if self.measure is not None:
             y_fp = self.original(x2)
             self.measure["signal"] = self.measure.get("signal", 0.0) + float((y_fp * y_fp).sum())

@@ -10,7 +10,8 @@ Steps (DESIGN.md §8; each op's hardware comes from :func:`llmimc.accuracy.hardw
    window (or the worst-case ranges), for ops whose ADC is not ideal;
 4. :func:`log_probs` -- log-softmax of the logits of one window, with the emulated modules swapped in
    (:func:`swapped`) and the original modules restored afterwards.
-Attention score/value matmuls, norms, embeddings and the KV cache stay in float (digital units).
+Attention score/value matmuls, norms and embeddings stay in float (digital units); the KV cache is rounded
+to the plan's kv_bits per token and head (:mod:`llmimc.accuracy.kv_cache`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from llmimc.accuracy.analog import EmulatedLinear, worst_case_ranges
+from llmimc.accuracy.analog import EmulatedLinear, NoiseBank, worst_case_ranges
 from llmimc.accuracy.hardware import crossbar_map
+from llmimc.accuracy.kv_cache import kv_quantised
 from llmimc.accuracy.program import program_op
 from llmimc.compress.plan import CompressionPlan
 from llmimc.errors import LlmimcError
@@ -63,7 +65,7 @@ def swapped(model: torch.nn.Module, modules: dict[str, torch.nn.Module]) -> Iter
             setattr(parent, leaf, old)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def activation_absmax(
     model: torch.nn.Module, mods: dict[str, torch.nn.Linear], ids: list[int]
 ) -> dict[str, np.ndarray]:
@@ -99,13 +101,36 @@ def program_model(
 ) -> dict[str, EmulatedLinear]:
     """One EmulatedLinear per planned op, programmed with the seed's generator (graph order)."""
     out: dict[str, EmulatedLinear] = {}
+    bank: NoiseBank | None = None
     for index, op in enumerate(graph.linear_ops()):
         comp = plan.ops[op.name]
         gen = torch.Generator().manual_seed(op_seed(seed, index))
         xbar = crossbar_map(op, comp, array, ideal_adc)
         st = program_op(mods[op.name].weight, xbar, comp.outlier_channels, noise, sigma_scale, drift_s, gen)
-        out[op.name] = EmulatedLinear(mods[op.name], st, gen)
+        if st.slab is not None and st.read_sigma > 0 and bank is None:  # one bank per seed, shared
+            bank = NoiseBank(torch.Generator().manual_seed(op_seed(seed, 1_000_002)))
+        out[op.name] = EmulatedLinear(mods[op.name], st, gen, bank)
+    release_freed_memory()
     return out
+
+
+def release_freed_memory() -> None:
+    """Hand the heap pages freed by programming's transients back to the OS (glibc ``malloc_trim``).
+
+    Programming allocates and frees column chunks of a few MB per slice and op; glibc keeps them in its
+    arenas, which showed as ~0.5 GB of resident memory on SmolLM2. A no-op where there is no glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def op_seed(seed: int, index: int) -> int:
@@ -113,12 +138,16 @@ def op_seed(seed: int, index: int) -> int:
     return seed * 1_000_003 + index
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def calibrate_adc(
-    model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int], adc_range: str
+    model: torch.nn.Module,
+    emulated: dict[str, EmulatedLinear],
+    ids: list[int],
+    adc_range: str,
+    kv_bits: int = 16,
 ) -> None:
     """Set every ADC path's input ranges: calibrated on ``ids`` or worst case."""
-    needs = {n: m for n, m in emulated.items() if m.state.has_analog and m.state.slices}
+    needs = {n: m for n, m in emulated.items() if m.state.has_analog and m.state.slab is not None}
     if not needs:
         return
     if adc_range == "worst_case":
@@ -128,15 +157,17 @@ def calibrate_adc(
     for m in needs.values():
         m.calibrate = True
     try:
-        with swapped(model, dict(emulated)):
+        with swapped(model, dict(emulated)), kv_quantised(model, kv_bits):
             model(torch.tensor([ids]))
     finally:
         for m in needs.values():
             m.calibrate = False
 
 
-@torch.no_grad()
-def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int]) -> None:
+@torch.inference_mode()
+def calibrate_columns(
+    model: torch.nn.Module, emulated: dict[str, EmulatedLinear], ids: list[int], kv_bits: int = 16
+) -> None:
     """Post-programming calibration (Lammie et al., ISCAS 2024): one digital scale per output column.
 
     On the calibration window, a_n = sum_t y_n f_n / sum_t y_n^2 minimises sum_t (a_n y_n - f_n)^2 between
@@ -147,7 +178,7 @@ def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear
     for m in analog.values():
         m.fit = {}
     try:
-        with swapped(model, dict(emulated)):
+        with swapped(model, dict(emulated)), kv_quantised(model, kv_bits):
             model(torch.tensor([ids]))
     finally:
         for m in analog.values():
@@ -158,13 +189,13 @@ def calibrate_columns(model: torch.nn.Module, emulated: dict[str, EmulatedLinear
                 m.state.scale = m.state.scale * gain
 
 
-@torch.no_grad()
-def log_probs(model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None) -> torch.Tensor:
-    """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given."""
+@torch.inference_mode()
+def log_probs(
+    model: torch.nn.Module, ids: list[int], modules: dict[str, Any] | None = None, kv_bits: int = 16
+) -> torch.Tensor:
+    """log-softmax (T x V, float32) of one window, with ``modules`` swapped in when given and the K/V
+    entries rounded to ``kv_bits`` (:mod:`llmimc.accuracy.kv_cache`)."""
     inp = torch.tensor([ids])
-    if modules:
-        with swapped(model, modules):
-            logits = model(inp).logits
-    else:
+    with swapped(model, modules or {}), kv_quantised(model, kv_bits):
         logits = model(inp).logits
     return torch.log_softmax(logits[0].float(), dim=-1)

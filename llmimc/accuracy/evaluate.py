@@ -18,7 +18,7 @@ import torch
 
 from llmimc.accuracy import emulator as em
 from llmimc.accuracy.analog import EmulatedLinear
-from llmimc.accuracy.hardware import weight_encoding
+from llmimc.accuracy.hardware import input_encoding, weight_encoding
 from llmimc.accuracy.metrics import MetricSums, mean_std
 from llmimc.accuracy.models import ModelSource, load_model, resolve_weights
 from llmimc.accuracy.result import AccuracyResult, OpRow, PpaSummary, SeedMetrics, Spread, Timing
@@ -50,6 +50,7 @@ class AccuracyOptions:
     adc_range: str | None = None  # None = the spec's; "calibrated" | "worst_case"
     gdc: bool | None = None  # None = the spec's
     encoding: str | None = None  # None = the spec's array.differential; "differential" | "offset"
+    input_encoding: str | None = None  # None = the spec's; "sign_magnitude" | "twos_complement" (bit-serial)
     post_calibration: bool = False  # per-column gain refit after programming (Lammie et al., ISCAS 2024)
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
@@ -93,15 +94,22 @@ def check_options(opts: AccuracyOptions) -> None:
         raise LlmimcError(f"--adc-range must be calibrated or worst_case (got {opts.adc_range})")
     if opts.encoding not in (None, "differential", "offset"):
         raise LlmimcError(f"--encoding must be differential or offset (got {opts.encoding})")
+    if opts.input_encoding not in (None, "sign_magnitude", "twos_complement"):
+        raise LlmimcError(
+            f"--input-encoding must be sign_magnitude or twos_complement (got {opts.input_encoding})"
+        )
 
 
-def with_encoding(spec: ImcSystemSpec, encoding: str | None) -> ImcSystemSpec:
-    """The spec with its noise section's ``weight_encoding`` set (emulator only: the cost model's cells
-    per weight follow ``array.differential``, which is left alone)."""
+def with_encoding(spec: ImcSystemSpec, encoding: str | None, input_enc: str | None = None) -> ImcSystemSpec:
+    """The spec with its noise section's ``weight_encoding`` / ``input_encoding`` set (emulator only: the
+    cost model's cells per weight follow ``array.differential``, which is left alone)."""
     arr = spec.chiplet.array
-    if encoding is None or arr.noise is None:
+    update = {
+        k: v for k, v in (("weight_encoding", encoding), ("input_encoding", input_enc)) if v is not None
+    }
+    if not update or arr.noise is None:
         return spec
-    arr = arr.model_copy(update={"noise": arr.noise.model_copy(update={"weight_encoding": encoding})})
+    arr = arr.model_copy(update={"noise": arr.noise.model_copy(update=update)})
     return spec.model_copy(update={"chiplet": spec.chiplet.model_copy(update={"array": arr})})
 
 
@@ -121,7 +129,7 @@ def accuracy_plan(
 def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> AccuracyResult:
     """Score ``opts`` on ``spec`` (see module docstring)."""
     check_options(opts)
-    spec = with_encoding(spec, opts.encoding)
+    spec = with_encoding(spec, opts.encoding, opts.input_encoding)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     text = pydoc_text() if opts.text is None else file_text(opts.text)
     ids = _tokenise(loaded, text)
@@ -130,16 +138,12 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
     mods = em.linear_modules(loaded.model, loaded.graph)
     absmax = em.activation_absmax(loaded.model, mods, calib)
     plan = accuracy_plan(loaded.graph, policy, opts.sparsity, absmax, f"{len(calib)} tokens of {text.source}")
-    t = time.perf_counter()
-    fp = [_fp_log_probs(loaded, w) for w in evals]
-    fp_s = time.perf_counter() - t
-    fp_sums = MetricSums()
-    for w, lp in zip(evals, fp, strict=True):
-        fp_sums.add(lp[:-1], lp[:-1], torch.tensor(w[1:]))
+    fp = _FloatReference(loaded, keep=opts.seeds > 1)
     noise = device_noise(spec, opts)
     array = spec.chiplet.array
     adc_range = opts.adc_range or (noise.adc_range if noise else "calibrated")
     seeds, rows, times = _run_seeds(loaded, plan, array, noise, opts, evals, fp, calib, adc_range)
+    fp_sums, fp_s = fp.sums, fp.seconds
     ppl, kl, top1 = (
         Spread(mean=m, std=s)
         for m, s in (mean_std([getattr(x, k) for x in seeds]) for k in ("ppl", "kl", "top1"))
@@ -152,6 +156,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         cell_technology=array.cell_technology.value,
         noise_model="ideal devices" if noise is None else f"spec ({spec.name}) x {opts.noise_scale:g}",
         encoding=weight_encoding(array),
+        input_encoding=f"{input_encoding(array)}, {array.dac.bits_per_cycle}-bit DAC per cycle",
         policy_name=plan.policy_name,
         sparsity=opts.sparsity,
         drift_s=opts.drift_s,
@@ -193,12 +198,35 @@ def _tokenise(loaded: Loaded, text: EvalText) -> list[int]:
     return list(enc["input_ids"])
 
 
-def _fp_log_probs(loaded: Loaded, w: list[int]) -> torch.Tensor:
-    key = tuple(w)
-    if key not in loaded.fp_cache:
-        loaded.fp_cache.clear() if len(loaded.fp_cache) > 16 else None
-        loaded.fp_cache[key] = em.log_probs(loaded.model, w)
-    return loaded.fp_cache[key]
+class _FloatReference:
+    """Float log-probs per window, computed when first needed; kept (``Loaded.fp_cache``, at most
+    ``_FP_CACHE_WINDOWS`` windows of T x V float32 each) only when another seed will ask again.
+    The float metrics are summed on first use of each window."""
+
+    def __init__(self, loaded: Loaded, keep: bool) -> None:
+        self.loaded, self.keep = loaded, keep
+        self.sums = MetricSums()
+        self.seconds = 0.0
+        self._scored: set[tuple[int, ...]] = set()
+
+    def __call__(self, w: list[int]) -> torch.Tensor:
+        key = tuple(w)
+        lp = self.loaded.fp_cache.get(key)
+        if lp is None:
+            t = time.perf_counter()
+            lp = em.log_probs(self.loaded.model, w)
+            self.seconds += time.perf_counter() - t
+            if self.keep:
+                if len(self.loaded.fp_cache) >= _FP_CACHE_WINDOWS:
+                    self.loaded.fp_cache.clear()
+                self.loaded.fp_cache[key] = lp
+        if key not in self._scored:
+            self._scored.add(key)
+            self.sums.add(lp[:-1], lp[:-1], torch.tensor(w[1:]))
+        return lp
+
+
+_FP_CACHE_WINDOWS = 8
 
 
 def device_noise(spec: ImcSystemSpec, opts: AccuracyOptions) -> DeviceNoise | None:
@@ -217,7 +245,7 @@ def _run_seeds(
     noise: DeviceNoise | None,
     opts: AccuracyOptions,
     evals: list[list[int]],
-    fp: list[torch.Tensor],
+    fp: _FloatReference,
     calib: list[int],
     adc_range: str,
 ) -> tuple[list[SeedMetrics], list[OpRow], tuple[float, float, float]]:
@@ -236,21 +264,22 @@ def _run_seeds(
         )  # fmt: skip
         t_prog += time.perf_counter() - t
         t = time.perf_counter()
-        em.calibrate_adc(loaded.model, emulated, calib, adc_range)
+        em.calibrate_adc(loaded.model, emulated, calib, adc_range, plan.kv_bits)
         if opts.post_calibration:
-            em.calibrate_columns(loaded.model, emulated, calib)
+            em.calibrate_columns(loaded.model, emulated, calib, plan.kv_bits)
         t_cal += time.perf_counter() - t
-        t = time.perf_counter()
+        t, fp_before = time.perf_counter(), fp.seconds
         sums = MetricSums()
-        for i, (w, lp_fp) in enumerate(zip(evals, fp, strict=True)):
+        for i, w in enumerate(evals):
+            lp_fp = fp(w)
             measure = not rows and i == 0
             for m in emulated.values():
                 m.measure = {} if measure else None
-            lp = em.log_probs(loaded.model, w, dict(emulated))
+            lp = em.log_probs(loaded.model, w, dict(emulated), plan.kv_bits)
             sums.add(lp[:-1], lp_fp[:-1], torch.tensor(w[1:]))
             if measure:
                 rows = _op_rows(loaded.graph, plan, emulated)
-        t_eval += time.perf_counter() - t
+        t_eval += time.perf_counter() - t - (fp.seconds - fp_before)
         out.append(SeedMetrics(seed=seed, ppl=sums.ppl, kl=sums.mean_kl, top1=sums.top1))
         del emulated
     return out, rows, (t_prog, t_cal, t_eval)
@@ -318,7 +347,7 @@ def _ppa(
 def _notes(loaded: Loaded, text: EvalText, plan: CompressionPlan) -> list[str]:
     notes = [
         "metrics against the float model of the same weights: KL(fp||cfg) nats/token and top-1 agreement "
-        "(llama.cpp quantisation metrics); attention matmuls, norms, embeddings and the KV cache stay float",
+        "(llama.cpp quantisation metrics); attention matmuls, norms and embeddings stay float",
     ]
     if loaded.source.provenance.startswith("gguf:"):
         notes.append(
@@ -328,5 +357,7 @@ def _notes(loaded: Loaded, text: EvalText, plan: CompressionPlan) -> list[str]:
     if not text.pinned and text.source == "pydoc_data.topics":
         notes.append(f"pydoc text hash {text.sha256[:16]} is not the pinned one (another Python version)")
     if plan.kv_bits < 16:
-        notes.append(f"the plan's {plan.kv_bits}-bit KV cache is priced by the cost model but not emulated")
+        notes.append(
+            f"KV cache: every key (after RoPE) and value vector rounded per token and head to {plan.kv_bits} bits"
+        )
     return notes

@@ -50,6 +50,7 @@ class CrossbarMap:
     input_cycles: int
     sparsity_n: int
     sparsity_m: int
+    input_encoding: str = "sign_magnitude"  # bit-serial input planes: "sign_magnitude" | "twos_complement"
 
     @property
     def slice_levels(self) -> list[int]:
@@ -70,6 +71,13 @@ def weight_encoding(array: CrossbarArray) -> str:
     if array.noise is not None and array.noise.weight_encoding is not None:
         return array.noise.weight_encoding
     return "offset"
+
+
+def input_encoding(array: CrossbarArray) -> str:
+    """Bit-serial input planes: the noise section's ``input_encoding``, else sign-magnitude (NeuRRAM)."""
+    if array.noise is not None and array.noise.input_encoding is not None:
+        return array.noise.input_encoding
+    return "sign_magnitude"
 
 
 def crossbar_map(op: Op, comp: OpCompression, array: CrossbarArray, ideal_adc: bool) -> CrossbarMap:
@@ -97,6 +105,7 @@ def crossbar_map(op: Op, comp: OpCompression, array: CrossbarArray, ideal_adc: b
         input_cycles=tiling.timing.input_cycles,
         sparsity_n=comp.sparsity_n,
         sparsity_m=comp.sparsity_m,
+        input_encoding=input_encoding(array),
     )
 
 

@@ -43,7 +43,7 @@ class ProgrammedOp:
     w_outlier: torch.Tensor | None  # (K_o, N) dequantised digital weights
     scale: torch.Tensor  # (N,) per-output-channel weight scale s_n
     w_eff: torch.Tensor | None  # (K_a, N) folded integer-unit matrix (ideal ADC)
-    slices: list[torch.Tensor]  # per used slice: (B, R_dense, N) column values D_j (ADC path)
+    slab: list[torch.Tensor] | None  # per conversion group g: (r_g, S N), D_j at column j N + n (ADC path)
     slice_weights: list[float]  # 2^(c j) L_j per used slice
     offset: float  # 2^(w-1) for offset encoding, else 0
     kept_mask: torch.Tensor | None  # (K_a, N) float mask of kept weights when N:M prunes (offset term)
@@ -52,7 +52,8 @@ class ProgrammedOp:
     devices_per_slice: int
     gdc_alpha: float
     conv_index: torch.Tensor  # (G, r) dense analog row per slot of each ADC conversion group, -1 = none
-    adc_ranges: torch.Tensor | None = None  # (B, S) calibrated or worst-case ADC input ranges
+    conv_rows: list[torch.Tensor]  # per conversion group: its analog rows (conv_index without padding)
+    adc_ranges: torch.Tensor | None = None  # (G, S) calibrated or worst-case ADC input ranges
 
     @property
     def has_analog(self) -> bool:
@@ -65,7 +66,7 @@ def quantise_per_channel(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torc
         return w.clone(), torch.ones(w.shape[0], dtype=w.dtype)
     qmax = 2 ** (bits - 1) - 1
     scale = w.abs().amax(dim=1).clamp(min=1e-12) / qmax
-    return torch.round(w / scale[:, None]).clamp(-qmax, qmax), scale
+    return (w / scale[:, None]).round_().clamp_(-qmax, qmax), scale
 
 
 def nm_mask(w_a: torch.Tensor, n: int, m: int, outputs_per_block: int) -> torch.Tensor:
@@ -105,18 +106,21 @@ def program_op(
     if outlier_idx.numel():
         q_o, s_o = quantise_per_channel(w[:, outlier_idx], xbar.outlier_bits)
         w_outlier = (q_o * s_o[:, None]).t().contiguous()
-    w_a = w[:, analog_idx]
+    w_a = w if outlier_idx.numel() == 0 else w[:, analog_idx]  # read only below (no copy when all analog)
     mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
-    q, scale = quantise_per_channel(w_a * mask, xbar.weight_bits)
-    conv_index = conversion_index(w_a.shape[1], xbar)
-    state = _program_slices(q.t().contiguous(), mask.t().contiguous(), xbar, noise, sigma_scale, t_s, gen)
-    fold = xbar.adc_bits is None
+    dense = bool(mask.all())
+    q, scale = quantise_per_channel(w_a if dense else w_a * mask, xbar.weight_bits)
+    del w_a
+    conv_index = conversion_index(q.shape[1], xbar)
+    conv_rows = [g[g >= 0] for g in conv_index]
+    state = _program_slices(
+        q.t().contiguous(), mask.t().contiguous(), xbar, noise, sigma_scale, t_s, gen, conv_rows
+    )
     w_eff = None
-    if fold:
-        w_eff = state.alpha * sum(sw * d for sw, d in zip(state.weights, state.values, strict=True))
+    if state.w_sum is not None:
+        w_eff = state.w_sum.mul_(state.alpha)
         if state.offset:
             w_eff = w_eff - state.offset * state.mask_f
-    slices = [] if fold else [_grouped(d, conv_index) for d in state.values]
     r_sig = read_sigma(noise, sigma_scale)
     devices = 2 if xbar.differential else 1
     return ProgrammedOp(
@@ -125,8 +129,8 @@ def program_op(
         outlier_idx=outlier_idx,
         w_outlier=w_outlier,
         scale=scale,
-        w_eff=w_eff if isinstance(w_eff, torch.Tensor) else None,
-        slices=slices,
+        w_eff=w_eff,
+        slab=state.slab,
         slice_weights=state.weights,
         offset=state.offset,
         kept_mask=state.mask_f if (state.offset and not bool(mask.all())) else None,
@@ -135,16 +139,21 @@ def program_op(
         devices_per_slice=devices,
         gdc_alpha=state.alpha,
         conv_index=conv_index,
+        conv_rows=conv_rows,
     )
 
 
 @dataclass
 class _SliceState:
-    values: list[torch.Tensor]  # D_j at time t, (K_a, N)
+    w_sum: torch.Tensor | None  # (K_a, N) sum_j 2^(c j) L_j D_j (ideal ADC), before alpha and offset
+    slab: list[torch.Tensor] | None  # per conversion group (r_g, S N) (ADC path)
     weights: list[float]
     offset: float
     alpha: float
     mask_f: torch.Tensor
+
+
+_PROGRAM_CHUNK_ELEMS = 1 << 22  # weights programmed per column chunk (bounds the transient memory)
 
 
 def _program_slices(
@@ -155,36 +164,46 @@ def _program_slices(
     sigma_scale: float,
     t_s: float,
     gen: torch.Generator,
+    conv_rows: list[torch.Tensor],
 ) -> _SliceState:
-    """Digits of q (K_a x N) per slice, programmed with noise; pruned positions hold no cell."""
+    """Digits of q (K_a x N) per slice, programmed with noise, column chunk by column chunk, written
+    straight into the folded matrix (ideal ADC) or the per-group slabs; pruned positions hold no cell."""
     mask_f = mask_t.to(torch.float32)
-    if xbar.weight_bits >= FLOAT_BITS or q_t.numel() == 0:
-        return _SliceState([q_t], [1.0], 0.0, 1.0, mask_f)  # float reference: no cells, no noise
+    fold = xbar.adc_bits is None
+    k, n = q_t.shape
+    if xbar.weight_bits >= FLOAT_BITS or q_t.numel() == 0:  # float reference: no cells, no noise
+        if fold:
+            return _SliceState(q_t, None, [1.0], 0.0, 1.0, mask_f)
+        return _SliceState(None, [q_t[rows] for rows in conv_rows], [1.0], 0.0, 1.0, mask_f)
     c = xbar.bits_per_cell
     offset = 0.0 if xbar.differential else float(2 ** (xbar.weight_bits - 1))
-    v = (q_t.abs() if xbar.differential else q_t + offset).to(torch.int64)
+    used = [(j, level) for j, level in enumerate(xbar.slice_levels) if level > 0]
+    weights = [float(2 ** (c * j) * level) for j, level in used]
+    w_sum = torch.zeros(k, n) if fold else None
+    slab = None if fold else [torch.zeros(len(rows), len(used) * n) for rows in conv_rows]
     sparse = not bool(mask_t.all())
-    values: list[torch.Tensor] = []
-    weights: list[float] = []
     sum_prog = sum_t = 0.0
-    for j, level in enumerate(xbar.slice_levels):
-        if level == 0:
-            continue
-        digit = (v >> (c * j)) & (2**c - 1)
-        parts = [digit * (q_t > 0), digit * (q_t < 0)] if xbar.differential else [digit]
-        progs = [program_conductance(d, level, noise, sigma_scale, t_s, gen) for d in parts]
-        for g_prog, g_t in progs:
-            sum_prog += float((g_prog * mask_f).sum()) if sparse else float(g_prog.sum())
-            sum_t += float((g_t * mask_f).sum()) if sparse else float(g_t.sum())
-        d = progs[0][1] - progs[1][1] if xbar.differential else progs[0][1]
-        values.append(d * mask_f if sparse else d)
-        weights.append(float(2 ** (c * j) * level))
+    step = max(1, _PROGRAM_CHUNK_ELEMS // max(1, k))
+    for c0 in range(0, n, step):
+        c1 = min(n, c0 + step)
+        q_c, m_c = q_t[:, c0:c1], mask_f[:, c0:c1]
+        v = (q_c.abs() if xbar.differential else q_c + offset).to(torch.int64)
+        for u, (j, level) in enumerate(used):
+            digit = (v >> (c * j)) & (2**c - 1)
+            parts = [digit * (q_c > 0), digit * (q_c < 0)] if xbar.differential else [digit]
+            progs = [program_conductance(d, level, noise, sigma_scale, t_s, gen) for d in parts]
+            for g_prog, g_t in progs:
+                sum_prog += float((g_prog * m_c).sum()) if sparse else float(g_prog.sum())
+                sum_t += float((g_t * m_c).sum()) if sparse else float(g_t.sum())
+            d = progs[0][1] - progs[1][1] if xbar.differential else progs[0][1]
+            if sparse:
+                d = d * m_c
+            if w_sum is not None:
+                w_sum[:, c0:c1].add_(d, alpha=weights[u])
+            else:
+                assert slab is not None
+                for rows, block in zip(conv_rows, slab, strict=True):
+                    block[:, u * n + c0 : u * n + c1] = d[rows]
     use_gdc = noise is not None and noise.global_drift_compensation and sum_t > 0
     alpha = sum_prog / sum_t if use_gdc else 1.0
-    return _SliceState(values, weights, offset, alpha, mask_f)
-
-
-def _grouped(d: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(K_a, N) -> (G, r, N) by the conversion index (padding rows are zero)."""
-    padded = torch.cat([d, torch.zeros(1, d.shape[1])])
-    return padded[index]
+    return _SliceState(w_sum, slab, weights, offset, alpha, mask_f)

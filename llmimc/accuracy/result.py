@@ -64,6 +64,7 @@ class AccuracyResult(Frozen):
     cell_technology: str
     noise_model: str  # "spec" | "ideal devices"
     encoding: str  # how signed weights sit on cells
+    input_encoding: str = ""  # how inputs are applied (bit-serial planes: sign_magnitude | twos_complement)
     policy_name: str
     sparsity: str | None
     drift_s: float

@@ -69,7 +69,7 @@ def run_search(
     if kl_budget is None and ppl_budget is None:
         raise LlmimcError("give --kl-budget or --ppl-budget (use a large value for all-analog)")
     check_options(opts)
-    spec = with_encoding(imc_spec(hw), opts.encoding)
+    spec = with_encoding(imc_spec(hw), opts.encoding, opts.input_encoding)
     loaded = model if isinstance(model, Loaded) else load(model, cache_dir)
     base = opts.precision if isinstance(opts.precision, PrecisionPolicy) else load_policy(opts.precision)
     text = pydoc_text() if opts.text is None else file_text(opts.text)
@@ -93,7 +93,11 @@ def run_search(
     analog = em.program_model(mods, loaded.graph, plan_a, array, noise, **kw)  # type: ignore[arg-type]
     digital = em.program_model(mods, loaded.graph, plan_d, array, noise, **kw)  # type: ignore[arg-type]
     em.calibrate_adc(
-        loaded.model, analog, calib, opts.adc_range or (noise.adc_range if noise else "calibrated")
+        loaded.model,
+        analog,
+        calib,
+        opts.adc_range or (noise.adc_range if noise else "calibrated"),
+        plan_a.kv_bits,
     )
     macs = {op.name: op.macs_per_token for op in loaded.graph.linear_ops()}
     sens_window = evals[0][: max(2, sensitivity_tokens)]
@@ -107,7 +111,9 @@ def run_search(
         chosen = {n: (digital[n] if n in digital_ops else analog[n]) for n in analog}
         s = MetricSums()
         for w, lp in zip(evals, fp, strict=True):
-            s.add(em.log_probs(loaded.model, w, dict(chosen))[:-1], lp[:-1], torch.tensor(w[1:]))
+            s.add(
+                em.log_probs(loaded.model, w, dict(chosen), plan_a.kv_bits)[:-1], lp[:-1], torch.tensor(w[1:])
+            )
         return s
 
     ops, m, front = srch.search_placement(sens, digital_kl, score, fp_sums.ppl, kl_budget, ppl_budget)

@@ -128,6 +128,10 @@ class DeviceNoise(Sourced):
     # "differential" = both polarities inside one (unit) cell, currents subtracted in the column;
     # "offset" = one device per slice holding w + 2^(w-1), offset removed digitally. None = "offset".
     weight_encoding: Literal["differential", "offset"] | None = None
+    # how bit-serial inputs (DAC bits per cycle < act bits) are split into planes: "sign_magnitude" =
+    # magnitude digits applied with the sign as pulse polarity; "twos_complement" = digits of the two's
+    # complement code, top digit negative. None = "sign_magnitude" (llmimc.accuracy.analog).
+    input_encoding: Literal["sign_magnitude", "twos_complement"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DeviceNoise:

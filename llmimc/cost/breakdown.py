@@ -148,13 +148,17 @@ def precision_rows(
     groups: dict[str, list[Op]] = {}
     for op in graph.linear_ops():
         roles = op_roles(op) - {"decoder"}
-        role = "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
+        role = (
+            "lm_head" if "lm_head" in roles else ("expert" if "expert" in roles else "+".join(sorted(roles)))
+        )
         groups.setdefault(role, []).append(op)
     rows = []
     for role, ops in groups.items():
         comps = [plan.ops[op.name] for op in ops if op.name in plan.ops]
         k_total = sum(op.in_features for op in ops)
-        patterns = {f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "") for c in comps}
+        patterns = {
+            f"{c.sparsity_n}:{c.sparsity_m}" + (":array" if c.drops_crossbar_rows else "") for c in comps
+        }
         rows.append(
             PrecisionRow(
                 role=role,

@@ -50,8 +50,10 @@ import numpy as np
 from llmimc.cost import power as P
 from llmimc.cost.actions import NUM_ACTIONS, Action, EnergyRow, energy_table
 from llmimc.cost.compile import NUM_RESOURCES, Compiled, Resource
+from llmimc.cost.fast_form import FastForm
 from llmimc.cost.features import NUM_FEATURES, Feature, features
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+from llmimc.cost.session import CostSession, StretchCosts, decode_stretch, fast_iteration_cost
 
 __all__ = ["CompiledCostModel", "IterationDetail", "PhaseTotals", "features"]
 
@@ -115,6 +117,7 @@ class CompiledCostModel:
         self.mem_bw_bytes_per_s = compiled.mem_bw_bytes_per_s
         self.reprogram_time_s = compiled.reprogram_time_s
         self.sequential = compiled.reprogram_time_s > 0 or self.num_slots > compiled.num_chiplets
+        self._fast_form: FastForm | None = None  # built on the first serving call (``fast``)
 
     def _build_counts(self, compiled: Compiled) -> None:
         """Action counts, energy, off-package and die-to-die byte coefficients (the fast path)."""
@@ -325,7 +328,36 @@ class CompiledCostModel:
         static = P.static_counts(self.power, lat, self._stage_busy(slot_t), float(f[_HAS_WORK]))
         return IterationDetail(lat, stage_t, bound, np.minimum(slot_t, lat), static)
 
+    def fast(self) -> FastForm | None:
+        """The fast form of ``iteration_cost`` (``llmimc.cost.fast_form``) when the model is pipelined with
+        one slot per stage (else None: the reference path serves)."""
+        if self._fast_form is None and self.stage_is_slot and not self.sequential and self.n_unique:
+            self._fast_form = FastForm(self)
+        return self._fast_form
+
     def iteration_cost(self, prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> IterationCost:
+        """Cost of one iteration; through the fast form where there is one (equal to rounding)."""
+        fast = self.fast()
+        if fast is None:
+            return self.iteration_cost_reference(prefill, decode_past_tokens)
+        return fast_iteration_cost(fast, prefill, decode_past_tokens, None)
+
+    def decode_stretch(
+        self, n: int, context_tokens: int, steps: int, now_s: float, t_limit_s: float
+    ) -> StretchCosts | None:
+        """``llmimc.cost.session.decode_stretch`` of this model's fast form (None without one)."""
+        fast = self.fast()
+        return None if fast is None else decode_stretch(fast, n, context_tokens, steps, now_s, t_limit_s)
+
+    def session(self) -> CostSession:
+        """A serving run's view of this model (``llmimc.cost.session``)."""
+        return CostSession(self)
+
+    def iteration_cost_reference(
+        self, prefill: list[PrefillChunk], decode_past_tokens: list[int]
+    ) -> IterationCost:
+        """``iteration_cost`` from the feature vector and the full coefficient arrays (the reference the
+        fast form is tested against)."""
         f = features(prefill, decode_past_tokens)
         if f[_TOKENS] <= 0:
             return IterationCost(latency_s=0.0, energy_j=0.0, d2d_bytes=0.0, offpkg_bytes=0.0)

@@ -146,7 +146,9 @@ class DeviceNoise(Sourced):
                 raise ValueError(f"{where} gives a negative sigma ({low:.3g} S) for some g/g_max in [0, 1]")
         if len(self.relaxation_times_s) != len(self.relaxation_sigma_poly_s):
             raise ValueError("relaxation_times_s and relaxation_sigma_poly_s need the same length")
-        if any(t <= 0 for t in self.relaxation_times_s) or self.relaxation_times_s != sorted(self.relaxation_times_s):
+        if any(t <= 0 for t in self.relaxation_times_s) or self.relaxation_times_s != sorted(
+            self.relaxation_times_s
+        ):
             raise ValueError("relaxation_times_s must be positive and increasing")
         for name in ("drift_nu_mean_log", "drift_nu_std_log"):
             v = getattr(self, name)
@@ -156,7 +158,9 @@ class DeviceNoise(Sourced):
             raise ValueError("drift and 1/f noise need drift_t0_s")
         f_set = [self.read_1f_coeff, self.read_1f_exponent, self.read_1f_max, self.read_1f_t_read_s]
         if any(v is not None for v in f_set) and any(v is None for v in f_set):
-            raise ValueError("1/f read noise needs all of read_1f_coeff, read_1f_exponent, read_1f_max, read_1f_t_read_s")
+            raise ValueError(
+                "1/f read noise needs all of read_1f_coeff, read_1f_exponent, read_1f_max, read_1f_t_read_s"
+            )
         return self
 
 

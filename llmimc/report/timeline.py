@@ -3,7 +3,9 @@
 Uses the Trace Event Format (Google, "Trace Event Format", the JSON Object Format with
 ``traceEvents``; timestamps in microseconds):
 - process 1 "scheduler": one complete event ("X") per iteration with its batch composition (prefill
-  requests and tokens, decode requests, energy) in ``args``; preemptions as instant events ("i");
+  requests and tokens, decode requests, energy) in ``args``, on one track per package when there are
+  several (replicas; disaggregation's prefill then decode packages); preemptions as instant events
+  ("i") on their package's track;
   KV-cache occupancy as a counter track ("C"): the scheduler's exact step function (one point per
   change), not the report's evenly spaced samples.
 - process 2 "requests": one span per finished request from arrival to finish, with nested "queued",
@@ -23,6 +25,9 @@ from llmimc.sim.serve_models import ServeResult, ServeTimeline
 _US_PER_S = 1e6
 _SCHED_PID = 1
 _REQ_PID = 2
+_ITER_TID = 1  # one package's iterations
+_KV_LINK_TID = 2  # disaggregation's KV transfers
+_PACKAGE_TID0 = 10  # package p's iterations at tid 10 + p when there are several
 
 
 def _us(t_s: float) -> float:
@@ -58,9 +63,9 @@ def serve_timeline(result: ServeResult) -> dict:
         )
     events: list[dict] = [
         _meta(_SCHED_PID, None, "process_name", "scheduler"),
-        _meta(_SCHED_PID, 1, "thread_name", "iterations"),
         _meta(_REQ_PID, None, "process_name", "requests"),
     ]
+    events += _package_tracks(result, tl)
     events += _iteration_events(tl)
     events += _preemption_events(tl)
     events += _kv_counter_events(tl)
@@ -70,8 +75,27 @@ def serve_timeline(result: ServeResult) -> dict:
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
+def _package_tid(tl: ServeTimeline, k: int, packages: list[int]) -> int:
+    return _PACKAGE_TID0 + packages[k] if packages else _ITER_TID
+
+
+def _package_tracks(result: ServeResult, tl: ServeTimeline) -> list[dict]:
+    """Thread names: one "iterations" track, or one per package of a cluster."""
+    if not tl.iteration_package and not tl.preemption_package:
+        return [_meta(_SCHED_PID, _ITER_TID, "thread_name", "iterations")]
+    n_prefill = result.config.disaggregate[0] if result.config.disaggregate else 0
+    names = []
+    for p in range(result.config.num_packages):
+        if result.config.disaggregate:
+            role, idx = ("prefill", p) if p < n_prefill else ("decode", p - n_prefill)
+            names.append(_meta(_SCHED_PID, _PACKAGE_TID0 + p, "thread_name", f"{role} package {idx}"))
+        else:
+            names.append(_meta(_SCHED_PID, _PACKAGE_TID0 + p, "thread_name", f"replica {p} iterations"))
+    return names
+
+
 def _iteration_events(tl: ServeTimeline) -> list[dict]:
-    """One span per iteration on the scheduler's track, named by what it ran."""
+    """One span per iteration on its package's track, named by what it ran."""
     events = []
     columns = zip(
         tl.iteration_start_s,
@@ -91,7 +115,8 @@ def _iteration_events(tl: ServeTimeline) -> list[dict]:
             "energy_j": energy_j,
         }
         name = "mixed" if n_pre and n_dec else ("prefill" if n_pre else "decode")
-        events.append(_span(name, "iteration", start_s, start_s + latency_s, _SCHED_PID, 1, args))
+        tid = _package_tid(tl, k, tl.iteration_package)
+        events.append(_span(name, "iteration", start_s, start_s + latency_s, _SCHED_PID, tid, args))
     return events
 
 
@@ -104,10 +129,10 @@ def _preemption_events(tl: ServeTimeline) -> list[dict]:
             "s": "t",
             "ts": _us(t_s),
             "pid": _SCHED_PID,
-            "tid": 1,
+            "tid": _package_tid(tl, k, tl.preemption_package),
             "args": {"request_id": request_id},
         }
-        for t_s, request_id in tl.preemptions
+        for k, (t_s, request_id) in enumerate(tl.preemptions)
     ]
 
 
@@ -129,12 +154,18 @@ def _kv_transfer_events(result: ServeResult, tl: ServeTimeline) -> list[dict]:
     """Disaggregation: each prompt's KV crossing the package link, on its own track."""
     if not tl.kv_transfers:
         return []
-    events = [_meta(_SCHED_PID, 2, "thread_name", f"KV transfers ({result.package_link})")]
+    events = [_meta(_SCHED_PID, _KV_LINK_TID, "thread_name", f"KV transfers ({result.package_link})")]
     for start_s, duration_s, request_id in tl.kv_transfers:
         end_s = start_s + duration_s
         events.append(
             _span(
-                f"kv {request_id}", "kv_transfer", start_s, end_s, _SCHED_PID, 2, {"request_id": request_id}
+                f"kv {request_id}",
+                "kv_transfer",
+                start_s,
+                end_s,
+                _SCHED_PID,
+                _KV_LINK_TID,
+                {"request_id": request_id},
             )
         )
     return events

@@ -23,13 +23,12 @@ over packages. Load balance = max / mean over packages of routed requests and of
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams
+from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, StateQueue
 from llmimc.sim.scheduler import Scheduler
 from llmimc.sim.serve_metrics import FinishedColumns, percentiles
 from llmimc.sim.serve_models import ReplicaSummary, ServeConfig
@@ -83,7 +82,7 @@ class Router:
 
 def simulate_cluster(
     cost_model: IterationCostModel,
-    states: deque[ReqState],
+    states: StateQueue,
     params: SchedulerParams,
     config: ServeConfig,
     on_finish: Callable[[ReqState], None],
@@ -136,8 +135,7 @@ def merge_raw(raws: list[RawRun], total_blocks: int) -> RawRun:
         out.stretches += r.stretches
         out.stretch_iterations += r.stretch_iterations
         out.swap.add(r.swap)
-        for gap, c in r.tbt_hist.items():
-            out.tbt_hist[gap] = out.tbt_hist.get(gap, 0) + c
+        out.tbt_hist.merge(r.tbt_hist)
     out.end_time_s = max((r.end_time_s for r in raws), default=0.0)
     times = [np.frombuffer(r.kv_time_s, dtype=float) for r in raws if len(r.kv_time_s)]
     if times:
@@ -150,19 +148,37 @@ def merge_raw(raws: list[RawRun], total_blocks: int) -> RawRun:
         order = np.argsort(t, kind="stable")
         out.kv_time_s.extend(t[order].tolist())
         out.kv_used_blocks.extend(np.cumsum(np.concatenate(deltas)[order]).tolist())
-    # the first package's iterations stand for the timeline (their columns and preemption events)
-    first = raws[0]
-    for name in (
-        "it_start_s",
-        "it_latency_s",
-        "it_energy_j",
-        "it_prefill_reqs",
-        "it_prefill_tokens",
-        "it_decode_reqs",
-    ):
-        getattr(out, name).extend(getattr(first, name))
-    out.preempt_events.extend(first.preempt_events)
+    _merge_timelines(out, raws)
     return out
+
+
+_IT_COLUMNS = (
+    "it_start_s",
+    "it_latency_s",
+    "it_energy_j",
+    "it_prefill_reqs",
+    "it_prefill_tokens",
+    "it_decode_reqs",
+)
+
+
+def _merge_timelines(out: RawRun, raws: list[RawRun]) -> None:
+    """Every package's iterations and preemptions, in start-time order (ties: package order), tagged
+    with their package (``RawRun.it_package`` / ``preempt_packages``)."""
+    starts = [np.frombuffer(r.it_start_s, dtype=float) for r in raws]
+    if sum(len(t) for t in starts):
+        package = np.concatenate([np.full(len(t), i, dtype=np.int64) for i, t in enumerate(starts)])
+        order = np.lexsort((package, np.concatenate(starts)))  # stable: one package's order kept
+        for name in _IT_COLUMNS:
+            column = getattr(raws[0], name)
+            merged = np.concatenate([np.frombuffer(getattr(r, name), dtype=column.typecode) for r in raws])
+            getattr(out, name).extend(merged[order].tolist())
+        out.it_package.extend(package[order].tolist())
+    events = sorted(
+        ((t, i, p) for p, r in enumerate(raws) for t, i in r.preempt_events), key=lambda e: (e[0], e[2])
+    )
+    out.preempt_events.extend((t, i) for t, i, _ in events)
+    out.preempt_packages.extend(p for _, _, p in events)
 
 
 def replica_summaries(

@@ -13,21 +13,27 @@ available blocks, first k >= 1 starting at or after the next admissible arrival)
 Iteration end times are the running sum now + lat_0 + lat_1 + ... (the same additions, in the same
 order, as the step-by-step loop), so the schedule is identical.
 
-Costs of the K iterations: ``stretch_costs`` asks the cost model for each iteration (exact
-per-request past-token lists), so the results equal the step-by-step loop's bit for bit; the saving is
-the scheduler's per-request bookkeeping. (A batched cost-model entry point, features linear in k
-evaluated for all K at once, would also vectorise the cost; it belongs in ``llmimc.cost.model``.)
+Costs of the K iterations: a cost model with ``decode_stretch`` (``CompiledCostModel``) costs them
+from its fast form (``llmimc.cost.fast_form``: for n decodes every output is affine in Sum L on a
+segment, so an iteration is a + b L), reading the same segment that ``iteration_cost`` reads for the
+same batch, so a stretch and the step-by-step loop agree bit for bit; any other model is asked once
+per iteration with the exact per-request past-token lists (``stretch_costs``). Per-request energies
+and the run totals are summed left to right, one iteration at a time, as the step loop adds them.
+Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded package,
+where numpy's per-call overhead would dominate.
 """
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import add
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from llmimc.cost.features import NUM_FEATURES, Feature
 from llmimc.cost.iteration import IterationCostModel
-from llmimc.sim.sched_state import ReqState, add_gaps
+from llmimc.sim.sched_state import ReqState, add_token_gaps, computed_of, kv_point, left_of
 
 if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
@@ -63,8 +69,14 @@ def stretch_costs(
     iteration with the exact per-request past-token lists. End times are summed left to right, as the
     step-by-step loop adds them.
     """
-    batch = getattr(cost_model, "iteration_costs", None)
     n = len(computed)
+    fast = getattr(cost_model, "decode_stretch", None)
+    if fast is not None:
+        costs = fast(n, int(computed.sum()) + n, steps, now_s, t_limit_s)
+        if costs is not None:
+            lat, energy, d2d, offpkg, ends = (np.array(c) for c in costs)
+            return lat, energy, d2d, offpkg, ends
+    batch = getattr(cost_model, "iteration_costs", None)
     out = np.empty((5, steps))
     end = now_s
     k = 0
@@ -96,7 +108,10 @@ def stretch_costs(
 
 
 def try_stretch(self: Scheduler, until_s: float) -> bool:
-    """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none."""
+    """Advance a decode-only stretch at once (see llmimc.sim.decode_stretch); False if none.
+
+    Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded
+    package, where numpy's per-call overhead would dominate."""
     dec = self.decoding
     n = len(dec)
     if self.prefilling or not dec or n > self.p.max_tokens_per_iter:
@@ -104,69 +119,99 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
     blocked = bool(self.waiting)
     if blocked and not self.admission_blocked():
         return False
-    steps = min(min(r.left for r in dec), MAX_STRETCH_ITERATIONS)
+    steps = min(map(left_of, dec))
+    if steps > MAX_STRETCH_ITERATIONS:
+        steps = MAX_STRETCH_ITERATIONS
     if steps < MIN_STRETCH_ITERATIONS:
         return False
-    computed = np.fromiter((r.computed for r in dec), dtype=np.int64, count=n)
-    cum_alloc = np.cumsum(allocation_steps(computed, self.p.block_tokens, steps))
-    steps = min(steps, int(np.searchsorted(cum_alloc, self.alloc.available(), side="right")))
-    if steps < MIN_STRETCH_ITERATIONS:
-        return False
+    computed = list(map(computed_of, dec))
+    bt = self.p.block_tokens
+    hist = [0] * bt  # requests allocating at iterations k = r, r + bt, ... (module docstring)
+    for c in computed:
+        hist[-c % bt] += 1
+    available = self.alloc.available()
+    if n * -(-steps // bt) > available:  # the blocks may run out: stop before the first that would not fit
+        total = 0
+        for k in range(steps):
+            total += hist[k % bt]
+            if total > available:
+                steps = k
+                break
+        if steps < MIN_STRETCH_ITERATIONS:
+            return False
     # iteration k >= 1 starts at the end of iteration k - 1; it may run only if no arrival has joined
     # by then (an arrival that cannot be admitted anyway does not matter) and if it starts before until_s
     t_limit = until_s
     if not blocked and self.pending:
         t_limit = min(t_limit, self.pending[0].ready_at_s)
-    lat, energy, d2d, offpkg, ends = stretch_costs(self.cost_model, computed, steps, self.now, t_limit)
+    costs = _costs(self.cost_model, computed, steps, self.now, t_limit)
     # even one or two iterations are applied: their costs are known and the outcome is a step's
-    _apply_stretch(self, dec, computed, cum_alloc, len(lat), lat, energy, d2d, offpkg, ends)
+    _apply_stretch(self, dec, computed, hist, *costs)
     return True
+
+
+def _costs(
+    cost_model: IterationCostModel, computed: list[int], steps: int, now_s: float, t_limit_s: float
+) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    n = len(computed)
+    fast = getattr(cost_model, "decode_stretch", None)
+    if fast is not None:
+        costs = fast(n, sum(computed) + n, steps, now_s, t_limit_s)
+        if costs is not None:
+            return costs
+    lat, energy, d2d, offpkg, ends = stretch_costs(cost_model, np.array(computed), steps, now_s, t_limit_s)
+    return lat.tolist(), energy.tolist(), d2d.tolist(), offpkg.tolist(), ends.tolist()
 
 
 def _apply_stretch(
     self: Scheduler,
     dec: list[ReqState],
-    computed: np.ndarray,
-    cum_alloc: np.ndarray,
-    steps: int,
-    lat: np.ndarray,
-    energy: np.ndarray,
-    d2d: np.ndarray,
-    offpkg: np.ndarray,
-    ends: np.ndarray,
+    computed: list[int],
+    hist: list[int],
+    lat: list[float],
+    energy: list[float],
+    d2d: list[float],
+    offpkg: list[float],
+    ends: list[float],
 ) -> None:
     raw, alloc, n = self.run_data, self.alloc, len(dec)
-    lat, energy, ends = lat[:steps], energy[:steps], ends[:steps]
-    starts = np.concatenate(([self.now], ends[:-1]))
-    used0 = alloc.used_blocks
-    alloc.allocate(int(cum_alloc[steps - 1]))  # same evictions as one block at a time
-    raw.kv_time_s.extend(starts.tolist())
-    raw.kv_used_blocks.extend((used0 + cum_alloc[:steps]).astype(float).tolist())
-    end = float(ends[-1])
-    hist = raw.tbt_hist
-    add_gaps(hist, [float(ends[0]) - r.last_token_at_s for r in dec])
-    for g in np.diff(ends).tolist():
-        hist[g] = hist.get(g, 0) + n
-    e_tok = energy / n
-    acc = np.empty((n, steps + 1))
-    acc[:, 0] = [r.energy_j for r in dec]
-    acc[:, 1:] = e_tok[None, :]
-    per_req = np.cumsum(acc, axis=1)[:, -1].tolist()
-    gained = blocks_gained(computed, self.p.block_tokens, steps).tolist()
-    for r, e, g in zip(dec, per_req, gained, strict=True):
-        r.computed += steps
+    steps = len(lat)
+    bt = self.p.block_tokens
+    # blocks taken: hist[r] requests allocate at each iteration k = r, r + bt, ... < steps
+    used = alloc.used_blocks + hist[0]
+    residues = [r for r in {-c % bt for c in computed} if r < steps]  # hist[r] > 0
+    alloc.allocate(sum(hist[r] * ((steps - r + bt - 1) // bt) for r in residues))
+    kv_point(raw, self.now, used)  # then a point at each later iteration that allocates (kv_point)
+    later = sorted(k for r in residues for k in range(r or bt, steps, bt))
+    for k in later:
+        used += hist[k % bt]
+        raw.kv_time_s.append(ends[k - 1])
+        raw.kv_used_blocks.append(used)
+    raw.kv_last_blocks = used
+    end = ends[-1]
+    gaps = raw.tbt_hist
+    add_token_gaps(gaps, ends[0], dec)
+    if steps > 1:
+        gaps.extend([t - p for p, t in zip(ends, ends[1:], strict=False)], n)
+    e_tok = energy if n == 1 else [e / n for e in energy]  # e / 1 == e
+    for r, c in zip(dec, computed, strict=True):
+        r.energy_j = reduce(add, e_tok, r.energy_j)  # the step loop's additions, in its order
+        r.computed = c + steps
         r.left -= steps
-        r.energy_j = e
         r.last_token_at_s = end
-        r.private_blocks += g
-    raw.energy_j = _running_sum(raw.energy_j, energy)
-    raw.d2d_bytes = _running_sum(raw.d2d_bytes, d2d[:steps])
-    raw.offpkg_bytes = _running_sum(raw.offpkg_bytes, offpkg[:steps])
-    raw.busy_time_s = _running_sum(raw.busy_time_s, lat)
+        first = -c % bt  # blocks gained: iterations k < steps with (c + k) % bt == 0
+        if first < steps:
+            r.private_blocks += 1 + (steps - 1 - first) // bt
+    # totals added left to right, one iteration at a time (as the step-by-step loop does)
+    raw.energy_j = reduce(add, energy, raw.energy_j)
+    raw.d2d_bytes = reduce(add, d2d, raw.d2d_bytes)
+    raw.offpkg_bytes = reduce(add, offpkg, raw.offpkg_bytes)
+    raw.busy_time_s = reduce(add, lat, raw.busy_time_s)
     if self.p.record_timeline:
-        raw.it_start_s.extend(starts.tolist())
-        raw.it_latency_s.extend(lat.tolist())
-        raw.it_energy_j.extend(energy.tolist())
+        raw.it_start_s.append(self.now)
+        raw.it_start_s.extend(ends[:-1])
+        raw.it_latency_s.extend(lat)
+        raw.it_energy_j.extend(energy)
         raw.it_prefill_reqs.extend([0] * steps)
         raw.it_prefill_tokens.extend([0] * steps)
         raw.it_decode_reqs.extend([n] * steps)
@@ -174,14 +219,6 @@ def _apply_stretch(
     raw.stretches += 1
     raw.stretch_iterations += steps
     self.now = end
-    if min(r.left for r in dec) == 0:
+    if min(map(left_of, dec)) == 0:
         self.retire_decodes(end)
-        raw.kv_time_s.append(end)
-        raw.kv_used_blocks.append(alloc.used_blocks)
-
-
-def _running_sum(total: float, values: np.ndarray) -> float:
-    """total + v0 + v1 + ... added left to right (as the step-by-step loop does)."""
-    for v in values.tolist():  # Python floats are IEEE doubles: the same additions as np.cumsum
-        total = total + v
-    return float(total)
+        kv_point(raw, end, alloc.used_blocks)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.hw.spec import PackageLink
 from llmimc.sim.cluster import Router
-from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams
+from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, StateQueue
 from llmimc.sim.scheduler import Scheduler
 from llmimc.sim.serve_metrics import FinishedColumns
 from llmimc.sim.serve_models import ServeConfig
@@ -78,7 +78,7 @@ class _Links:
 
 def simulate_disaggregated(
     cost_model: IterationCostModel,
-    states: deque[ReqState],
+    states: StateQueue,
     params: SchedulerParams,
     config: ServeConfig,
     link: PackageLink,

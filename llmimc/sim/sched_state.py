@@ -3,16 +3,20 @@
 Hot-loop data only (ints, floats, lists, ``array('d')``; no pydantic): ``llmimc.sim.scheduler`` mutates
 these and ``llmimc.sim.serve_metrics`` turns them into typed results.
 
-Time between tokens (TBT) is kept as an exact histogram ``{gap_s: count}``: every decoding request of
-one iteration shares the same gap unless it joined late, so the histogram holds about one entry per
-iteration instead of one per token (bounded memory on million-request runs), and it does not depend
-on the order in which the gaps were recorded (event skipping records a stretch at once).
+Time between tokens (TBT) is kept as an exact multiset, ``GapCounts``: every decoding request of one
+iteration shares the same gap unless it joined late, so a gap is stored once with the number of
+tokens that share it, in one ``array('d')`` per share count: 8 bytes per iteration (a dict of
+{gap: count} took ~60), and read back independent of the order in which the gaps were recorded (event
+skipping records a stretch at once).
 """
 
 from __future__ import annotations
 
 from array import array
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from llmimc.sim.swap import SwapCost, SwapStats
 
@@ -50,6 +54,43 @@ class ReqState:
             self.ready_at_s = self.arrived_at_s
 
 
+class LazyStates:
+    """Requests not yet joined, in arrival order, as a queue whose ReqState is built when first looked at
+    (``[0]``, ``popleft``): a million-request run keeps states only for requests in flight."""
+
+    __slots__ = ("_order", "_make", "_next", "_head")
+
+    def __init__(self, order: list[int], make: Callable[[int], ReqState]) -> None:
+        self._order = order  # request positions, sorted by arrival
+        self._make = make
+        self._next = 0
+        self._head: ReqState | None = None
+
+    def __len__(self) -> int:
+        return len(self._order) - self._next
+
+    def __bool__(self) -> bool:
+        return self._next < len(self._order)
+
+    def __getitem__(self, i: int) -> ReqState:
+        head = self._head
+        if head is not None and i == 0:
+            return head
+        if i != 0 or self._next >= len(self._order):
+            raise IndexError("LazyStates gives its head only")
+        head = self._head = self._make(self._order[self._next])
+        return head
+
+    def popleft(self) -> ReqState:
+        head = self._head if self._head is not None else self[0]
+        self._head = None
+        self._next += 1
+        return head
+
+
+StateQueue = deque[ReqState] | LazyStates  # what a scheduler, router or disaggregator consumes
+
+
 @dataclass(frozen=True, slots=True)
 class SchedulerParams:
     max_batch: int
@@ -62,6 +103,39 @@ class SchedulerParams:
     watermark_blocks: int = 0  # blocks an admission must leave free (vLLM watermark)
     event_skipping: bool = True  # advance decode-only stretches in closed form
     swap: SwapCost | None = None  # swap preemption to off-package memory (llmimc.sim.swap); None: recompute
+
+
+class GapCounts:
+    """A multiset of gaps (s): each gap recorded with the number of tokens sharing it (module docstring)."""
+
+    __slots__ = ("by_count",)
+
+    def __init__(self) -> None:
+        self.by_count: dict[int, array] = {}  # tokens sharing a gap -> the gaps (s)
+
+    def add(self, gap_s: float, count: int) -> None:
+        gaps = self.by_count.get(count)
+        if gaps is None:
+            gaps = self.by_count[count] = array("d")
+        gaps.append(gap_s)
+
+    def extend(self, gaps_s: list[float], count: int) -> None:
+        """``add`` of each gap with the same count."""
+        gaps = self.by_count.get(count)
+        if gaps is None:
+            gaps = self.by_count[count] = array("d")
+        gaps.extend(gaps_s)
+
+    def merge(self, other: GapCounts) -> None:
+        for count, gaps in other.by_count.items():
+            mine = self.by_count.get(count)
+            if mine is None:
+                mine = self.by_count[count] = array("d")
+            mine.extend(gaps)
+
+    def __len__(self) -> int:
+        """Distinct (gap, count) records (not tokens)."""
+        return sum(len(g) for g in self.by_count.values())
 
 
 @dataclass(slots=True)
@@ -79,11 +153,13 @@ class RawRun:
     cache_evictions: int = 0
     stretches: int = 0  # decode-only stretches advanced at once (event skipping)
     stretch_iterations: int = 0  # iterations inside those stretches
-    tbt_hist: dict[float, int] = field(default_factory=dict)  # gap between tokens (s) -> count
+    tbt_hist: GapCounts = field(default_factory=lambda: GapCounts())  # gaps between tokens (s)
     # KV blocks in use as a step function: (iteration start, blocks during it), plus (iteration end,
-    # blocks after finished requests released theirs) when some finished.
+    # blocks after finished requests released theirs) when some finished; a point that repeats the
+    # last recorded count is not stored (the same step function; ``kv_point``).
     kv_time_s: array = field(default_factory=lambda: array("d"))
     kv_used_blocks: array = field(default_factory=lambda: array("d"))
+    kv_last_blocks: float = -1.0
     # Timeline columns (only with record_timeline), one entry per iteration.
     it_start_s: array = field(default_factory=lambda: array("d"))
     it_latency_s: array = field(default_factory=lambda: array("d"))
@@ -92,16 +168,32 @@ class RawRun:
     it_prefill_tokens: array = field(default_factory=lambda: array("l"))
     it_decode_reqs: array = field(default_factory=lambda: array("l"))
     preempt_events: list[tuple[float, int]] = field(default_factory=list)  # (time_s, request index)
+    # a cluster's merged run (``cluster.merge_raw``): the package of each iteration / preemption event
+    it_package: array = field(default_factory=lambda: array("l"))
+    preempt_packages: array = field(default_factory=lambda: array("l"))
     swap: SwapStats = field(default_factory=SwapStats)  # swap preemption (llmimc.sim.swap)
 
 
-def add_gaps(hist: dict[float, int], gaps: list[float]) -> None:
-    """Count each gap in ``hist`` (fast path: all gaps of one iteration equal)."""
-    if not gaps:
+def kv_point(raw: RawRun, time_s: float, used_blocks: float) -> None:
+    """Record KV blocks in use from ``time_s`` on, unless the count did not change."""
+    if used_blocks != raw.kv_last_blocks:
+        raw.kv_time_s.append(time_s)
+        raw.kv_used_blocks.append(used_blocks)
+        raw.kv_last_blocks = used_blocks
+
+
+_last_token = attrgetter("last_token_at_s")
+computed_of = attrgetter("computed")  # C-level field readers for the hot loops (map(computed_of, reqs))
+left_of = attrgetter("left")
+
+
+def add_token_gaps(hist: GapCounts, end_s: float, reqs: list[ReqState]) -> None:
+    """Count the gap end_s - last token of each request (fast path: one shared last token)."""
+    if not reqs:
         return
-    g0 = gaps[0]
-    if gaps.count(g0) == len(gaps):
-        hist[g0] = hist.get(g0, 0) + len(gaps)
+    lasts = set(map(_last_token, reqs))
+    if len(lasts) == 1:
+        hist.add(end_s - lasts.pop(), len(reqs))
         return
-    for g in gaps:
-        hist[g] = hist.get(g, 0) + 1
+    for r in reqs:
+        hist.add(end_s - r.last_token_at_s, 1)

@@ -41,11 +41,22 @@ import math
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
+from itertools import compress
+from operator import not_
 
 from llmimc.cost.iteration import IterationCostModel, PrefillChunk
 from llmimc.sim.decode_stretch import try_stretch
 from llmimc.sim.kv_blocks import KVBlockAllocator
-from llmimc.sim.sched_state import RawRun, ReqState, SchedulerParams, add_gaps
+from llmimc.sim.sched_state import (
+    LazyStates,
+    RawRun,
+    ReqState,
+    SchedulerParams,
+    StateQueue,
+    add_token_gaps,
+    computed_of,
+    kv_point,
+)
 from llmimc.sim.swap import SwapSpace
 
 __all__ = ["RawRun", "ReqState", "Scheduler", "SchedulerParams", "simulate"]
@@ -59,16 +70,19 @@ class Scheduler:
     def __init__(
         self,
         cost_model: IterationCostModel,
-        states: list[ReqState] | deque[ReqState],
+        states: list[ReqState] | StateQueue,
         params: SchedulerParams,
         on_finish: Callable[[ReqState], None] | None = None,
         on_handoff: Callable[[ReqState, float], None] | None = None,
     ) -> None:
-        self.cost_model = cost_model
+        # a compiled model gives each run its own session (llmimc.cost.session): what it tables
+        # depends only on this run's iterations
+        session = getattr(cost_model, "session", None)
+        self.cost_model: IterationCostModel = session() if session is not None else cost_model
         # prefill-only package (disaggregation): a finished prefill leaves here via on_handoff(r, t)
         self.on_handoff = on_handoff
         # not yet joined, sorted by arrival; joined requests leave it (finished ones can be freed)
-        self.pending: deque[ReqState] = states if isinstance(states, deque) else deque(states)
+        self.pending: StateQueue = states if isinstance(states, deque | LazyStates) else deque(states)
         self.p = params
         bpp = params.prefix_block_tokens // params.block_tokens if params.prefix_block_tokens else 0
         self.bpp = bpp
@@ -114,6 +128,8 @@ class Scheduler:
 
     def add(self, state: ReqState) -> None:
         """Route one more request here (arrivals must come in time order)."""
+        if not isinstance(self.pending, deque):  # a router's package starts from an empty deque
+            raise TypeError("add() needs a scheduler built on a deque of states")
         self.pending.append(state)
 
     def finish_run(self) -> RawRun:
@@ -124,7 +140,9 @@ class Scheduler:
 
     def _join_arrivals(self) -> None:
         pending, now = self.pending, self.now
-        while pending and pending[0].ready_at_s <= now:
+        while pending:
+            if pending[0].ready_at_s > now:
+                return
             self.waiting.append(pending.popleft())
 
     # -- one iteration ------------------------------------------------------------------------------
@@ -150,8 +168,7 @@ class Scheduler:
                 f"requests (KV blocks available: {self.alloc.available()})"
             )
         raw = self.run_data
-        raw.kv_time_s.append(self.now)
-        raw.kv_used_blocks.append(self.alloc.used_blocks)
+        kv_point(raw, self.now, self.alloc.used_blocks)
         cost = self.cost_model.iteration_cost(chunks, decode_past)
         latency_s = float(cost.latency_s)
         energy_j = float(cost.energy_j)  # cost models may return numpy scalars
@@ -159,7 +176,7 @@ class Scheduler:
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
         e_tok = energy_j / (n_prefill_tokens + len(dec_sched))
-        add_gaps(raw.tbt_hist, [end - r.last_token_at_s for r in dec_sched])
+        add_token_gaps(raw.tbt_hist, end, dec_sched)
         finished_any = False
         for r in dec_sched:
             r.computed += 1
@@ -172,8 +189,7 @@ class Scheduler:
             self.retire_decodes(end)
         finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
         if finished_any:
-            raw.kv_time_s.append(end)
-            raw.kv_used_blocks.append(self.alloc.used_blocks)
+            kv_point(raw, end, self.alloc.used_blocks)
         raw.energy_j += energy_j
         raw.d2d_bytes += d2d_bytes
         raw.offpkg_bytes += offpkg_bytes
@@ -194,8 +210,9 @@ class Scheduler:
         decoding, alloc, bt = self.decoding, self.alloc, self.p.block_tokens
         n_dec = len(decoding) if len(decoding) < budget else budget
         dec_sched = decoding[:n_dec]
-        decode_past = [r.computed for r in dec_sched]
-        for k in [k for k, c in enumerate(decode_past) if not c % bt]:
+        decode_past = list(map(computed_of, dec_sched))
+        # requests at a block boundary (past % bt == 0), found by C-level iterators (hot path)
+        for k in list(compress(range(n_dec), map(not_, map(bt.__rmod__, decode_past)))):
             if k >= n_dec:
                 break
             r = dec_sched[k]
@@ -361,13 +378,11 @@ class Scheduler:
     # -- retiring -----------------------------------------------------------------------------------
     def retire_decodes(self, end: float) -> None:
         """Finish the decoding requests that emitted their last token at ``end``."""
-        keep = []
-        for r in self.decoding:
-            if r.left:
-                keep.append(r)
-            else:
-                self._finish(r, end)
-        self.decoding = keep
+        decoding = self.decoding
+        done = [r for r in decoding if not r.left]
+        self.decoding = [r for r in decoding if r.left]
+        for r in done:
+            self._finish(r, end)
 
     def _advance_prefills(
         self, end: float, e_tok: float, pre_sched: list[ReqState], pre_tokens: list[int]
@@ -386,8 +401,7 @@ class Scheduler:
                 if r.first_token_at_s < 0:
                     r.first_token_at_s = end
                 else:
-                    gap = end - r.last_token_at_s
-                    hist[gap] = hist.get(gap, 0) + 1
+                    hist.add(end - r.last_token_at_s, 1)
                 r.last_token_at_s = end
         if not prefill_done:
             return False
@@ -454,7 +468,7 @@ def _by_seq(r: ReqState) -> int:
 
 def simulate(
     cost_model: IterationCostModel,
-    states: list[ReqState] | deque[ReqState],
+    states: list[ReqState] | StateQueue,
     params: SchedulerParams,
     on_progress: Callable[[int, int], None] | None,
     progress_total: int,

@@ -11,15 +11,17 @@ input request ends finished or rejected.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from llmimc.cost.iteration import IterationCostModel
 from llmimc.errors import LlmimcError
 from llmimc.hw.spec import PackageLink
 from llmimc.sim.cluster import imbalance, merge_raw, replica_summaries, simulate_cluster
 from llmimc.sim.disagg import simulate_disaggregated
+from llmimc.sim.sched_state import LazyStates, StateQueue
 from llmimc.sim.scheduler import RawRun, ReqState, SchedulerParams, simulate
 from llmimc.sim.serve_metrics import FinishedColumns, build_result, ideal_prefix_hit_tokens, transfer_fields
 from llmimc.sim.serve_models import (
@@ -75,13 +77,14 @@ def _prefix_block_tokens(requests: list[Request], config: ServeConfig) -> int:
 
 def _admissible(
     requests: list[Request], config: ServeConfig, admissible_blocks: int, pbt: int, cols: FinishedColumns
-) -> tuple[list[ReqState], list[Request], dict[str, int]]:
-    """Scheduler states of the requests that can be served (sorted by arrival); the others are
-    recorded as rejected in ``cols``. Returns the states, the served requests and rejections by reason."""
+) -> tuple[LazyStates, list[Request], dict[str, int]]:
+    """Scheduler states of the requests that can be served (sorted by arrival, then position; built as
+    they join); the others are recorded as rejected in ``cols``. Returns the states, the served requests
+    and rejections by reason."""
     scale = config.time_scale
     rejected_by_reason: dict[str, int] = {}
     served: list[Request] = []
-    states: list[ReqState] = []
+    positions: list[int] = []
     for i, req in enumerate(requests):
         reason = _rejection(req, config, admissible_blocks)
         if reason is not None:
@@ -99,21 +102,26 @@ def _admissible(
             )
             continue
         served.append(req)
+        positions.append(i)
+    arrived = np.array([r.arrived_at * scale for r in served], dtype=float)
+    order = np.lexsort((np.array(positions, dtype=np.int64), arrived))
+    sorted_positions = [positions[k] for k in order.tolist()]
+
+    def make(i: int) -> ReqState:
+        req = requests[i]
         ids = req.prefix_block_ids
         full_prefix = ids[: req.num_prefill_tokens // pbt] if pbt and ids else None
-        states.append(
-            ReqState(
-                index=i,
-                arrived_at_s=req.arrived_at * scale,
-                prompt_tokens=req.num_prefill_tokens,
-                decode_tokens=req.num_decode_tokens,
-                left=req.num_decode_tokens,
-                prefill_target=req.num_prefill_tokens,
-                prefix_ids=full_prefix or None,
-            )
+        return ReqState(
+            index=i,
+            arrived_at_s=req.arrived_at * scale,
+            prompt_tokens=req.num_prefill_tokens,
+            decode_tokens=req.num_decode_tokens,
+            left=req.num_decode_tokens,
+            prefill_target=req.num_prefill_tokens,
+            prefix_ids=full_prefix or None,
         )
-    states.sort(key=lambda s: (s.arrived_at_s, s.index))
-    return states, served, rejected_by_reason
+
+    return LazyStates(sorted_positions, make), served, rejected_by_reason
 
 
 def run_serve(
@@ -146,7 +154,7 @@ def run_serve(
     request_ids = [r.request_id for r in requests]
     cols = FinishedColumns(config, request_ids, on_record)
 
-    state_list, served, rejected_by_reason = _admissible(
+    states, served, rejected_by_reason = _admissible(
         requests, config, total_blocks - watermark_blocks, pbt, cols
     )
 
@@ -162,8 +170,6 @@ def run_serve(
         event_skipping=config.event_skipping,
         swap=swap,
     )
-    states = deque(state_list)  # consumed by the scheduler(s): finished requests can be freed
-    del state_list
     total = len(requests)
     n_rejected = total - len(states)
     if on_progress is not None:
@@ -257,7 +263,7 @@ def _swap_fields(raw: RawRun, cost: SwapCost) -> dict[str, Any]:
 
 def _run_cluster(
     cost_model: IterationCostModel,
-    states: deque[ReqState],
+    states: StateQueue,
     params: SchedulerParams,
     config: ServeConfig,
     cols: FinishedColumns,

@@ -153,6 +153,10 @@ class ServeTimeline(Frozen):
     prefill_tokens: list[int]
     decode_requests: list[int]
     preemptions: list[tuple[float, int]]  # (time_s, request_id)
+    # several packages (replicas, disaggregation): the package of each iteration and preemption, in
+    # the order above (iterations sorted by start time); empty for one package
+    iteration_package: list[int] = Field(default_factory=list)
+    preemption_package: list[int] = Field(default_factory=list)
     kv_transfers: list[tuple[float, float, int]] = Field(
         default_factory=list
     )  # (start_s, duration_s, request_id)
@@ -167,6 +171,10 @@ class ServeTimeline(Frozen):
         cols = (self.iteration_latency_s, self.iteration_energy_j, self.prefill_requests)
         if any(len(c) != n for c in (*cols, self.prefill_tokens, self.decode_requests)):
             raise ValueError("timeline columns must have one entry per iteration")
+        if self.iteration_package and len(self.iteration_package) != n:
+            raise ValueError("iteration_package must have one entry per iteration (or none)")
+        if self.preemption_package and len(self.preemption_package) != len(self.preemptions):
+            raise ValueError("preemption_package must have one entry per preemption (or none)")
         if len(self.kv_time_s) != len(self.kv_used_fraction):
             raise ValueError("kv_time_s and kv_used_fraction must have the same length")
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from rich.console import Console
 from support.serve_fakes import FakeCostModel, make_requests
@@ -138,3 +139,28 @@ def test_report_says_when_prefix_caching_had_nothing_to_share():
     console = Console(record=True, width=160)
     render_serve_report(used, console, "caching")
     assert "prefix caching had no effect" not in console.export_text()
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_gap_counts_read_like_the_expanded_histogram(monkeypatch, expand):
+    """GapCounts (gaps grouped by share count) gives the {gap: count} histogram's percentiles exactly
+    (both the sort and the bisection path) and its mean to rounding."""
+    from llmimc.sim import serve_metrics
+    from llmimc.sim.sched_state import GapCounts
+
+    if not expand:
+        monkeypatch.setattr(serve_metrics, "EXPAND_RECORDS", 0)
+    rng = np.random.default_rng(3)
+    hist: dict[float, int] = {}
+    gaps = GapCounts()
+    pool = rng.exponential(0.05, 300).tolist()  # repeats: the same gap under several counts
+    for _ in range(2000):
+        g, c = pool[int(rng.integers(0, 300))], int(rng.integers(1, 9))
+        gaps.add(g, c)
+        hist[g] = hist.get(g, 0) + c
+    qs = (50.0, 90.0, 99.0, 99.9, 0.0, 100.0)
+    got = serve_metrics.gap_percentiles(gaps, qs)
+    ref = serve_metrics.histogram_percentiles(hist, qs)
+    assert got.count == ref.count
+    assert (got.p50, got.p90, got.p99, got.values) == (ref.p50, ref.p90, ref.p99, ref.values)
+    assert got.mean == pytest.approx(ref.mean, rel=1e-14)

@@ -399,3 +399,17 @@ def test_idle_gaps_draw_static_power():
     assert res.total_energy_j == pytest.approx(res.energy_j + res.idle_energy_j, rel=1e-12)
     # per-request energies still add up to the iteration energy alone
     assert sum(r.energy_j for r in res.requests) == pytest.approx(res.energy_j, rel=1e-9)
+
+
+def test_requests_join_in_arrival_order_then_input_position():
+    """States are built lazily as requests join (LazyStates); the order is still arrival, then position,
+    whatever the input order."""
+    requests = [
+        Request(request_id=10, arrived_at=1.0, num_prefill_tokens=20, num_decode_tokens=3),
+        Request(request_id=11, arrived_at=0.0, num_prefill_tokens=20, num_decode_tokens=3),
+        Request(request_id=12, arrived_at=0.0, num_prefill_tokens=20, num_decode_tokens=3),
+    ]
+    result = run_serve(FakeCostModel(), requests, ServeConfig(max_batch=1))
+    first = {r.request_id: r.first_token_at_s for r in result.requests}
+    assert first[11] < first[12] < first[10]
+    assert result.num_finished == 3

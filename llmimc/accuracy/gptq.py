@@ -33,6 +33,11 @@ from __future__ import annotations
 
 import torch
 
+from llmimc.accuracy.hardware import FLOAT_BITS, CrossbarMap, crossbar_map
+from llmimc.compress.plan import CompressionPlan
+from llmimc.hw.spec import CrossbarArray
+from llmimc.model.opgraph import OpGraph
+
 DEFAULT_DAMP = 0.01
 DEFAULT_BLOCK = 128
 
@@ -103,3 +108,76 @@ def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
                 return upper
         extra = max(extra * 10.0, 1e-6 * float(torch.diagonal(h).mean()))
     raise ValueError("GPTQ: the calibration Hessian is not positive definite even after dampening")
+
+
+def op_codes(
+    weight: torch.Tensor, xbar: CrossbarMap, outlier_channels: list[int], h: torch.Tensor, damp: float
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """GPTQ (codes, scale) of one op's analog part, laid out as :func:`~llmimc.accuracy.program.program_op`
+    lays it out (outlier channels removed, the N:M mask of the tiling); None when nothing is rounded."""
+    from llmimc.accuracy.program import nm_mask
+
+    if xbar.weight_bits >= FLOAT_BITS:
+        return None
+    w = weight.detach().to(torch.float32)
+    is_out = torch.zeros(w.shape[1], dtype=torch.bool)
+    if outlier_channels:
+        is_out[torch.tensor(outlier_channels, dtype=torch.long)] = True
+    analog_idx = (~is_out).nonzero().flatten()
+    if analog_idx.numel() == 0:
+        return None
+    w_a = w[:, analog_idx]
+    mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
+    h_a = h[analog_idx][:, analog_idx]
+    return gptq_quantise(w_a, h_a, xbar.weight_bits, damp=damp, mask=None if bool(mask.all()) else mask)
+
+
+@torch.inference_mode()
+def gptq_codes(
+    model: torch.nn.Module,
+    mods: dict[str, torch.nn.Linear],
+    graph: OpGraph,
+    plan: CompressionPlan,
+    array: CrossbarArray,
+    ids: list[int],
+    damp: float = DEFAULT_DAMP,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """GPTQ codes of every planned op, from one float forward pass over the calibration ``ids``.
+
+    Each op is compensated inside its forward pre-hook, from the Hessian of the inputs it receives, and
+    only the codes are kept (ops fed the same tensor, e.g. q/k/v, share one Hessian), so no more than
+    one Hessian is alive at a time. The codes do not depend on the noise seed: one pass serves every
+    seed of a run.
+    """
+    ops = {op.name: op for op in graph.linear_ops()}
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    last: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+    handles = []
+    for name, mod in mods.items():
+        comp = plan.ops[name]
+        xbar = crossbar_map(ops[name], comp, array, ideal_adc=True)
+
+        def hook(
+            m: torch.nn.Module,
+            inp: tuple[torch.Tensor, ...],
+            name: str = name,
+            xbar: CrossbarMap = xbar,
+            outliers: list[int] = comp.outlier_channels,
+        ) -> None:
+            x = inp[0].detach()
+            key = (x.data_ptr(), tuple(x.shape))
+            h = last.get(key)
+            if h is None:
+                last.clear()
+                h = last[key] = hessian(x)
+            codes = op_codes(m.weight, xbar, outliers, h, damp)  # type: ignore[arg-type]
+            if codes is not None:
+                out[name] = codes
+
+        handles.append(mod.register_forward_pre_hook(hook))
+    try:
+        model(torch.tensor([ids]))
+    finally:
+        for h in handles:
+            h.remove()
+    return out

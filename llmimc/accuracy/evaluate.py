@@ -147,9 +147,11 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
     adc_range = opts.adc_range or (noise.adc_range if noise else "calibrated")
     codes = None
     if opts.compensation == "gptq":
-        from llmimc.accuracy.gptq import gptq_codes
+        from llmimc.accuracy.gptq import GPTQ_CALIB_TOKENS, gptq_codes
 
-        codes = gptq_codes(loaded.model, mods, loaded.graph, plan, array, calib)
+        tail = ids[max(opts.tokens, len(ids) - GPTQ_CALIB_TOKENS) :]  # disjoint from the evaluation
+        gwin = [tail[i : i + opts.seq_len] for i in range(0, len(tail), opts.seq_len)]
+        codes = gptq_codes(loaded.model, mods, loaded.graph, plan, array, [w for w in gwin if len(w) >= 2])
     seeds, rows, times = _run_seeds(loaded, plan, array, noise, opts, evals, fp, calib, adc_range, codes)
     fp_sums, fp_s = fp.sums, fp.seconds
     ppl, kl, top1 = (

@@ -70,23 +70,23 @@ def gptq_quantise(
     scale = (w * kept if kept is not None else w).abs().amax(dim=1).clamp(min=1e-12) / qmax
     if k == 0:
         return w.clone(), scale
-    work = w.to(torch.float64).clone()
+    work = w.to(torch.float32).clone()
     hh = h.to(torch.float64).clone()
     dead = torch.diagonal(hh) == 0
     hh[dead, dead] = 1.0
     work[:, dead] = 0.0
     hh.diagonal().add_(damp * torch.diagonal(hh).mean())
-    u = _inverse_cholesky_upper(hh)
-    s = scale.to(torch.float64)[:, None]
+    u = _inverse_cholesky_upper(hh).to(torch.float32)  # inverted in float64, applied in float32
+    s = scale.to(torch.float32)[:, None]
     codes = torch.zeros_like(work)
     for b0 in range(0, k, block):
         b1 = min(k, b0 + block)
-        errs = torch.zeros(n_out, b1 - b0, dtype=torch.float64)
+        errs = torch.zeros(n_out, b1 - b0, dtype=torch.float32)
         for i in range(b0, b1):
             col = work[:, i]
             q = torch.round(col[:, None] / s).clamp(-qmax, qmax)[:, 0]
             if kept is not None:
-                q = q * kept[:, i].to(torch.float64)
+                q = q * kept[:, i]
             codes[:, i] = q
             err = (col - q * s[:, 0]) / u[i, i]
             work[:, i + 1 : b1] -= err[:, None] * u[i, i + 1 : b1][None, :]
@@ -132,6 +132,9 @@ def op_codes(
     return gptq_quantise(w_a, h_a, xbar.weight_bits, damp=damp, mask=None if bool(mask.all()) else mask)
 
 
+GPTQ_CALIB_TOKENS = 4096  # GPTQ's calibration tokens (the paper: 128 x 2048; a 135M model saturates sooner)
+
+
 @torch.inference_mode()
 def gptq_codes(
     model: torch.nn.Module,
@@ -139,45 +142,50 @@ def gptq_codes(
     graph: OpGraph,
     plan: CompressionPlan,
     array: CrossbarArray,
-    ids: list[int],
+    windows: list[list[int]],
     damp: float = DEFAULT_DAMP,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """GPTQ codes of every planned op, from one float forward pass over the calibration ``ids``.
+    """GPTQ codes of every planned op, from float forward passes over the calibration ``windows``.
 
-    Each op is compensated inside its forward pre-hook, from the Hessian of the inputs it receives, and
-    only the codes are kept (ops fed the same tensor, e.g. q/k/v, share one Hessian), so no more than
-    one Hessian is alive at a time. The codes do not depend on the noise seed: one pass serves every
-    seed of a run.
+    X^T X is summed per distinct input over the windows (ops fed the same tensor, e.g. q/k/v or
+    gate/up, share one sum, found by tensor identity within a pass), then each op is rounded and only
+    its codes are kept. The codes do not depend on the noise seed: one pass serves every seed of a run.
     """
     ops = {op.name: op for op in graph.linear_ops()}
-    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    last: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+    sums: dict[str, torch.Tensor] = {}  # first op of each input group -> sum of x^T x (float32)
+    group_of: dict[str, str] = {}  # op -> first op of its input group
+    counts: dict[str, int] = {}
+    seen: dict[tuple[int, tuple[int, ...]], str] = {}  # this pass: input tensor -> first op fed it
     handles = []
     for name, mod in mods.items():
-        comp = plan.ops[name]
-        xbar = crossbar_map(ops[name], comp, array, ideal_adc=True)
 
-        def hook(
-            m: torch.nn.Module,
-            inp: tuple[torch.Tensor, ...],
-            name: str = name,
-            xbar: CrossbarMap = xbar,
-            outliers: list[int] = comp.outlier_channels,
-        ) -> None:
+        def hook(_m: torch.nn.Module, inp: tuple[torch.Tensor, ...], name: str = name) -> None:
             x = inp[0].detach()
             key = (x.data_ptr(), tuple(x.shape))
-            h = last.get(key)
-            if h is None:
-                last.clear()
-                h = last[key] = hessian(x)
-            codes = op_codes(m.weight, xbar, outliers, h, damp)  # type: ignore[arg-type]
-            if codes is not None:
-                out[name] = codes
+            first = seen.setdefault(key, name)
+            group_of.setdefault(name, first)
+            if first != name:
+                return
+            x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
+            sums[name] = sums[name].addmm_(x2.T, x2) if name in sums else x2.T @ x2
+            counts[name] = counts.get(name, 0) + x2.shape[0]
 
         handles.append(mod.register_forward_pre_hook(hook))
     try:
-        model(torch.tensor([ids]))
+        for w in windows:
+            seen.clear()
+            model(torch.tensor([w]))
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name, mod in mods.items():
+        first = group_of.get(name)
+        if first is None:
+            continue
+        h = 2.0 * sums[first].to(torch.float64) / max(1, counts[first])
+        xbar = crossbar_map(ops[name], plan.ops[name], array, ideal_adc=True)
+        codes = op_codes(mod.weight, xbar, plan.ops[name].outlier_channels, h, damp)
+        if codes is not None:
+            out[name] = codes
     return out

@@ -33,7 +33,7 @@ def test_gptq_codes_lie_on_the_grid_and_keep_the_nm_mask(tiny, pcm):
     policy = load_policy("w4a8-outlier")
     absmax = em.activation_absmax(tiny.model, mods, calib)
     plan = accuracy_plan(tiny.graph, policy, "2:4", absmax, "test")
-    codes = gptq_codes(tiny.model, mods, tiny.graph, plan, pcm.chiplet.array, calib)
+    codes = gptq_codes(tiny.model, mods, tiny.graph, plan, pcm.chiplet.array, [calib[:32], calib[32:]])
     assert set(codes) <= set(mods)
     for name, (q, scale) in codes.items():
         comp = plan.ops[name]

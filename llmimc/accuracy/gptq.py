@@ -147,25 +147,27 @@ def gptq_codes(
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """GPTQ codes of every planned op, from float forward passes over the calibration ``windows``.
 
-    X^T X is summed per distinct input over the windows (ops fed the same tensor, e.g. q/k/v or
-    gate/up, share one sum, found by tensor identity within a pass), then each op is rounded and only
-    its codes are kept. The codes do not depend on the noise seed: one pass serves every seed of a run.
+    X^T X is summed per distinct input over the windows (ops fed the same tensor one after another,
+    e.g. q/k/v or gate/up, share one sum: the very tensor object, not an address that freed memory
+    may reuse), then each op is rounded and only its codes are kept. The codes do not depend on the noise seed: one pass serves every seed of a run.
     """
     ops = {op.name: op for op in graph.linear_ops()}
     sums: dict[str, torch.Tensor] = {}  # first op of each input group -> sum of x^T x (float32)
     group_of: dict[str, str] = {}  # op -> first op of its input group
     counts: dict[str, int] = {}
-    seen: dict[tuple[int, tuple[int, ...]], str] = {}  # this pass: input tensor -> first op fed it
+    # the input of the previous hook call and the op it opened a group for; the reference keeps that
+    # tensor alive, so a later tensor at the same address is the same tensor (no reuse of freed memory)
+    prev: list[tuple[torch.Tensor, str]] = []
     handles = []
     for name, mod in mods.items():
 
         def hook(_m: torch.nn.Module, inp: tuple[torch.Tensor, ...], name: str = name) -> None:
-            x = inp[0].detach()
-            key = (x.data_ptr(), tuple(x.shape))
-            first = seen.setdefault(key, name)
-            group_of.setdefault(name, first)
-            if first != name:
+            x = inp[0]
+            if prev and prev[0][0] is x:
+                group_of.setdefault(name, prev[0][1])
                 return
+            prev[:] = [(x, name)]
+            group_of.setdefault(name, name)
             x2 = x.reshape(-1, x.shape[-1]).to(torch.float32)
             sums[name] = sums[name].addmm_(x2.T, x2) if name in sums else x2.T @ x2
             counts[name] = counts.get(name, 0) + x2.shape[0]
@@ -173,7 +175,7 @@ def gptq_codes(
         handles.append(mod.register_forward_pre_hook(hook))
     try:
         for w in windows:
-            seen.clear()
+            prev.clear()
             model(torch.tensor([w]))
     finally:
         for handle in handles:

@@ -54,3 +54,27 @@ def test_gptq_at_16_bits_is_the_float_model(tiny, pcm):
 def test_unknown_compensation_is_refused(tiny, pcm):
     with pytest.raises(LlmimcError, match="--compensation must be none or gptq"):
         evaluate(tiny, pcm, AccuracyOptions(**{**FAST, "compensation": "awq"}))
+
+
+def test_hessians_group_ops_by_their_input(tiny, pcm, monkeypatch):
+    """q/k/v (and gate/up) share one Hessian; each layer has its own (no freed-memory aliasing)."""
+    import llmimc.accuracy.gptq as gptq_mod
+
+    mods = em.linear_modules(tiny.model, tiny.graph)
+    by_weight = {id(m.weight): n for n, m in mods.items()}
+    seen: dict[str, torch.Tensor] = {}
+    real = gptq_mod.op_codes
+
+    def spy(weight, xbar, outliers, h, damp):
+        seen[by_weight[id(weight)]] = h
+        return real(weight, xbar, outliers, h, damp)
+
+    monkeypatch.setattr(gptq_mod, "op_codes", spy)
+    plan = accuracy_plan(tiny.graph, load_policy("w4a8-outlier"), None, {}, "test")
+    gptq_codes(tiny.model, mods, tiny.graph, plan, pcm.chiplet.array, [list(range(40)), list(range(40, 90))])
+    q0, k0, v0 = (seen[f"model.layers.0.self_attn.{p}_proj"] for p in "qkv")
+    assert torch.equal(q0, k0) and torch.equal(q0, v0)
+    assert torch.equal(seen["model.layers.1.mlp.gate_proj"], seen["model.layers.1.mlp.up_proj"])
+    assert not torch.equal(q0, seen["model.layers.1.self_attn.q_proj"])
+    assert not torch.equal(q0, seen["model.layers.0.self_attn.o_proj"])
+    assert not torch.equal(seen["model.layers.0.mlp.gate_proj"], seen["model.layers.1.mlp.gate_proj"])

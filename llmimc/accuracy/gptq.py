@@ -55,12 +55,14 @@ def gptq_quantise(
     damp: float = DEFAULT_DAMP,
     block: int = DEFAULT_BLOCK,
     mask: torch.Tensor | None = None,
+    prepared: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(integer codes N x K, scale per row N) of GPTQ on weight ``w`` (N x K) with Hessian ``h`` (K x K);
     ``mask`` (N x K, True = kept) fixes pruned weights at 0 and compensates them too.
 
     Same return convention as :func:`llmimc.accuracy.program.quantise_per_channel` (which it equals on
-    uncorrelated inputs; the scale is taken from the kept weights, as there).
+    uncorrelated inputs; the scale is taken from the kept weights, as there). ``prepared`` is
+    :func:`prepare_hessian`'s result for ``h`` and ``damp``, when several weights share one Hessian.
     """
     n_out, k = w.shape
     if h.shape != (k, k):
@@ -70,13 +72,9 @@ def gptq_quantise(
     scale = (w * kept if kept is not None else w).abs().amax(dim=1).clamp(min=1e-12) / qmax
     if k == 0:
         return w.clone(), scale
+    u, dead = prepared if prepared is not None else prepare_hessian(h, damp)
     work = w.to(torch.float32).clone()
-    hh = h.to(torch.float64).clone()
-    dead = torch.diagonal(hh) == 0
-    hh[dead, dead] = 1.0
     work[:, dead] = 0.0
-    hh.diagonal().add_(damp * torch.diagonal(hh).mean())
-    u = _inverse_cholesky_upper(hh).to(torch.float32)  # inverted in float64, applied in float32
     s = scale.to(torch.float32)[:, None]
     codes = torch.zeros_like(work)
     for b0 in range(0, k, block):
@@ -95,6 +93,16 @@ def gptq_quantise(
     return codes.to(w.dtype), scale
 
 
+def prepare_hessian(h: torch.Tensor, damp: float = DEFAULT_DAMP) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U in float32, dead channels): the dampened Hessian's inverse Cholesky factor (computed in
+    float64) and the channels never active in the calibration data (their H_ii set to 1)."""
+    hh = h.to(torch.float64).clone()
+    dead = torch.diagonal(hh) == 0
+    hh[dead, dead] = 1.0
+    hh.diagonal().add_(damp * torch.diagonal(hh).mean())
+    return _inverse_cholesky_upper(hh).to(torch.float32), dead
+
+
 def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
     """Upper U with H^-1 = U^T U (float64); more dampening is added if H is not positive definite."""
     eye = torch.eye(h.shape[0], dtype=h.dtype)
@@ -111,10 +119,16 @@ def _inverse_cholesky_upper(h: torch.Tensor) -> torch.Tensor:
 
 
 def op_codes(
-    weight: torch.Tensor, xbar: CrossbarMap, outlier_channels: list[int], h: torch.Tensor, damp: float
+    weight: torch.Tensor,
+    xbar: CrossbarMap,
+    outlier_channels: list[int],
+    h: torch.Tensor,
+    damp: float,
+    shared: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """GPTQ (codes, scale) of one op's analog part, laid out as :func:`~llmimc.accuracy.program.program_op`
-    lays it out (outlier channels removed, the N:M mask of the tiling); None when nothing is rounded."""
+    lays it out (outlier channels removed, the N:M mask of the tiling); None when nothing is rounded.
+    ``shared`` caches the prepared Hessian per outlier set for ops that share ``h`` (q/k/v, gate/up)."""
     from llmimc.accuracy.program import nm_mask
 
     if xbar.weight_bits >= FLOAT_BITS:
@@ -129,7 +143,14 @@ def op_codes(
     w_a = w[:, analog_idx]
     mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
     h_a = h[analog_idx][:, analog_idx]
-    return gptq_quantise(w_a, h_a, xbar.weight_bits, damp=damp, mask=None if bool(mask.all()) else mask)
+    key = tuple(outlier_channels)
+    prepared = shared.get(key) if shared is not None else None
+    if prepared is None:
+        prepared = prepare_hessian(h_a, damp)
+        if shared is not None:
+            shared[key] = prepared
+    nm = None if bool(mask.all()) else mask
+    return gptq_quantise(w_a, h_a, xbar.weight_bits, damp=damp, mask=nm, prepared=prepared)
 
 
 GPTQ_CALIB_TOKENS = 4096  # GPTQ's calibration tokens (the paper: 128 x 2048; a 135M model saturates sooner)
@@ -181,13 +202,15 @@ def gptq_codes(
         for handle in handles:
             handle.remove()
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    prepared: dict[str, dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]]] = {}
     for name, mod in mods.items():
         first = group_of.get(name)
         if first is None:
             continue
         h = 2.0 * sums[first].to(torch.float64) / max(1, counts[first])
         xbar = crossbar_map(ops[name], plan.ops[name], array, ideal_adc=True)
-        codes = op_codes(mod.weight, xbar, plan.ops[name].outlier_channels, h, damp)
+        shared = prepared.setdefault(first, {})
+        codes = op_codes(mod.weight, xbar, plan.ops[name].outlier_channels, h, damp, shared)
         if codes is not None:
             out[name] = codes
     return out

@@ -65,9 +65,9 @@ def test_hessians_group_ops_by_their_input(tiny, pcm, monkeypatch):
     seen: dict[str, torch.Tensor] = {}
     real = gptq_mod.op_codes
 
-    def spy(weight, xbar, outliers, h, damp):
+    def spy(weight, xbar, outliers, h, damp, shared=None):
         seen[by_weight[id(weight)]] = h
-        return real(weight, xbar, outliers, h, damp)
+        return real(weight, xbar, outliers, h, damp, shared)
 
     monkeypatch.setattr(gptq_mod, "op_codes", spy)
     plan = accuracy_plan(tiny.graph, load_policy("w4a8-outlier"), None, {}, "test")

@@ -90,6 +90,10 @@ def accuracy_cmd(
         bool,
         typer.Option("--post-cal", help="Refit one gain per output column after programming (Lammie 2024)."),
     ] = False,
+    compensation: Annotated[
+        str,
+        typer.Option("--compensation", help="none | gptq: round crossbar weights by GPTQ (Frantar 2023)."),
+    ] = "none",
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
     all_rows: Annotated[bool, typer.Option("--all-rows", help="Print every op row.")] = False,
@@ -102,7 +106,7 @@ def accuracy_cmd(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
         gdc=gdc, encoding=encoding, input_encoding=input_encoding, post_calibration=post_cal, text=text,
-        chiplets=chiplets,
+        chiplets=chiplets, compensation=compensation,
     )  # fmt: skip
     result = run_accuracy(model, hw, opts, cache_dir=cache_dir)
     render_accuracy(result, console, max_rows=None if all_rows else DEFAULT_MAX_OP_ROWS)

@@ -98,15 +98,20 @@ def program_model(
     drift_s: float,
     ideal_adc: bool,
     seed: int,
+    quantised: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, EmulatedLinear]:
-    """One EmulatedLinear per planned op, programmed with the seed's generator (graph order)."""
+    """One EmulatedLinear per planned op, programmed with the seed's generator (graph order);
+    ``quantised`` holds precomputed (codes, scale) per op name (GPTQ) to program instead of rounding."""
     out: dict[str, EmulatedLinear] = {}
     bank: NoiseBank | None = None
     for index, op in enumerate(graph.linear_ops()):
         comp = plan.ops[op.name]
         gen = torch.Generator().manual_seed(op_seed(seed, index))
         xbar = crossbar_map(op, comp, array, ideal_adc)
-        st = program_op(mods[op.name].weight, xbar, comp.outlier_channels, noise, sigma_scale, drift_s, gen)
+        codes = quantised.get(op.name) if quantised is not None else None
+        st = program_op(
+            mods[op.name].weight, xbar, comp.outlier_channels, noise, sigma_scale, drift_s, gen, codes
+        )
         if st.slab is not None and st.read_sigma > 0 and bank is None:  # one bank per seed, shared
             bank = NoiseBank(torch.Generator().manual_seed(op_seed(seed, 1_000_002)))
         out[op.name] = EmulatedLinear(mods[op.name], st, gen, bank)

@@ -52,6 +52,7 @@ class AccuracyOptions:
     encoding: str | None = None  # None = the spec's array.differential; "differential" | "offset"
     input_encoding: str | None = None  # None = the spec's; "sign_magnitude" | "twos_complement" (bit-serial)
     post_calibration: bool = False  # per-column gain refit after programming (Lammie et al., ISCAS 2024)
+    compensation: str = "none"  # "gptq": GPTQ rounding of the crossbar weights (llmimc.accuracy.gptq)
     text: pathlib.Path | None = None  # None = pydoc_data.topics
     ppa: bool = True
     chiplets: int | None = None  # package size for the PPA (None = the spec's)
@@ -94,6 +95,8 @@ def check_options(opts: AccuracyOptions) -> None:
         raise LlmimcError(f"--adc-range must be calibrated or worst_case (got {opts.adc_range})")
     if opts.encoding not in (None, "differential", "offset"):
         raise LlmimcError(f"--encoding must be differential or offset (got {opts.encoding})")
+    if opts.compensation not in ("none", "gptq"):
+        raise LlmimcError(f"--compensation must be none or gptq (got {opts.compensation})")
     if opts.input_encoding not in (None, "sign_magnitude", "twos_complement"):
         raise LlmimcError(
             f"--input-encoding must be sign_magnitude or twos_complement (got {opts.input_encoding})"
@@ -142,7 +145,14 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
     noise = device_noise(spec, opts)
     array = spec.chiplet.array
     adc_range = opts.adc_range or (noise.adc_range if noise else "calibrated")
-    seeds, rows, times = _run_seeds(loaded, plan, array, noise, opts, evals, fp, calib, adc_range)
+    codes = None
+    if opts.compensation == "gptq":
+        from llmimc.accuracy.gptq import GPTQ_CALIB_TOKENS, gptq_codes
+
+        tail = ids[max(opts.tokens, len(ids) - GPTQ_CALIB_TOKENS) :]  # disjoint from the evaluation
+        gwin = [tail[i : i + opts.seq_len] for i in range(0, len(tail), opts.seq_len)]
+        codes = gptq_codes(loaded.model, mods, loaded.graph, plan, array, [w for w in gwin if len(w) >= 2])
+    seeds, rows, times = _run_seeds(loaded, plan, array, noise, opts, evals, fp, calib, adc_range, codes)
     fp_sums, fp_s = fp.sums, fp.seconds
     ppl, kl, top1 = (
         Spread(mean=m, std=s)
@@ -164,6 +174,7 @@ def evaluate(loaded: Loaded, spec: ImcSystemSpec, opts: AccuracyOptions) -> Accu
         adc="ideal" if opts.ideal_adc else f"{array.adc.bits}-bit, {adc_range} range",
         gdc=bool(noise and noise.global_drift_compensation),
         post_calibration=opts.post_calibration,
+        compensation=opts.compensation,
         text_source=text.source,
         text_sha256=text.sha256,
         text_pinned=text.pinned,
@@ -248,6 +259,7 @@ def _run_seeds(
     fp: _FloatReference,
     calib: list[int],
     adc_range: str,
+    codes: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[list[SeedMetrics], list[OpRow], tuple[float, float, float]]:
     from llmimc.hw.spec import CrossbarArray
 
@@ -261,6 +273,7 @@ def _run_seeds(
         emulated = em.program_model(
             mods, loaded.graph, plan, array, noise,
             sigma_scale=opts.noise_scale, drift_s=opts.drift_s, ideal_adc=opts.ideal_adc, seed=seed,
+            quantised=codes,
         )  # fmt: skip
         t_prog += time.perf_counter() - t
         t = time.perf_counter()

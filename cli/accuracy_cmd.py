@@ -59,6 +59,20 @@ InputEncodingOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the whole result as JSON to this path.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, max=1024, help="torch CPU threads (default: torch's, one per core)."),
+]
+
+
+def _set_threads(threads: int | None) -> None:
+    """torch's intra-op thread count for this process (the CLI's edge; the library leaves it alone)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache-dir", help="Where dequantised GGUF weights are cached.")
 ]
@@ -94,6 +108,7 @@ def accuracy_cmd(
         str,
         typer.Option("--compensation", help="none | gptq: round crossbar weights by GPTQ (Frantar 2023)."),
     ] = "none",
+    threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
     all_rows: Annotated[bool, typer.Option("--all-rows", help="Print every op row.")] = False,
@@ -102,6 +117,7 @@ def accuracy_cmd(
     from llmimc.accuracy import AccuracyOptions, run_accuracy
     from llmimc.report.accuracy_report import DEFAULT_MAX_OP_ROWS, render_accuracy
 
+    _set_threads(threads)
     opts = AccuracyOptions(
         precision=precision, sparsity=sparsity, drift_s=drift_s, seeds=seeds, tokens=tokens, seq_len=seq_len,
         noise_scale=noise_scale, ideal_devices=ideal_devices, ideal_adc=ideal_adc, adc_range=adc_range,
@@ -137,6 +153,7 @@ def accuracy_search_cmd(
     noise_scale: NoiseScaleOpt = 1.0,
     ideal_adc: IdealAdcOpt = False,
     encoding: EncodingOpt = None,
+    threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -144,6 +161,7 @@ def accuracy_search_cmd(
     from llmimc.accuracy import AccuracyOptions, run_search
     from llmimc.report.accuracy_report import render_search
 
+    _set_threads(threads)
     opts = AccuracyOptions(
         precision=precision, drift_s=drift_s, seeds=1, tokens=tokens, seq_len=seq_len, text=text,
         noise_scale=noise_scale, ideal_adc=ideal_adc, encoding=encoding, ppa=False,

@@ -53,15 +53,20 @@ _WINDOWED_CACHE_TYPES = frozenset(
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' config warnings while building, restoring its verbosity afterwards."""
+    """Silence transformers' config warnings and weight-loading progress bars while building,
+    restoring both afterwards."""
     from transformers.utils import logging as hf_logging
 
     before = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def text_decoder_config(config: transformers.PretrainedConfig) -> transformers.PretrainedConfig:

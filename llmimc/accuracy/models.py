@@ -46,7 +46,7 @@ def accuracy_cache_dir() -> pathlib.Path:
     return pathlib.Path(user_cache_dir("llmimc", appauthor=False)) / "accuracy"
 
 
-def registry_wheel(ref: str) -> str:
+def registry_requirement(ref: str) -> str:
     """The package-index requirement that ships ``ref``'s weights (only ``smollm2-135m`` is one)."""
     if ref.strip().lower() != SMOLLM2_ID:
         raise ModelResolutionError(

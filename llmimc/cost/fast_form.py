@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from llmimc.cost.model import CompiledCostModel
 
 CHUNK_TOKENS = 8192  # L axis tabulated in chunks of this many tokens (each swept on first use)
-_rowmax = np.maximum.reduce  # ndarray.max without its Python wrapper
+_rowmax_at = np.maximum.reduceat  # maxima of consecutive row blocks in one call
 _PAD_A = -1e300  # padding rows of the per-item layout: never the maximum
 Coefs = tuple[float, float, float, float, float, float, float, float]  # (a, b) of lat, energy, d2d, offpkg
 Key = tuple[int, int, int, int]  # (n, T, L without d, TL without d) of a family of iterations
@@ -153,8 +153,10 @@ class FastForm:
         self._build_mixed(kept)
 
     def _build_mixed(self, kept: list[np.ndarray]) -> None:
-        """One stacked matrix for ``mixed``: items of one undominated row are linear and fold into the
-        first-vector row and the slot rows; items of several rows keep them (padded, 2-D)."""
+        """One stacked matrix for ``mixed`` over X = [x, x / T]: items of one undominated row are linear
+        and fold into the first-vector row and the slot rows; items of several rows keep their rows
+        (padded to ``m`` each), once over x (t_u(f)) and once over x / T (t_u(f1)), each with its
+        constant U_hw; the period rows read x / T (max_j P_j . x / T, T > 0)."""
         d = self.dim
         single = ~self.u_multi
         rest1 = self.u_rest[:, 0, :]  # each single item's only row
@@ -166,37 +168,62 @@ class FastForm:
         multi = np.flatnonzero(self.u_multi)
         m = self.u_hw.shape[1]
         multi_rows = self.u_rest[multi].reshape(len(multi) * m, d)
-        blocks = [first_row[None, :], slot_rows, multi_rows, self.period, self.link, self.lin]
-        sizes = np.cumsum([0] + [len(b) for b in blocks])
+        multi_hw = self.u_hw[multi].reshape(-1)  # padding rows: never the maximum
+        num_slots = len(slot_rows)
+
+        def over_x(rows: np.ndarray, const: np.ndarray | float = 0.0) -> np.ndarray:
+            out = np.zeros((len(rows), 2 * d))
+            out[:, :d] = rows
+            out[:, 0] += const
+            return out
+
+        def over_x_by_t(rows: np.ndarray, const: np.ndarray | float = 0.0) -> np.ndarray:
+            out = np.zeros((len(rows), 2 * d))
+            out[:, d:] = rows
+            out[:, 0] += const
+            return out
+
+        first = over_x_by_t(first_row[None, :], float(self.w @ hw1))  # first_hw + first_row . x / T
+        slots = over_x(slot_rows, (self.inc * single) @ hw1)  # busy time of each slot, less its multi items
+        blocks = [
+            first,
+            slots,
+            over_x(self.lin),
+            over_x(multi_rows, multi_hw),  # t_u(f) candidates
+            over_x_by_t(multi_rows, multi_hw),  # t_u(f1) candidates
+            over_x_by_t(self.period),
+            over_x(self.link),
+        ]
+        sizes = np.cumsum([0] + [len(b) for b in blocks]).tolist()
         self.big = np.vstack(blocks)
-        self.at_slots = slice(int(sizes[1]), int(sizes[2]))
-        self.at_multi = slice(int(sizes[2]), int(sizes[3]))
-        self.at_period = slice(int(sizes[3]), int(sizes[4]))
-        self.at_link = slice(int(sizes[4]), int(sizes[5]))
-        self.at_lin = slice(int(sizes[5]), int(sizes[6]))
-        self.first_hw = float(self.w @ hw1)
-        self.slot_hw = (self.inc * single) @ hw1
-        self.multi_hw = self.u_hw[multi]  # multi items x rows (padding: never the maximum)
-        self.multi_shape = (len(multi), m)
-        self.multi_w = self.w[multi]
-        self.multi_inc = self.inc[:, multi]
+        self.at_lin = slice(sizes[2], sizes[3])
+        n_multi = len(multi)
+        # maximum.reduceat starts: each multi item's rows (twice), the period rows, the link rows (last)
+        self.max_starts = np.array([sizes[3] + i * m for i in range(2 * n_multi)] + [sizes[5], sizes[6]])
+        self.n_maxed = 2 * n_multi
+        # first and busy += (multi items' t_u(f1) weighted by w, t_u(f) by each slot's incidence)
+        gather = np.zeros((1 + num_slots, 2 * n_multi))
+        gather[0, n_multi:] = self.w[multi]
+        gather[1:, :n_multi] = self.inc[:, multi]
+        self.gather = gather
+        self.n_first_busy = 1 + num_slots
+        self.gated_first_busy = np.concatenate(([0.0], self.gated_w))  # first's entry weighs nothing
 
     # -- mixed iterations ---------------------------------------------------------------------------
     def mixed(self, n: float, t: float, length: float, tl: float) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of an iteration with work."""
-        spill = [length - o if length > o else 0.0 for o in self.ons_list]
-        va = self.big @ np.array([1.0, n, t, length, tl, *spill])
-        v = va.tolist()
-        g = va[self.at_multi].reshape(self.multi_shape)
-        t_f = _rowmax(self.multi_hw + g, axis=1)  # t_u(f) of the items of several rows
-        t_1 = _rowmax(self.multi_hw + g / t, axis=1)  # t_u(f1)
-        first = self.first_hw + v[0] / t + float(self.multi_w @ t_1)
-        period = max(v[self.at_period]) / t
-        link = max(v[self.at_link])
-        mem, e_lin, d2d, off = v[self.at_lin]
+        x = [1.0, n, t, length, tl, *[length - o if length > o else 0.0 for o in self.ons_list]]
+        inv_t = 1.0 / t
+        va = self.big @ np.array(x + [v * inv_t for v in x])
+        maxed = _rowmax_at(va, self.max_starts)
+        k = self.n_maxed
+        first_busy = va[: self.n_first_busy] + self.gather @ maxed[:k]
+        period, link = maxed[k:].tolist()
+        mem, e_lin, d2d, off = va[self.at_lin].tolist()
+        first = float(first_busy[0])
         lat = max(first + (t - 1.0) * period, mem, link) + self.fixed_s
-        busy = self.slot_hw + va[self.at_slots] + self.multi_inc @ t_f
-        energy = e_lin + self.on_w * lat + float(self.gated_w @ np.minimum(busy, lat)) + self.wake_j
+        gated = float(self.gated_first_busy @ np.minimum(first_busy, lat))
+        energy = e_lin + self.on_w * lat + gated + self.wake_j
         return lat, energy, d2d, off
 
     # -- decode-only iterations ---------------------------------------------------------------------

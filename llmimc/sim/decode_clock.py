@@ -8,10 +8,15 @@ and end time; a request stores its fields as of the clock value ``clock_k`` at w
 was last brought up to date), and at clock k its state is
 
     computed = computed_0 + (k - k_0),   left = left_0 - (k - k_0),   last token = end of iteration k - 1
-    energy   = (((energy_0 + e_k0) + e_k0+1) + ... + e_k-1)     (the step loop's additions, in order)
+    energy   = energy_0 + (E_k - E_k0),   E_k = e_0 + ... + e_k-1 (a compensated running sum)
     blocks   = blocks_0 + #{j in [0, k - k_0) : (computed_0 + j) mod b = 0}
 
 ``sync`` writes these into the request (before anything reads it: preemption, finish, the fallback).
+The running sum E is kept as a pair (hi, lo) by Knuth's TwoSum (hi + lo is the exact sum up to the
+rounding of the small ``lo``), so a window E_k - E_k0 = (hi_k - hi_k0) + (lo_k - lo_k0) is within a few
+ulps of its own value however long the run, and a sync costs O(1) instead of one addition per
+iteration. The per-request path adds e_k to each request one iteration at a time; the two differ only
+in rounding (~1e-16 relative; tests/sim/test_serve_decode_clock.py checks 1e-12).
 The aggregates the scheduler needs are kept exactly as requests join and leave:
 
 - allocations at iteration k = #{requests : (k_0 - computed_0) mod b = k mod b} (``residue``);
@@ -24,12 +29,11 @@ iteration k - 1 (``last_end_s``); only requests that joined since (``fresh``) ca
 
 from __future__ import annotations
 
-from functools import reduce
-from operator import add, attrgetter
+from operator import attrgetter
 
 from llmimc.sim.sched_state import GapCounts, ReqState
 
-TRIM_AFTER = 1 << 16  # energy-log entries kept before the log is cut to the oldest request's mark
+TRIM_AFTER = 1 << 16  # running-sum entries kept before they are cut to the oldest request's mark
 
 _last_token = attrgetter("last_token_at_s")
 _clock_k = attrgetter("clock_k")
@@ -42,7 +46,8 @@ class DecodeClock:
     __slots__ = (
         "k",
         "base",
-        "elog",
+        "sum_hi",
+        "sum_lo",
         "last_end_s",
         "bt",
         "residue",
@@ -55,8 +60,11 @@ class DecodeClock:
 
     def __init__(self, block_tokens: int) -> None:
         self.k = 0  # clocked decode iterations so far
-        self.base = 0  # clock value of elog[0]
-        self.elog: list[float] = []  # per-token energy (J) of each clocked iteration from ``base``
+        self.base = 0  # clock value of sum_hi[0]
+        # running sum E of the per-token energies (J) of the clocked iterations, as hi + lo (module
+        # docstring); entry i is E at clock value base + i (absolute: trimming drops old entries)
+        self.sum_hi: list[float] = [0.0]
+        self.sum_lo: list[float] = [0.0]
         self.last_end_s = -1.0  # end of the latest clocked iteration
         self.bt = block_tokens
         self.residue = [0] * block_tokens  # (k_0 - computed_0) mod b -> requests
@@ -97,7 +105,8 @@ class DecodeClock:
         if d:
             c = r.computed
             i = r.clock_k - self.base
-            r.energy_j = reduce(add, self.elog[i : i + d], r.energy_j)
+            hi, lo = self.sum_hi, self.sum_lo
+            r.energy_j += (hi[i + d] - hi[i]) + (lo[i + d] - lo[i])
             first = -c % self.bt
             if first < d:
                 r.private_blocks += 1 + (d - 1 - first) // self.bt
@@ -116,7 +125,8 @@ class DecodeClock:
         self.offset_sum = 0
         self.finish = {}
         self.fresh = []
-        self.elog.clear()
+        self.sum_hi = [0.0]
+        self.sum_lo = [0.0]
         self.base = self.k
         self._trim_at = TRIM_AFTER
         for r in decoding:
@@ -124,33 +134,47 @@ class DecodeClock:
 
     def tick(self, e_tok: float, end_s: float, decoding: list[ReqState]) -> None:
         """One clocked iteration: every decoding request took a token, each charged ``e_tok``."""
-        self.elog.append(e_tok)
+        hi = self.sum_hi
+        h = hi[-1]
+        s = h + e_tok
+        bp = s - h
+        self.sum_lo.append(self.sum_lo[-1] + ((h - (s - bp)) + (e_tok - bp)))  # TwoSum's error term
+        hi.append(s)
         self.k += 1
         self.last_end_s = end_s
         if self.fresh:
             self.fresh = []
-        if len(self.elog) > self._trim_at:
+        if len(hi) > self._trim_at:
             self.trim(decoding)
 
     def advance(self, e_toks: list[float], end_s: float, decoding: list[ReqState]) -> None:
         """len(e_toks) clocked iterations at once (a decode stretch), the last ending at ``end_s``."""
-        self.elog += e_toks
+        hi, lo = self.sum_hi, self.sum_lo
+        h, low = hi[-1], lo[-1]
+        for e in e_toks:  # as ``tick``, one iteration at a time
+            s = h + e
+            bp = s - h
+            low += (h - (s - bp)) + (e - bp)
+            h = s
+            hi.append(h)
+            lo.append(low)
         self.k += len(e_toks)
         self.last_end_s = end_s
         if self.fresh:
             self.fresh = []
-        if len(self.elog) > self._trim_at:
+        if len(hi) > self._trim_at:
             self.trim(decoding)
 
     def trim(self, decoding: list[ReqState]) -> None:
-        """Drop log entries no decoding request still needs (bounded memory on long runs)."""
+        """Drop running-sum entries no decoding request still needs (bounded memory on long runs)."""
         oldest = min(map(_clock_k, decoding)) if decoding else self.k
         # a request admitted with its KV during this step is in ``decoding`` before it joins: its mark
         # is stale, so it can only hold the cut back (never below the log's start)
         oldest = max(oldest, self.base)
-        del self.elog[: oldest - self.base]
+        del self.sum_hi[: oldest - self.base]
+        del self.sum_lo[: oldest - self.base]
         self.base = oldest
-        self._trim_at = len(self.elog) + TRIM_AFTER
+        self._trim_at = len(self.sum_hi) + TRIM_AFTER
 
     def add_gaps(self, hist: GapCounts, end_s: float, decoding: list[ReqState], n: int) -> None:
         """Record the token gaps of decoding[:n] for an iteration ending at ``end_s`` (as

@@ -20,7 +20,7 @@ same batch, so a stretch and the step-by-step loop agree bit for bit; any other 
 per iteration with the exact per-request past-token lists (``stretch_costs``). The run totals are summed
 left to right, one iteration at a time, as the step loop adds them; the requests are not touched: n,
 Sum c_i and the residue histogram come from the decode clock (``llmimc.sim.decode_clock``), whose
-energy log gets the stretch's per-token energies (each request sums them in order when it is synced).
+running energy sum takes the stretch's per-token energies one iteration at a time, as ``tick`` does.
 Plain Python on lists: a stretch is a few iterations of a few requests on a lightly loaded package,
 where numpy's per-call overhead would dominate.
 """
@@ -210,7 +210,7 @@ def _apply_stretch(
         gaps.add(ends[0] - clock.last_end_s, n)
     if steps > 1:
         gaps.extend(list(map(sub, ends[1:], ends)), n)  # t_k - t_(k-1)
-    # per-request energies: the clock's log, summed per request when it is synced (decode_clock)
+    # per-request energies: the clock's running sum, read per request when it is synced (decode_clock)
     clock.advance(energy if n == 1 else list(map(truediv, energy, repeat(n, steps))), end, dec)  # e / 1 == e
     # totals added left to right, one iteration at a time (as the step-by-step loop does)
     raw.energy_j = reduce(add, energy, raw.energy_j)

@@ -29,9 +29,10 @@ One loop step is one model iteration (Orca's iteration-level scheduling; Yu et a
 
 Decode clock (``llmimc.sim.decode_clock``): decoding requests' progress (tokens, blocks, energy, last
 token) is kept as offsets from counters they share, so an iteration costs O(requests that change state),
-not O(batch); a request's fields are brought up to date (the same additions, in the same order) when it
-finishes, is preempted, or an iteration cannot give every decoding request its token and block (then
-every request is updated one by one, as ``Scheduler.decode_clock = False`` does for every iteration).
+not O(batch); a request's fields are brought up to date (its energy from a compensated running sum,
+equal to the one-by-one additions up to rounding) when it finishes, is preempted, or an iteration
+cannot give every decoding request its token and block (then every request is updated one by one, as
+``Scheduler.decode_clock = False`` does for every iteration).
 Admission (pass 3) is in ``llmimc.sim.admission``.
 
 Event skipping (``llmimc.sim.decode_stretch``): when the batch is decode-only and nothing can be

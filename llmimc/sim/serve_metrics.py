@@ -22,7 +22,6 @@ from llmimc.sim.sched_state import GapCounts, RawRun, ReqState
 from llmimc.sim.serve_models import (
     KvOccupancySeries,
     Percentiles,
-    RequestRecord,
     ServeConfig,
     ServeResult,
     ServeTimeline,
@@ -195,8 +194,11 @@ def ideal_prefix_hit_tokens(requests: Sequence[Request], prefix_block_tokens: in
     return out
 
 
-def record_fields(s: ReqState, request_id: int) -> dict[str, Any]:
-    """The RequestRecord fields of a finished request, as plain data."""
+def record_fields(
+    s: ReqState, request_id: int, ttft_s: float, tpot_s: float | None, e2e_s: float
+) -> dict[str, Any]:
+    """The RequestRecord fields of a finished request, as plain data (its latencies computed by the
+    caller, ``FinishedColumns.add``)."""
     return {
         "request_id": request_id,
         "status": "finished",
@@ -207,11 +209,9 @@ def record_fields(s: ReqState, request_id: int) -> dict[str, Any]:
         "scheduled_at_s": s.first_scheduled_at_s,
         "first_token_at_s": s.first_token_at_s,
         "finished_at_s": s.finished_at_s,
-        "ttft_s": s.first_token_at_s - s.arrived_at_s,
-        "tpot_s": (s.finished_at_s - s.first_token_at_s) / (s.decode_tokens - 1)
-        if s.decode_tokens > 1
-        else None,
-        "e2e_s": s.finished_at_s - s.arrived_at_s,
+        "ttft_s": ttft_s,
+        "tpot_s": tpot_s,
+        "e2e_s": e2e_s,
         "energy_j": s.energy_j,
         "preemptions": s.preemptions,
         "prefix_cache_hit_tokens": s.cache_hit_tokens,
@@ -242,7 +242,9 @@ class FinishedColumns:
         self.hit_tokens = 0
         self.readmit_hit_tokens = 0
         self.good = 0
-        self.records: dict[int, RequestRecord] = {}  # input index -> record (keep_request_records)
+        # input index -> RequestRecord fields (keep_request_records); ServeResult validates them all at once
+        # (one call for the list: ~1.5x faster than a model_validate per request in the loop)
+        self.records: dict[int, dict[str, Any]] = {}
         self.has_slo = not (
             config.slo_ttft_s is None and config.slo_tpot_s is None and config.slo_e2e_s is None
         )
@@ -251,34 +253,39 @@ class FinishedColumns:
         if self.sink is not None:
             self.sink(fields)
         if self.config.keep_request_records:
-            self.records[index] = RequestRecord(**fields)
+            self.records[index] = fields
 
     def add(self, s: ReqState) -> None:
-        fields = record_fields(s, self.request_ids[s.index])
-        self.ttft.append(fields["ttft_s"])
-        tpot = fields["tpot_s"]
+        arrived, first, finished = s.arrived_at_s, s.first_token_at_s, s.finished_at_s
+        ttft = first - arrived
+        e2e = finished - arrived
+        tpot = (finished - first) / (s.decode_tokens - 1) if s.decode_tokens > 1 else None
+        self.ttft.append(ttft)
         if tpot is not None:
             self.tpot.append(tpot)
-        self.e2e.append(fields["e2e_s"])
-        self.queue.append(fields["queue_delay_s"])
+        self.e2e.append(e2e)
+        self.queue.append(s.first_scheduled_at_s - arrived)
         self.output_tokens += s.decode_tokens
         self.prompt_tokens += s.prompt_tokens
         self.hit_tokens += s.cache_hit_tokens
         self.readmit_hit_tokens += s.readmit_hit_tokens
-        if not self.has_slo or _meets_slo(fields, self.config):
+        if not self.has_slo or _meets_slo(ttft, tpot, e2e, self.config):
             self.good += 1
+        if self.sink is None and not self.config.keep_request_records:
+            return
+        fields = record_fields(s, self.request_ids[s.index], ttft, tpot, e2e)
         if self.sink is not None:
             self.sink(fields)
         if self.config.keep_request_records:
-            self.records[s.index] = RequestRecord.model_validate(fields)  # faster than model_construct
+            self.records[s.index] = fields
 
 
-def _meets_slo(f: dict[str, Any], config: ServeConfig) -> bool:
-    if config.slo_ttft_s is not None and f["ttft_s"] > config.slo_ttft_s:
+def _meets_slo(ttft_s: float, tpot_s: float | None, e2e_s: float, config: ServeConfig) -> bool:
+    if config.slo_ttft_s is not None and ttft_s > config.slo_ttft_s:
         return False
-    if config.slo_e2e_s is not None and f["e2e_s"] > config.slo_e2e_s:
+    if config.slo_e2e_s is not None and e2e_s > config.slo_e2e_s:
         return False
-    return not (config.slo_tpot_s is not None and f["tpot_s"] is not None and f["tpot_s"] > config.slo_tpot_s)
+    return not (config.slo_tpot_s is not None and tpot_s is not None and tpot_s > config.slo_tpot_s)
 
 
 def _timeline(

@@ -7,11 +7,10 @@ cost model answers from precomputed per-op coefficients so that an iteration cos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class PrefillChunk:
+class PrefillChunk(NamedTuple):  # a tuple: built once per chunk in the serving loop, at tuple speed
     tokens: int  # prompt tokens processed in this iteration for one request
     past_tokens: int  # tokens of that request already in the KV cache
 

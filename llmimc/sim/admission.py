@@ -17,7 +17,7 @@ from bisect import insort
 from typing import TYPE_CHECKING
 
 from llmimc.cost.iteration import PrefillChunk
-from llmimc.sim.sched_state import ReqState
+from llmimc.sim.sched_state import ReqState, seq_of
 
 if TYPE_CHECKING:
     from llmimc.sim.scheduler import Scheduler
@@ -87,7 +87,7 @@ def admit_ready(self: Scheduler, r: ReqState) -> bool:
     self.waiting.popleft()
     r.seq = self.seq
     self.seq += 1
-    insort(self.decoding, r, key=_by_seq)
+    insort(self.decoding, r, key=seq_of)
     self.late.append(r)
     self.admitted_ready = True
     return True
@@ -107,7 +107,7 @@ def resume_swapped(self: Scheduler, r: ReqState) -> bool:
     r.seq = self.seq
     self.seq += 1
     if r.computed >= r.prefill_target:
-        insort(self.decoding, r, key=_by_seq)
+        insort(self.decoding, r, key=seq_of)
         self.late.append(r)
     else:
         self.prefilling.append(r)
@@ -127,7 +127,3 @@ def admission_blocked(self: Scheduler) -> bool:
     if self.swap is not None and r.index in self.swap.swapped:
         need = self.swap.blocks_to_resume(r, p.block_tokens)
     return need > self.alloc.available() - p.watermark_blocks
-
-
-def _by_seq(r: ReqState) -> int:
-    return r.seq

@@ -29,6 +29,7 @@ iteration k - 1 (``last_end_s``); only requests that joined since (``fresh``) ca
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from operator import attrgetter
 
 from llmimc.sim.sched_state import GapCounts, ReqState
@@ -53,6 +54,7 @@ class DecodeClock:
         "residue",
         "offset_sum",
         "finish",
+        "_finish_heap",
         "fresh",
         "scheduled",
         "_trim_at",
@@ -70,6 +72,7 @@ class DecodeClock:
         self.residue = [0] * block_tokens  # (k_0 - computed_0) mod b -> requests
         self.offset_sum = 0  # Sum (computed_0 - k_0)
         self.finish: dict[int, list[ReqState]] = {}  # k_0 + left_0 -> requests
+        self._finish_heap: list[int] = []  # keys of ``finish`` (and stale ones, dropped when on top)
         self.fresh: list[ReqState] = []  # joined since the latest clocked iteration (own last token)
         self._trim_at = TRIM_AFTER
         self.scheduled = 0  # decoding[:scheduled] take a token by the clock in the iteration being built
@@ -84,6 +87,7 @@ class DecodeClock:
         at = self.finish.get(t)
         if at is None:
             self.finish[t] = [r]
+            heappush(self._finish_heap, t)
         else:
             at.append(r)
         self.fresh.append(r)
@@ -124,6 +128,7 @@ class DecodeClock:
         self.residue = [0] * self.bt
         self.offset_sum = 0
         self.finish = {}
+        self._finish_heap = []
         self.fresh = []
         self.sum_hi = [0.0]
         self.sum_lo = [0.0]
@@ -206,11 +211,21 @@ class DecodeClock:
             gained += 1
         return c, r.private_blocks + gained
 
+    def next_finish(self) -> int:
+        """The first clock value at which a decoding request emits its last token (some must decode)."""
+        heap, finish = self._finish_heap, self.finish
+        while heap[0] not in finish:  # a key whose requests finished or left
+            heappop(heap)
+        return heap[0]
+
     def finishing(self) -> list[ReqState]:
         """The requests whose last token was the latest iteration's, synced and out of the clock, in
         admission order."""
         k, bt, residue = self.k, self.bt, self.residue
         done = self.finish.pop(k)
+        heap = self._finish_heap
+        while heap and heap[0] <= k:  # spent keys (bounded memory without event skipping too)
+            heappop(heap)
         if len(done) > 1:
             done.sort(key=_seq)
         for r in done:

@@ -124,7 +124,7 @@ def try_stretch(self: Scheduler, until_s: float) -> bool:
         return False
     clock = self.clock
     k0 = clock.k
-    steps = min(clock.finish) - k0
+    steps = clock.next_finish() - k0
     if steps > MAX_STRETCH_ITERATIONS:
         steps = MAX_STRETCH_ITERATIONS
     if steps < MIN_STRETCH_ITERATIONS:

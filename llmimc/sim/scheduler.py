@@ -66,6 +66,8 @@ from llmimc.sim.sched_state import (
     add_token_gaps,
     computed_of,
     kv_point,
+    left_of,
+    seq_of,
 )
 from llmimc.sim.swap import SwapSpace
 
@@ -165,6 +167,9 @@ class Scheduler:
 
     def _join_arrivals(self) -> None:
         pending, now = self.pending, self.now
+        if isinstance(pending, LazyStates):
+            self.next_ready_s = pending.pop_ready(now, self.waiting)
+            return
         while pending:
             head = pending[0]
             if head.ready_at_s > now:
@@ -215,7 +220,9 @@ class Scheduler:
                 f"requests (KV blocks available: {self.alloc.available()})"
             )
         raw = self.run_data
-        kv_point(raw, self.now, alloc.used_blocks)
+        used = alloc.used_blocks
+        if used != raw.kv_last_blocks:
+            kv_point(raw, self.now, used)
         latency_s, energy_j, d2d_bytes, offpkg_bytes = self._cost(clocked, chunks, n_dec, decode_past)
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
@@ -247,7 +254,7 @@ class Scheduler:
         finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
         if not clocked:
             self._join_late(False)
-        if finished_any:
+        if finished_any and alloc.used_blocks != raw.kv_last_blocks:
             kv_point(raw, end, alloc.used_blocks)
         raw.energy_j += energy_j
         raw.d2d_bytes += d2d_bytes
@@ -275,8 +282,7 @@ class Scheduler:
             past_sum = clock.offset_sum + n_dec * clock.k if clocked else sum(decode_past)
             costs = summed(chunks, n_dec, past_sum)
             if costs is not None:
-                lat, energy, d2d, off = costs
-                return float(lat), float(energy), float(d2d), float(off)
+                return costs  # Python floats (llmimc.cost.session.fast_cost)
         if clocked:
             k = clock.k
             # decoding[:n_dec]: a request admitted with its KV during this step waits for the next
@@ -301,7 +307,7 @@ class Scheduler:
         if len(done) == 1:
             decoding.remove(done[0])  # by identity (ReqState)
         else:
-            self.decoding = [r for r in decoding if r.left]
+            self.decoding = list(filter(left_of, decoding))  # the finished have none left
         for r in done:
             self._finish(r, end)
 
@@ -423,7 +429,7 @@ class Scheduler:
                 self.on_handoff(r, end)
                 finished_any = True
             elif r.left:
-                insort(self.decoding, r, key=_by_seq)
+                insort(self.decoding, r, key=seq_of)
                 self.clock.join(r)
             else:
                 self._finish(r, end)
@@ -468,10 +474,6 @@ class Scheduler:
                 self.alloc.free(self.bpp)  # an equal entry exists: drop our duplicate copy
             r.private_blocks -= self.bpp
             r.refs.append(ids[i])
-
-
-def _by_seq(r: ReqState) -> int:
-    return r.seq
 
 
 def simulate(

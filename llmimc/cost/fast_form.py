@@ -38,6 +38,7 @@ time or a stretch at once, so event skipping and the step-by-step loop agree bit
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -255,9 +256,10 @@ class FastForm:
         starts: list[int] = []
         ends: list[int] = []
         coefs: list[Coefs] = []
+        states: dict[int, _State] = {}  # spill state -> its rows as a + b L (``_state``)
         at = lo
         while at <= end:
-            last, c = self._config(key, at)
+            last, c = self._config(key, at, states)
             last = min(end, max(at, last))
             starts.append(at)
             ends.append(last)
@@ -265,50 +267,79 @@ class FastForm:
             at = last + 1
         return starts, ends, coefs
 
-    def _config(self, key: Key, at: int) -> tuple[int, Coefs]:
-        """Coefficients of the configuration optimal at d = ``at`` and the last integer d where it stays
-        optimal (within the spill state of ``at``)."""
+    def _state(self, key: Key, k: int) -> _State:
+        """Every row of the iteration ``key`` in spill state k (groups o_1..o_k spill) as a + b L: the
+        candidates of each maximum stacked (t_u(f) per item, t_u(f1) per item, the period, the link;
+        padded rows never win), and the pieces the configuration's other outputs read."""
         n, tokens, l_base, tl_base = key
-        g = self.num_groups
-        k = int(np.searchsorted(self.ons, l_base + at, side="left"))  # groups with o_g < L spill
         x0 = np.zeros(self.dim)
         x1 = np.zeros(self.dim)
         x0[:5] = (1.0, n, tokens, l_base, tl_base)
         x1[3:5] = 1.0
         x0[NUM_FEATURES : NUM_FEATURES + k] = l_base - self.ons[:k]
         x1[NUM_FEATURES : NUM_FEATURES + k] = 1.0
-        state_hi = float(self.ons[k]) - l_base if k < g else np.inf
-        lx = float(at)
-        his: list[float] = [state_hi]
-
-        def pick(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Row maxima of a + b L per row of 2-D a, b (argmax per row) and their validity."""
-            idx = np.argmax(a + b * lx, axis=1)
-            rr = np.arange(a.shape[0])
-            wa, wb = a[rr, idx], b[rr, idx]
-            his.append(_upper((a - wa[:, None]).ravel(), (b - wb[:, None]).ravel()))
-            return wa, wb
-
         ga, gb = self.u_rest @ x0, self.u_rest @ x1  # items x rows
         ga = np.where(self.u_hw > _PAD_A, ga, 0.0)
-        fa, fb = pick(self.u_hw + ga, gb)  # t_u(f)
         t = float(tokens)
-        oa, ob = pick(self.u_hw + ga / t, gb / t)  # t_u(f1)
+        parts_a = [self.u_hw + ga, self.u_hw + ga / t, (self.period @ x0)[None, :], (self.link @ x0)[None, :]]
+        parts_b = [gb, gb / t, (self.period @ x1)[None, :], (self.link @ x1)[None, :]]
+        width = max(p.shape[1] for p in parts_a)
+        rows = sum(p.shape[0] for p in parts_a)
+        a = np.full((rows, width), _PAD_A)
+        b = np.zeros((rows, width))
+        r = 0
+        for pa, pb in zip(parts_a, parts_b, strict=True):
+            a[r : r + pa.shape[0], : pa.shape[1]] = pa
+            b[r : r + pb.shape[0], : pb.shape[1]] = pb
+            r += pa.shape[0]
         s0, s1 = x0[NUM_FEATURES:], x1[NUM_FEATURES:]
-        first = (
-            float(self.w @ oa) + float(self.sp_sum @ s0) / t,
-            float(self.w @ ob) + float(self.sp_sum @ s1) / t,
+        return _State(
+            a=a,
+            b=b,
+            first_sp=(float(self.sp_sum @ s0) / t, float(self.sp_sum @ s1) / t),
+            busy_sp=(self.sp @ s0, self.sp @ s1),
+            lin=(self.lin @ x0, self.lin @ x1),
         )
-        pa, pb = pick((self.period @ x0)[None, :], (self.period @ x1)[None, :])
-        la, lb = pick((self.link @ x0)[None, :], (self.link @ x1)[None, :])
-        lin_a, lin_b = self.lin @ x0, self.lin @ x1
+
+    def _config(self, key: Key, at: int, states: dict[int, _State]) -> tuple[int, Coefs]:
+        """Coefficients of the configuration optimal at d = ``at`` and the last integer d where it stays
+        optimal (within the spill state of ``at``)."""
+        n, tokens, l_base, tl_base = key
+        g = self.num_groups
+        k = int(np.searchsorted(self.ons, l_base + at, side="left"))  # groups with o_g < L spill
+        st = states.get(k)
+        if st is None:
+            st = states[k] = self._state(key, k)
+        state_hi = float(self.ons[k]) - l_base if k < g else np.inf
+        lx = float(at)
+        t = float(tokens)
+        # every maximum but the latency's at once: its row's (a, b) and the validity of all choices
+        a, b = st.a, st.b
+        idx = np.argmax(a + b * lx, axis=1)
+        rr = np.arange(a.shape[0])
+        wa, wb = a[rr, idx], b[rr, idx]
+        his: list[float] = [state_hi, _upper((a - wa[:, None]).ravel(), (b - wb[:, None]).ravel())]
+        n_u = self.u_hw.shape[0]
+        fa, fb = wa[:n_u], wb[:n_u]  # t_u(f)
+        oa, ob = wa[n_u : 2 * n_u], wb[n_u : 2 * n_u]  # t_u(f1)
+        pa, pb = float(wa[2 * n_u]), float(wb[2 * n_u])  # the period's row
+        la, lb = float(wa[2 * n_u + 1]), float(wb[2 * n_u + 1])  # the link's row
+        first = (float(self.w @ oa) + st.first_sp[0], float(self.w @ ob) + st.first_sp[1])
+        lin_a, lin_b = st.lin
         # latency = max(pipe, mem, link); the period is max(row . x) / T as in ``mixed``
-        cand_a = np.array([[first[0] + (t - 1.0) * (float(pa[0]) / t), float(lin_a[0]), float(la[0])]])
-        cand_b = np.array([[first[1] + (t - 1.0) * (float(pb[0]) / t), float(lin_b[0]), float(lb[0])]])
-        wa, wb = pick(cand_a, cand_b)
-        lat_a, lat_b = float(wa[0]) + self.fixed_s, float(wb[0])
-        busy_a = self.inc @ fa + self.sp @ s0
-        busy_b = self.inc @ fb + self.sp @ s1
+        cand_a = [first[0] + (t - 1.0) * (pa / t), float(lin_a[0]), la]
+        cand_b = [first[1] + (t - 1.0) * (pb / t), float(lin_b[0]), lb]
+        vals = [ca + cb * lx for ca, cb in zip(cand_a, cand_b, strict=True)]
+        w = vals.index(max(vals))  # the first maximum, as np.argmax
+        ups = [
+            -(ca - cand_a[w]) / (cb - cand_b[w])
+            for ca, cb in zip(cand_a, cand_b, strict=True)
+            if cb - cand_b[w] > 0
+        ]
+        his.append(min(ups) if ups else float(np.inf))
+        lat_a, lat_b = cand_a[w] + self.fixed_s, cand_b[w]
+        busy_a = self.inc @ fa + st.busy_sp[0]
+        busy_b = self.inc @ fb + st.busy_sp[1]
         below = busy_a + busy_b * lx <= lat_a + lat_b * lx
         da, db = busy_a - lat_a, busy_b - lat_b
         sign = np.where(below, 1.0, -1.0)
@@ -330,6 +361,17 @@ class FastForm:
             float(lin_b[3]),
         )
         return last, coefs
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """Rows of one iteration family in one spill state (``FastForm._state``)."""
+
+    a: np.ndarray  # stacked maximum candidates: constant parts (padding: _PAD_A)
+    b: np.ndarray  # ... and their slopes in L
+    first_sp: tuple[float, float]  # the spill part of the first-vector time / T, as (a, b)
+    busy_sp: tuple[np.ndarray, np.ndarray]  # the spill part of each slot's busy time
+    lin: tuple[np.ndarray, np.ndarray]  # mem bound, linear energy, d2d, off-package bytes
 
 
 def _own_resources() -> tuple[int, ...]:

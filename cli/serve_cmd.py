@@ -171,13 +171,16 @@ TtftOpt = Annotated[float | None, Opt("--slo-ttft-s", help="SLO on time to first
 TpotOpt = Annotated[float | None, Opt("--slo-tpot-s", help="SLO on time per output token (s) for goodput.")]
 E2eOpt = Annotated[float | None, Opt("--slo-e2e-s", help="SLO on end-to-end latency (s) for goodput.")]
 MaxReqOpt = Annotated[int | None, Opt("--max-requests", help="Serve only the first K requests.")]
-JsonOpt = Annotated[Path | None, Opt("--json", help="Write the result as JSON here.")]
+JsonOpt = Annotated[
+    Path | None,
+    Opt("--json", help="Write the result's summary as JSON here (per-request records: --requests-out)."),
+]
 TimelineOpt = Annotated[Path | None, Opt("--timeline", help="Write a Chrome/Perfetto trace JSON here.")]
 RecordsOpt = Annotated[
     Path | None,
     Opt(
         "--requests-out",
-        help="Stream per-request records here (JSONL; .parquet needs pyarrow); --json keeps the summary.",
+        help="Stream per-request records here (JSONL; .parquet needs pyarrow).",
     ),
 ]
 WindowOpt = Annotated[
@@ -311,7 +314,9 @@ def serve(
         percentiles=_parse_percentiles(percentiles),
         watermark_fraction=watermark,
         event_skipping=event_skipping,
-        keep_request_records=requests_out is None,
+        # records are streamed (--requests-out) or drawn as the timeline's request tracks; --json holds
+        # the summary, so a run with neither builds no per-request record (the loop's largest cost)
+        keep_request_records=timeline_path is not None and requests_out is None,
         replicas=replicas,
         router=router,
         disaggregate=split,
@@ -391,7 +396,8 @@ def _write_outputs(
     where = f"{packages} packages of {units}" if packages > 1 else units
     render_serve_report(result, console, f"llmimc serve {run.model_id} on {where} — {run.load.source}")
     if json_path is not None:
-        write_output(json_path, result.model_dump_json(indent=1), "--json")
+        summary = result.model_copy(update={"requests": []})  # records: --requests-out
+        write_output(json_path, summary.model_dump_json(indent=1), "--json")
     if requests_out is not None:
         err_console.print(f"wrote {requests_out} ({n:,} request records)", highlight=False)
     if timeline_path is not None:

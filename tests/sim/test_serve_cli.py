@@ -85,6 +85,9 @@ def test_synthetic_run_writes_json_and_timeline(tmp_path):
     assert data["config"]["max_context_tokens"] == 1024  # GPT-2's n_positions
     events = json.loads(tl.read_text())["traceEvents"]
     assert sum(1 for e in events if e.get("cat") == "iteration") == data["iterations"]
+    # the timeline draws every request from the kept records; --json holds the summary only
+    assert sum(1 for e in events if e.get("name", "").startswith("req ")) == 12
+    assert data["requests"] == []
     again = tmp_path / "again.json"
     args[args.index(str(out))] = str(again)
     assert runner.invoke(app, args).exit_code == 0
@@ -179,6 +182,27 @@ def test_requests_out_streams_records_and_json_holds_the_summary(tmp_path):
     starts = [e["ts"] for e in json.loads(tl.read_text())["traceEvents"] if e.get("cat") == "iteration"]
     assert starts and max(starts) < 0.05 * 1e6
     assert "serve:" not in result.stderr  # a short run prints no progress lines (reproducible output)
+
+
+def test_json_alone_builds_no_request_records(tmp_path, monkeypatch):
+    """--json is the summary: a run without --requests-out or --timeline keeps no per-request record."""
+    from llmimc.sim import serve_metrics
+
+    kept: list[int] = []
+    add = serve_metrics.FinishedColumns.add
+
+    def spy(self, s):
+        add(self, s)
+        kept.append(len(self.records))
+
+    monkeypatch.setattr(serve_metrics.FinishedColumns, "add", spy)
+    out = tmp_path / "r.json"
+    args = ["serve", "gpt2", "--chiplets", "8", "--rate", "50", "--num-requests", "10", "--prompt-len", "32"]
+    result = runner.invoke(app, [*args, "--gen-len", "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(kept) == 10 and max(kept) == 0
+    data = json.loads(out.read_text())
+    assert data["requests"] == [] and data["num_finished"] == 10
 
 
 def test_requests_out_parquet(tmp_path):

@@ -164,7 +164,9 @@ def kv_occupancy_series(
     idx = np.searchsorted(time_s, grid, side="right") - 1
     sampled = np.where(idx >= 0, frac[np.maximum(idx, 0)], 0.0)
     widths = np.diff(np.append(time_s, end_time_s))
-    mean = float(np.dot(frac, widths) / end_time_s)
+    # a multiply and a sum, not np.dot: a BLAS dot this long wakes OpenBLAS's worker threads, which then
+    # spin for ~0.1 CPU-s after the call on a small machine
+    mean = float((frac * widths).sum() / end_time_s)
     return KvOccupancySeries(
         time_s=[float(t) for t in grid],
         used_fraction=[float(v) for v in sampled],

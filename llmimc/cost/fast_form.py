@@ -154,76 +154,65 @@ class FastForm:
         self._build_mixed(kept)
 
     def _build_mixed(self, kept: list[np.ndarray]) -> None:
-        """One stacked matrix for ``mixed`` over X = [x, x / T]: items of one undominated row are linear
-        and fold into the first-vector row and the slot rows; items of several rows keep their rows
-        (padded to ``m`` each), once over x (t_u(f)) and once over x / T (t_u(f1)), each with its
-        constant U_hw; the period rows read x / T (max_j P_j . x / T, T > 0)."""
+        """One matrix for ``mixed``, every row over x: items of one undominated row are linear and fold
+        into the first-vector row and the slot rows; items of several rows keep their rows (padded to
+        ``m`` each), once for t_u(f) and once for t_u(f1). Rows read as is come first (the slots' busy
+        times, the 4 linear rows, t_u(f), the link); rows divided by T after their maximum come last
+        (first, t_u(f1), the period: max_j P_j . x / T, T > 0), each constant c folded into the T
+        column as c T. Half the size of a matrix over [x, x / T]: it stays in cache between calls."""
         d = self.dim
+        t_col = 2  # x = [1, n, T, L, TL, S..]
         single = ~self.u_multi
         rest1 = self.u_rest[:, 0, :]  # each single item's only row
         hw1 = np.where(single, self.u_hw[:, 0], 0.0)
         first_row = (self.w * single) @ rest1
         first_row[NUM_FEATURES:] += self.sp_sum
+        first_row[t_col] += float(self.w @ hw1)  # (first_hw T + first_row . x) / T
         slot_rows = (self.inc * single) @ rest1
         slot_rows[:, NUM_FEATURES:] += self.sp
+        slot_rows[:, 0] += (self.inc * single) @ hw1  # busy time of each slot, less its multi items
         multi = np.flatnonzero(self.u_multi)
-        m = self.u_hw.shape[1]
-        multi_rows = self.u_rest[multi].reshape(len(multi) * m, d)
+        n_multi, m = len(multi), self.u_hw.shape[1]
         multi_hw = self.u_hw[multi].reshape(-1)  # padding rows: never the maximum
+        t_f_rows = self.u_rest[multi].reshape(n_multi * m, d).copy()
+        t_f_rows[:, 0] += multi_hw
+        t_1_rows = self.u_rest[multi].reshape(n_multi * m, d).copy()
+        t_1_rows[:, t_col] += multi_hw
         num_slots = len(slot_rows)
-
-        def over_x(rows: np.ndarray, const: np.ndarray | float = 0.0) -> np.ndarray:
-            out = np.zeros((len(rows), 2 * d))
-            out[:, :d] = rows
-            out[:, 0] += const
-            return out
-
-        def over_x_by_t(rows: np.ndarray, const: np.ndarray | float = 0.0) -> np.ndarray:
-            out = np.zeros((len(rows), 2 * d))
-            out[:, d:] = rows
-            out[:, 0] += const
-            return out
-
-        first = over_x_by_t(first_row[None, :], float(self.w @ hw1))  # first_hw + first_row . x / T
-        slots = over_x(slot_rows, (self.inc * single) @ hw1)  # busy time of each slot, less its multi items
-        blocks = [
-            first,
-            slots,
-            over_x(self.lin),
-            over_x(multi_rows, multi_hw),  # t_u(f) candidates
-            over_x_by_t(multi_rows, multi_hw),  # t_u(f1) candidates
-            over_x_by_t(self.period),
-            over_x(self.link),
-        ]
-        sizes = np.cumsum([0] + [len(b) for b in blocks]).tolist()
+        blocks = [slot_rows, self.lin, t_f_rows, self.link, first_row[None, :], t_1_rows, self.period]
+        at = np.cumsum([0] + [len(b) for b in blocks]).tolist()
         self.big = np.vstack(blocks)
-        self.at_lin = slice(sizes[2], sizes[3])
-        n_multi = len(multi)
-        # maximum.reduceat starts: each multi item's rows (twice), the period rows, the link rows (last)
-        self.max_starts = np.array([sizes[3] + i * m for i in range(2 * n_multi)] + [sizes[5], sizes[6]])
-        self.n_maxed = 2 * n_multi
-        # first and busy += (multi items' t_u(f1) weighted by w, t_u(f) by each slot's incidence)
-        gather = np.zeros((1 + num_slots, 2 * n_multi))
-        gather[0, n_multi:] = self.w[multi]
-        gather[1:, :n_multi] = self.inc[:, multi]
+        # maximum.reduceat: one row each for the slots and the linear rows, then each item's m rows,
+        # the link rows, first, each item's m rows again, the period rows
+        starts = list(range(at[2]))
+        starts += [at[2] + i * m for i in range(n_multi)] + [at[3], at[4]]
+        starts += [at[5] + i * m for i in range(n_multi)] + [at[6]]
+        self.max_starts = np.array(starts)
+        self.by_t_from = at[2] + n_multi + 1  # reduced[by_t_from:] (first, t_u(f1), period) are / T
+        self.at_lin = num_slots  # reduced[at_lin : at_lin + 4]: mem, e_lin, d2d, off
+        self.at_link = at[2] + n_multi
+        # first and busy = their own reduced entry + multi items' t_u(f1) x w, t_u(f) x incidence
+        gather = np.zeros((1 + num_slots, len(starts)))
+        first_at = self.by_t_from
+        gather[0, first_at] = 1.0
+        gather[0, first_at + 1 : first_at + 1 + n_multi] = self.w[multi]
+        gather[1:, :num_slots] = np.eye(num_slots)
+        gather[1:, at[2] : at[2] + n_multi] = self.inc[:, multi]
         self.gather = gather
-        self.n_first_busy = 1 + num_slots
         self.gated_first_busy = np.concatenate(([0.0], self.gated_w))  # first's entry weighs nothing
 
     # -- mixed iterations ---------------------------------------------------------------------------
     def mixed(self, n: float, t: float, length: float, tl: float) -> tuple[float, float, float, float]:
         """(latency_s, energy_j, d2d_bytes, offpkg_bytes) of an iteration with work."""
         x = [1.0, n, t, length, tl, *[length - o if length > o else 0.0 for o in self.ons_list]]
-        inv_t = 1.0 / t
-        va = self.big @ np.array(x + [v * inv_t for v in x])
-        maxed = _rowmax_at(va, self.max_starts)
-        k = self.n_maxed
-        first_busy = va[: self.n_first_busy] + self.gather @ maxed[:k]
-        period, link = maxed[k:].tolist()
-        mem, e_lin, d2d, off = va[self.at_lin].tolist()
-        first = float(first_busy[0])
-        lat = max(first + (t - 1.0) * period, mem, link) + self.fixed_s
-        gated = float(self.gated_first_busy @ np.minimum(first_busy, lat))
+        reduced = _rowmax_at(self.big @ np.array(x), self.max_starts)
+        reduced[self.by_t_from :] *= 1.0 / t
+        first_busy = self.gather @ reduced
+        vals = reduced.tolist()
+        at = self.at_lin
+        mem, e_lin, d2d, off = vals[at : at + 4]
+        lat = max(first_busy.item(0) + (t - 1.0) * vals[-1], mem, vals[self.at_link]) + self.fixed_s
+        gated = (self.gated_first_busy @ np.minimum(first_busy, lat)).item()
         energy = e_lin + self.on_w * lat + gated + self.wake_j
         return lat, energy, d2d, off
 

@@ -5,11 +5,13 @@ one (the scheduler's own fallback path, the loop as it was before the clock); ev
 per request and in total, must be equal bit for bit, with event skipping on or off, under KV pressure
 (preemptions), token budgets smaller than the batch, prefix caching, swap preemption, replicas and
 prefill/decode disaggregation (decode packages admit requests whose KV arrives ready, mid-step), except
-per-request energies (and figures made from them), which the clock reads from a compensated running
-sum instead of adding one iteration at a time: those agree within 1e-12 relative.
+per-request energies, which the clock reads from a compensated running sum instead of adding one
+iteration at a time: those agree within 1e-12 relative.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -150,3 +152,36 @@ def test_a_synced_request_holds_what_per_request_updates_give():
     # past tokens 6, 7, 8 took a token each; the one at 8 (a block boundary) took a third block
     assert (r.computed, r.left, r.private_blocks, r.last_token_at_s) == (9, 2, 3, 3.0)
     assert r.energy_j == ((1.0 + 0.5) + 0.25) + 0.125
+
+
+def test_clock_energy_is_the_compensated_sum_in_any_grouping():
+    """A synced request's energy is its per-token energies' sum within an ulp of the exact sum (math.fsum,
+    where left-to-right additions are further off), the same bits whether the iterations were clocked one
+    at a time or as stretches."""
+    values = [1.0] + [3e-17, 1e-3, 7e-17] * 40  # each tiny energy alone is lost next to 1 J
+    energies = []
+    for chunk in (1, 5, len(values)):
+        clock = DecodeClock(16)
+        r = ReqState(
+            index=0,
+            arrived_at_s=0.0,
+            prompt_tokens=1,
+            decode_tokens=len(values) + 1,
+            prefix_ids=None,
+            left=len(values),
+            prefill_target=1,
+        )
+        r.computed = 1
+        clock.join(r)
+        for at in range(0, len(values), chunk):
+            part = values[at : at + chunk]
+            if chunk == 1:
+                clock.tick(part[0], float(at), [r])
+            else:
+                clock.advance(part, float(at), [r])
+        clock.sync(r)
+        energies.append(r.energy_j)
+    assert energies[0] == energies[1] == energies[2]
+    exact = math.fsum(values)
+    assert abs(energies[0] - exact) <= math.ulp(exact)
+    assert abs(sum(values) - exact) > 10 * math.ulp(exact)  # left to right: one rounding per addition

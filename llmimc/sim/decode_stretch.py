@@ -209,7 +209,7 @@ def _apply_stretch(
     else:  # every last token at the clock's latest iteration end
         gaps.add(ends[0] - clock.last_end_s, n)
     if steps > 1:
-        gaps.extend(list(map(sub, ends[1:], ends)), n)  # t_k - t_(k-1)
+        gaps.extend(map(sub, ends[1:], ends), n)  # t_k - t_(k-1)
     # per-request energies: the clock's running sum, read per request when it is synced (decode_clock)
     clock.advance(energy if n == 1 else list(map(truediv, energy, repeat(n, steps))), end, dec)  # e / 1 == e
     # totals added left to right, one iteration at a time (as the step-by-step loop does)

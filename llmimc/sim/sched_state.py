@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -138,7 +138,7 @@ class GapCounts:
             gaps = self.by_count[count] = array("d")
         gaps.append(gap_s)
 
-    def extend(self, gaps_s: list[float], count: int) -> None:
+    def extend(self, gaps_s: Iterable[float], count: int) -> None:
         """``add`` of each gap with the same count."""
         gaps = self.by_count.get(count)
         if gaps is None:

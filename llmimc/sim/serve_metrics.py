@@ -197,37 +197,34 @@ def ideal_prefix_hit_tokens(requests: Sequence[Request], prefix_block_tokens: in
     return out
 
 
-# RequestRecord's fields in order: a finished request's record row (``record_row``) lists its values so
-RECORD_FIELDS = tuple(RequestRecord.model_fields)
-
-
-def record_row(
+def record_fields(
     s: ReqState, request_id: int, ttft_s: float, tpot_s: float | None, e2e_s: float
-) -> tuple[Any, ...]:
-    """The RequestRecord field values of a finished request in ``RECORD_FIELDS`` order (its latencies
-    computed by the caller, ``FinishedColumns.add``). A tuple of plain values: a kept row is no work
-    for Python's cyclic garbage collector, where a dict or a model per request made its full
-    collections walk every record kept so far (~10 % of the Azure run)."""
-    return (
-        request_id,
-        "finished",
-        None,
-        s.prompt_tokens,
-        s.decode_tokens,
-        s.arrived_at_s,
-        s.first_scheduled_at_s,
-        s.first_token_at_s,
-        s.finished_at_s,
-        ttft_s,
-        tpot_s,
-        e2e_s,
-        s.energy_j,
-        s.preemptions,
-        s.cache_hit_tokens,
-        s.readmit_hit_tokens,
-        s.first_scheduled_at_s - s.arrived_at_s,
-        s.kv_transfer_s if s.kv_transfer_s > 0 else None,
-    )
+) -> dict[str, Any]:
+    """The RequestRecord fields of a finished request, as plain data in the model's field order (its
+    latencies computed by the caller, ``FinishedColumns.add``)."""
+    return {
+        "request_id": request_id,
+        "status": "finished",
+        "reason": None,
+        "num_prefill_tokens": s.prompt_tokens,
+        "num_decode_tokens": s.decode_tokens,
+        "arrived_at_s": s.arrived_at_s,
+        "scheduled_at_s": s.first_scheduled_at_s,
+        "first_token_at_s": s.first_token_at_s,
+        "finished_at_s": s.finished_at_s,
+        "ttft_s": ttft_s,
+        "tpot_s": tpot_s,
+        "e2e_s": e2e_s,
+        "energy_j": s.energy_j,
+        "preemptions": s.preemptions,
+        "prefix_cache_hit_tokens": s.cache_hit_tokens,
+        "prefix_cache_readmit_hit_tokens": s.readmit_hit_tokens,
+        "queue_delay_s": s.first_scheduled_at_s - s.arrived_at_s,
+        "kv_transfer_s": s.kv_transfer_s if s.kv_transfer_s > 0 else None,
+    }
+
+
+RECORD_FIELDS = tuple(RequestRecord.model_fields)  # the order of a kept row's values (record_fields')
 
 
 class FinishedColumns:
@@ -252,7 +249,7 @@ class FinishedColumns:
         self.readmit_hit_tokens = 0
         self.good = 0
         # input index -> RequestRecord fields (keep_request_records): a rejected request's as a dict, a
-        # finished one's as a ``record_row``; ServeResult validates them all at once (``record_dicts``)
+        # finished one's as their values in RECORD_FIELDS order; ServeResult validates them all at once
         self.records: dict[int, dict[str, Any] | tuple[Any, ...]] = {}
         self.has_slo = not (
             config.slo_ttft_s is None and config.slo_tpot_s is None and config.slo_e2e_s is None
@@ -282,11 +279,13 @@ class FinishedColumns:
             self.good += 1
         if self.sink is None and not self.config.keep_request_records:
             return
-        row = record_row(s, self.request_ids[s.index], ttft, tpot, e2e)
+        fields = record_fields(s, self.request_ids[s.index], ttft, tpot, e2e)
         if self.sink is not None:
-            self.sink(dict(zip(RECORD_FIELDS, row, strict=True)))
+            self.sink(fields)
         if self.config.keep_request_records:
-            self.records[s.index] = row
+            # kept as a tuple of plain values: no work for Python's cyclic garbage collector, where a
+            # dict or a model per request made its full collections walk every record kept so far
+            self.records[s.index] = tuple(fields.values())
 
     def record_dicts(self) -> list[dict[str, Any]]:
         """The kept records' fields in input order."""

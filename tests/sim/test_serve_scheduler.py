@@ -12,6 +12,7 @@ from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.serve import ServeConfig, ServeConfigError, run_serve
+from llmimc.sim.serve_models import RequestRecord
 from llmimc.traces.request import Request
 
 
@@ -423,3 +424,15 @@ def test_requests_join_in_arrival_order_then_input_position():
     first = {r.request_id: r.first_token_at_s for r in result.requests}
     assert first[11] < first[12] < first[10]
     assert result.num_finished == 3
+
+
+def test_kept_records_equal_the_streamed_ones():
+    """The records a run keeps (stored compactly, validated at the end) are the ones it streams to
+    on_record, field for field, in input order, rejected requests included."""
+    requests = make_requests(40, seed=5)
+    requests.append(Request(request_id=40, arrived_at=0.01, num_prefill_tokens=5000, num_decode_tokens=3))
+    streamed: list[dict] = []
+    result = run_serve(FakeCostModel(kv_capacity=2048), requests, ServeConfig(), on_record=streamed.append)
+    assert result.num_rejected >= 1 and len(streamed) == len(requests)
+    by_id = {row["request_id"]: RequestRecord(**row) for row in streamed}  # rejected rows omit defaults
+    assert result.requests == [by_id[q.request_id] for q in requests]

@@ -185,3 +185,18 @@ def test_clock_energy_is_the_compensated_sum_in_any_grouping():
     exact = math.fsum(values)
     assert abs(energies[0] - exact) <= math.ulp(exact)
     assert abs(sum(values) - exact) > 10 * math.ulp(exact)  # left to right: one rounding per addition
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1e3, allow_subnormal=False), min_size=1, max_size=40),
+    st.lists(st.floats(0.0, 1e3, allow_subnormal=False), min_size=1, max_size=40),
+)
+def test_a_stretch_keeps_the_running_sum_bits_of_single_ticks(first, then):
+    """``advance`` leaves exactly the (hi, lo) entries that ticking each energy leaves."""
+    ticked, stretched = DecodeClock(4), DecodeClock(4)
+    for e in first + then:
+        ticked.tick(e, 0.0, [])
+    stretched.advance(first, 0.0, [])
+    stretched.advance(then, 0.0, [])
+    assert stretched.sum_hi == ticked.sum_hi and stretched.sum_lo == ticked.sum_lo

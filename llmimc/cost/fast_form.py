@@ -58,15 +58,14 @@ Key = tuple[int, int, int, int]  # (n, T, L without d, TL without d) of a family
 
 def _undominated(rows: np.ndarray) -> np.ndarray:
     """Indices of rows not dominated coefficient-wise by another row (first of equal rows kept)."""
-    keep = []
-    for i in range(len(rows)):
-        ge = np.all(rows >= rows[i], axis=1)
-        gt = np.any(rows > rows[i], axis=1)
-        ge[i] = False
-        dominated = bool(np.any(ge & gt)) or bool(np.any(ge[:i] & ~gt[:i]))
-        if not dominated:
-            keep.append(i)
-    return np.array(keep if keep else [0], dtype=int)
+    n = len(rows)
+    ge = np.all(rows[None, :, :] >= rows[:, None, :], axis=2)  # ge[i, j]: row j >= row i everywhere
+    gt = np.any(rows[None, :, :] > rows[:, None, :], axis=2)  # gt[i, j]: row j > row i somewhere
+    np.fill_diagonal(ge, False)
+    earlier = np.tri(n, k=-1, dtype=bool)  # earlier[i, j]: j < i
+    dominated = np.any(ge & gt, axis=1) | np.any(ge & ~gt & earlier, axis=1)
+    keep = np.flatnonzero(~dominated)
+    return keep if len(keep) else np.array([0])
 
 
 def _upper(da: np.ndarray, db: np.ndarray) -> float:

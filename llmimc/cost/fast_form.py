@@ -158,7 +158,7 @@ class FastForm:
         ``m`` each), once for t_u(f) and once for t_u(f1). Rows read as is come first (the slots' busy
         times, the 4 linear rows, t_u(f), the link); rows divided by T after their maximum come last
         (first, t_u(f1), the period: max_j P_j . x / T, T > 0), each constant c folded into the T
-        column as c T. Half the size of a matrix over [x, x / T]: it stays in cache between calls."""
+        column as c T: half the size of a matrix over [x, x / T], and no x / T list per call."""
         d = self.dim
         t_col = 2  # x = [1, n, T, L, TL, S..]
         single = ~self.u_multi

@@ -220,9 +220,7 @@ class Scheduler:
                 f"requests (KV blocks available: {self.alloc.available()})"
             )
         raw = self.run_data
-        used = alloc.used_blocks
-        if used != raw.kv_last_blocks:
-            kv_point(raw, self.now, used)
+        kv_point(raw, self.now, alloc.used_blocks)
         latency_s, energy_j, d2d_bytes, offpkg_bytes = self._cost(clocked, chunks, n_dec, decode_past)
         end = self.now + latency_s
         n_prefill_tokens = sum(pre_tokens)
@@ -254,7 +252,7 @@ class Scheduler:
         finished_any = self._advance_prefills(end, e_tok, pre_sched, pre_tokens) or finished_any
         if not clocked:
             self._join_late(False)
-        if finished_any and alloc.used_blocks != raw.kv_last_blocks:
+        if finished_any:
             kv_point(raw, end, alloc.used_blocks)
         raw.energy_j += energy_j
         raw.d2d_bytes += d2d_bytes

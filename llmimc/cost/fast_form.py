@@ -315,17 +315,11 @@ class FastForm:
         first = (float(self.w @ oa) + st.first_sp[0], float(self.w @ ob) + st.first_sp[1])
         lin_a, lin_b = st.lin
         # latency = max(pipe, mem, link); the period is max(row . x) / T as in ``mixed``
-        cand_a = [first[0] + (t - 1.0) * (pa / t), float(lin_a[0]), la]
-        cand_b = [first[1] + (t - 1.0) * (pb / t), float(lin_b[0]), lb]
-        vals = [ca + cb * lx for ca, cb in zip(cand_a, cand_b, strict=True)]
-        w = vals.index(max(vals))  # the first maximum, as np.argmax
-        ups = [
-            -(ca - cand_a[w]) / (cb - cand_b[w])
-            for ca, cb in zip(cand_a, cand_b, strict=True)
-            if cb - cand_b[w] > 0
-        ]
-        his.append(min(ups) if ups else float(np.inf))
-        lat_a, lat_b = cand_a[w] + self.fixed_s, cand_b[w]
+        cand_a = np.array([first[0] + (t - 1.0) * (pa / t), float(lin_a[0]), la])
+        cand_b = np.array([first[1] + (t - 1.0) * (pb / t), float(lin_b[0]), lb])
+        w = int(np.argmax(cand_a + cand_b * lx))
+        his.append(_upper(cand_a - cand_a[w], cand_b - cand_b[w]))
+        lat_a, lat_b = float(cand_a[w]) + self.fixed_s, float(cand_b[w])
         busy_a = self.inc @ fa + st.busy_sp[0]
         busy_b = self.inc @ fb + st.busy_sp[1]
         below = busy_a + busy_b * lx <= lat_a + lat_b * lx

@@ -42,21 +42,27 @@ def unit(feature: Feature, scale: float) -> np.ndarray:
     return v
 
 
-def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.ndarray:
-    """Feature vector of one iteration (module docstring)."""
-    n = len(prefill) + len(decode_past_tokens)
-    if n == 0:
-        return np.zeros(NUM_FEATURES)
-    sum_t = sum_l = sum_tl = 0.0
+def prefill_sums(prefill: list[PrefillChunk]) -> tuple[int, int, int]:
+    """(Sum T, Sum L, Sum T x L) of the prefill chunks (L = past + new tokens), as exact integers."""
+    sum_t = sum_l = sum_tl = 0
     for ch in prefill:
         length = ch.past_tokens + ch.tokens
         sum_t += ch.tokens
         sum_l += length
         sum_tl += ch.tokens * length
+    return sum_t, sum_l, sum_tl
+
+
+def features(prefill: list[PrefillChunk], decode_past_tokens: list[int]) -> np.ndarray:
+    """Feature vector of one iteration (module docstring)."""
+    n = len(prefill) + len(decode_past_tokens)
+    if n == 0:
+        return np.zeros(NUM_FEATURES)
+    sum_t, sum_l, sum_tl = prefill_sums(prefill)
     # each decode sequence adds T = 1 and L = past + 1 (so T x L = L)
     n_dec = len(decode_past_tokens)
     dec_l = sum(decode_past_tokens) + n_dec
     sum_t += n_dec
     sum_l += dec_l
     sum_tl += dec_l
-    return np.array([1.0 if sum_t > 0 else 0.0, float(n), sum_t, sum_l, sum_tl])
+    return np.array([1.0 if sum_t > 0 else 0.0, float(n), sum_t, sum_l, sum_tl], dtype=float)

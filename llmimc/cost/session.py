@@ -21,6 +21,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from llmimc.cost.fast_form import FastForm, Key
+from llmimc.cost.features import prefill_sums
 from llmimc.cost.iteration import IterationCost, PrefillChunk
 
 if TYPE_CHECKING:
@@ -49,12 +50,7 @@ def fast_cost(
         if not n_dec:
             return 0.0, 0.0, 0.0, 0.0
         return fast.along((n_dec, n_dec, 0, 0), dec_l)
-    t = l_sum = tl = 0
-    for ch in prefill:
-        length = ch.past_tokens + ch.tokens
-        t += ch.tokens
-        l_sum += length
-        tl += ch.tokens * length
+    t, l_sum, tl = prefill_sums(prefill)
     t += n_dec
     if t <= 0:
         return 0.0, 0.0, 0.0, 0.0

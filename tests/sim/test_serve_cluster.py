@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests, prefixed_requests
 
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.traces.request import Request
@@ -90,22 +90,7 @@ def test_round_robin_alternates_and_summaries_add_up():
     caching=st.booleans(),
 )
 def test_every_request_is_accounted_for_across_replicas(seed, n, replicas, router, kv_capacity, caching):
-    rng = np.random.default_rng(seed)
-    requests = []
-    t = 0.0
-    for i in range(n):
-        t += float(rng.exponential(0.01))
-        p = int(rng.integers(1, 800))
-        requests.append(
-            Request(
-                request_id=i,
-                arrived_at=t,
-                num_prefill_tokens=p,
-                num_decode_tokens=int(rng.integers(1, 60)),
-                prefix_block_ids=[int(x) for x in rng.integers(0, 3, size=p // 64 + 1)] if caching else None,
-                prefix_block_tokens=64 if caching else None,
-            )
-        )
+    requests = prefixed_requests(n, seed, 0.01, 800, 60, 64 if caching else None)
     config = ServeConfig(
         replicas=replicas, router=router, enable_prefix_caching=caching, max_context_tokens=700
     )

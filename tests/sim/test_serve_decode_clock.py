@@ -13,48 +13,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.serve_fakes import FakeCostModel
+from support.serve_fakes import FakeCostModel, prefixed_requests, swap_cost
 
 from llmimc.hw.package_links import PACKAGE_LINKS
 from llmimc.sim import decode_clock
 from llmimc.sim.decode_clock import DecodeClock
 from llmimc.sim.scheduler import ReqState, Scheduler
 from llmimc.sim.serve import ServeConfig, run_serve
-from llmimc.sim.swap import SwapCost
-from llmimc.traces.request import Request
 
-SWAP = SwapCost(
-    bytes_per_token=1000.0,
-    space_bytes=200_000.0,
-    time_per_token_s=1e-4,
-    latency_s=1e-5,
-    energy_out_per_token_j=2e-6,
-    energy_in_per_token_j=3e-6,
-    static_power_w=0.5,
-)
-
-
-def _requests(n: int, seed: int, caching: bool) -> list[Request]:
-    rng = np.random.default_rng(seed)
-    out, t = [], 0.0
-    for i in range(n):
-        t += float(rng.exponential(0.004))
-        p = int(rng.integers(1, 400))
-        out.append(
-            Request(
-                request_id=i,
-                arrived_at=t,
-                num_prefill_tokens=p,
-                num_decode_tokens=int(rng.integers(1, 90)),
-                prefix_block_ids=[int(x) for x in rng.integers(0, 3, size=p // 32 + 1)] if caching else None,
-                prefix_block_tokens=32 if caching else None,
-            )
-        )
-    return out
+SWAP = swap_cost(200_000.0)
 
 
 def _dump(result) -> dict:
@@ -109,7 +79,7 @@ def _run_both(requests, config: ServeConfig, **kw) -> tuple[dict, dict]:
     mode=st.sampled_from(["plain", "swap", "replicas", "disagg"]),
 )
 def test_clock_equals_per_request_updates(seed, skipping, kv_capacity, budget, block, caching, mode):
-    requests = _requests(40, seed, caching)
+    requests = prefixed_requests(40, seed, 0.004, 400, 90, 32 if caching else None)
     kw: dict = {"kv_capacity": kv_capacity}
     extra: dict = {}
     if mode == "swap":

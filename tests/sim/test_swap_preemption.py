@@ -9,25 +9,16 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.serve_fakes import FakeCostModel, make_requests
+from support.serve_fakes import FakeCostModel, make_requests, swap_cost
 from typer.testing import CliRunner
 
 from llmimc.cost.iteration import PrefillChunk
 from llmimc.sim.serve import ServeConfig, ServeConfigError, run_serve
-from llmimc.sim.swap import SwapCost
 from llmimc.traces.request import Request
 from llmimc_cli.main import app
 
 # 1 kB per token; 10 tokens' swap region; 0.1 ms per token + 10 us per copy; 2 / 3 uJ per token out / in
-SWAP = SwapCost(
-    bytes_per_token=1000.0,
-    space_bytes=10_000.0,
-    time_per_token_s=1e-4,
-    latency_s=1e-5,
-    energy_out_per_token_j=2e-6,
-    energy_in_per_token_j=3e-6,
-    static_power_w=0.5,
-)
+SWAP = swap_cost(10_000.0)
 
 
 def _two_requests() -> list[Request]:
@@ -81,7 +72,7 @@ def test_swap_replaces_the_recompute_by_the_two_copies():
 
 
 def test_full_swap_space_falls_back_to_recompute():
-    small = SwapCost(**{**SWAP.__dict__, "space_bytes": 4_000.0})  # 4 tokens: B's 5 do not fit
+    small = swap_cost(4_000.0)  # 4 tokens: B's 5 do not fit
     result = run_serve(
         FakeCostModel(kv_capacity=14),
         _two_requests(),
@@ -96,7 +87,7 @@ def test_full_swap_space_falls_back_to_recompute():
 @given(seed=st.integers(0, 2**32 - 1), space_tokens=st.sampled_from([0, 50, 500, 5000]))
 def test_every_request_and_joule_accounted_with_swap(seed, space_tokens):
     reqs = make_requests(40, seed, max_prompt=300, max_decode=100, rate_qps=200.0)
-    cost = SwapCost(**{**SWAP.__dict__, "space_bytes": space_tokens * 1000.0})
+    cost = swap_cost(space_tokens * 1000.0)
     result = run_serve(
         FakeCostModel(kv_capacity=800 + space_tokens),
         reqs,

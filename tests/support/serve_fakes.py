@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmimc.cost.iteration import IterationCost, PrefillChunk
+from llmimc.sim.swap import SwapCost
 from llmimc.traces.request import Request
 
 
@@ -63,3 +64,43 @@ def make_requests(
         Request(request_id=i, arrived_at=float(t), num_prefill_tokens=int(p), num_decode_tokens=int(d))
         for i, (t, p, d) in enumerate(zip(arrivals, prompts, decodes, strict=True))
     ]
+
+
+def prefixed_requests(
+    n: int, seed: int, mean_gap_s: float, max_prompt: int, max_decode: int, prefix_block_tokens: int | None
+) -> list[Request]:
+    """Poisson arrivals with uniform lengths (prompt 1..max_prompt - 1, output 1..max_decode - 1), drawn
+    one request at a time; with ``prefix_block_tokens``, each carries prefix ids from {0, 1, 2}, one per
+    block (so prompts share prefixes) and one more for the partial block."""
+    rng = np.random.default_rng(seed)
+    out, t = [], 0.0
+    for i in range(n):
+        t += float(rng.exponential(mean_gap_s))
+        p = int(rng.integers(1, max_prompt))
+        out.append(
+            Request(
+                request_id=i,
+                arrived_at=t,
+                num_prefill_tokens=p,
+                num_decode_tokens=int(rng.integers(1, max_decode)),
+                prefix_block_ids=[int(x) for x in rng.integers(0, 3, size=p // prefix_block_tokens + 1)]
+                if prefix_block_tokens
+                else None,
+                prefix_block_tokens=prefix_block_tokens,
+            )
+        )
+    return out
+
+
+def swap_cost(space_bytes: float) -> SwapCost:
+    """A swap region of ``space_bytes``: 1 kB per token, 0.1 ms per token + 10 us per copy, 2 / 3 uJ per
+    token out / in, 0.5 W static."""
+    return SwapCost(
+        bytes_per_token=1000.0,
+        space_bytes=space_bytes,
+        time_per_token_s=1e-4,
+        latency_s=1e-5,
+        energy_out_per_token_j=2e-6,
+        energy_in_per_token_j=3e-6,
+        static_power_w=0.5,
+    )

@@ -46,20 +46,6 @@ COST_BATCH = 32  # iterations costed per iteration_costs call (bounds the work w
 MIN_STRETCH_ITERATIONS = 3  # shorter stretches go through the ordinary step
 
 
-def allocation_steps(computed: np.ndarray, block_tokens: int, steps: int) -> np.ndarray:
-    """New KV blocks needed at each of ``steps`` decode iterations (see module docstring)."""
-    first = (-computed) % block_tokens
-    hist = np.bincount(first, minlength=block_tokens)
-    reps = -(-steps // block_tokens)
-    return np.tile(hist, reps)[:steps]
-
-
-def blocks_gained(computed: np.ndarray, block_tokens: int, steps: int) -> np.ndarray:
-    """Blocks each request allocates within ``steps`` iterations."""
-    first = (-computed) % block_tokens
-    return np.where(first < steps, 1 + (steps - 1 - first) // block_tokens, 0)
-
-
 def stretch_costs(
     cost_model: IterationCostModel, computed: np.ndarray, steps: int, now_s: float, t_limit_s: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,9 @@ from support.serve_fakes import FakeCostModel, make_requests
 
 from llmimc.compress import DEFAULT_POLICY, build_plan, load_policy
 from llmimc.hw import DEFAULT_IMC_SPEC, load_spec
-from llmimc.sim.decode_stretch import allocation_steps, blocks_gained, stretch_costs
+from llmimc.sim.decode_clock import DecodeClock
+from llmimc.sim.decode_stretch import stretch_costs
+from llmimc.sim.sched_state import ReqState
 from llmimc.sim.serve import ServeConfig, run_serve
 from llmimc.sim.system import build_system
 from llmimc.traces.request import Request
@@ -69,12 +71,38 @@ def test_random_workloads_match_step_by_step(seed, n, kv_capacity, max_batch, bu
     same(on, off)
 
 
-def test_allocation_steps_by_hand():
+def _clocked(pasts: list[int], block_tokens: int, steps: int) -> tuple[DecodeClock, list[ReqState]]:
+    """Decoding requests with these past tokens on a decode clock, ``steps`` iterations later, synced."""
+    clock = DecodeClock(block_tokens)
+    reqs = []
+    for i, past in enumerate(pasts):
+        r = ReqState(
+            index=i,
+            arrived_at_s=0.0,
+            prompt_tokens=past,
+            decode_tokens=20,
+            prefix_ids=None,
+            left=19,
+            prefill_target=past,
+        )
+        r.computed = past
+        clock.join(r)
+        reqs.append(r)
+    for _ in range(steps):
+        clock.tick(0.0, 0.0, reqs)
+    for r in reqs:
+        clock.sync(r)
+    return clock, reqs
+
+
+def test_block_allocations_by_hand():
+    """The residue histogram a stretch reads (allocations at iteration k = residue[k mod b]) and the
+    blocks a synced request gained."""
     # block 4; pasts 4 (needs a block now), 6 (in 2 steps), 7 (in 1 step)
-    computed = np.array([4, 6, 7])
-    assert allocation_steps(computed, 4, 9).tolist() == [1, 1, 1, 0, 1, 1, 1, 0, 1]
-    assert blocks_gained(computed, 4, 5).tolist() == [2, 1, 1]
-    assert blocks_gained(computed, 4, 1).tolist() == [1, 0, 0]
+    clock, _ = _clocked([4, 6, 7], 4, 0)
+    assert [clock.residue[k % 4] for k in range(9)] == [1, 1, 1, 0, 1, 1, 1, 0, 1]
+    assert [r.private_blocks for r in _clocked([4, 6, 7], 4, 5)[1]] == [2, 1, 1]
+    assert [r.private_blocks for r in _clocked([4, 6, 7], 4, 1)[1]] == [1, 0, 0]
 
 
 @pytest.fixture(scope="module")
